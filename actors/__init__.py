@@ -1,0 +1,1 @@
+"""pykka actors: thin shells around ``core`` decisions. See DESIGN.md §2."""

@@ -1,0 +1,190 @@
+"""Messages between actors: frozen, slotted, keyword-only dataclasses.
+
+Commands are verb-noun (``PlaceStop``); events are past tense (``OrderFilled``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from core.types import Fill, Order, Position
+from exchange.base import OrderReport, ReplaceReport
+
+# --- DBWriter -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Persist:
+    """A unit of work: every row in it commits in the same ``BEGIN IMMEDIATE`` transaction.
+
+    ``tell`` it for state that may be coalesced (a position's latest values); ``ask`` it when
+    the caller needs the data on disk first (a write-ahead order intent). The reply to an ask
+    is ``None`` once committed, or the exception that rolled the transaction back.
+    """
+
+    positions: tuple[Position, ...] = ()
+    orders: tuple[Order, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    kv: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Flush:
+    """Sent by the DBWriter to itself: commit everything buffered so far."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadState:
+    """Ask: every position (open or not, per ``open_only``) and the orders that belong to them.
+
+    Reply: ``StoredState``.
+    """
+
+    open_only: bool = True
+    symbol: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredState:
+    positions: tuple[Position, ...]
+    orders: tuple[Order, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetKv:
+    """Ask: the value stored under ``key`` in ``kv``, or ``None``."""
+
+    key: str
+
+
+# --- Feed -> PairActor ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceReady:
+    """A conflated tick is waiting in the pair's slot; take it."""
+
+    symbol: str
+
+
+# --- PairActor -> Gateway (commands) --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceMarketOrder:
+    """Send a market order whose intent is already on disk."""
+
+    order: Order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceStop:
+    """Send a STOP_LOSS_LIMIT SELL whose intent is already on disk."""
+
+    order: Order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplaceStop:
+    """Move a stop with cancelReplace: cancel ``old`` and place ``new`` (intent on disk)."""
+
+    old: Order
+    new: Order
+    gap: Decimal = Decimal(0)  # new stop − old stop: the widest gap is sent first under budget
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelOrder:
+    order: Order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryOrder:
+    """Ask the venue for an order whose outcome is unknown."""
+
+    order: Order
+
+
+# --- Gateway -> PairActor (events) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderUpdated:
+    """The venue reported an order: accepted, filled, triggered, canceled or expired."""
+
+    report: OrderReport
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopReplaced:
+    """The outcome of a ReplaceStop: both halves, as the venue reported them."""
+
+    old: Order
+    new: Order
+    report: ReplaceReport
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRejected:
+    """The venue (or a local filter check) refused an order for good."""
+
+    order: Order
+    reason: str
+    code: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderUnknown:
+    """An order request's outcome is unknown and the venue could not be queried yet."""
+
+    order: Order
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderMissing:
+    """The venue does not know this order (-2011 on cancel/query)."""
+
+    order: Order
+
+
+# --- Supervision and edges ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PairFailed:
+    """A PairActor died; the Supervisor decides whether to restart it."""
+
+    symbol: str
+    error: str
+    actor_urn: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartPair:
+    """Sent by the Supervisor to itself after the backoff delay."""
+
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sync:
+    """Ask: a barrier. The PairActor replies with how many of its commands are in flight."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetSnapshot:
+    """Ask: the actor's state for display or tests."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Crash:
+    """Tell: raise inside the actor (tests and fault drills)."""
+
+    reason: str = "crash requested"
+
+
+def describe(message: Any) -> str:
+    return type(message).__name__

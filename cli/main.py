@@ -1,0 +1,70 @@
+"""The ``ratchet`` command line. Each subcommand lives in its own module with a ``register``.
+
+Exit codes (DESIGN.md §6): 0 ok, 1 runtime failure, 2 bad input (config, args, DB refused),
+3 halted by a safety rule. Every error a person can cause prints one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from core.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, RatchetError
+
+# Modules that add subcommands, in the order they appear in --help.
+COMMAND_MODULES = (
+    "cli.run_cmd",
+    "cli.replay_cmd",
+    "cli.status_cmd",
+    "cli.db_cmd",
+    "cli.sim_cmd",
+)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def add_config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", default="ratchet.toml", metavar="PATH",
+        help="config file (default: ratchet.toml in the working directory)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="ratchet", description="Exchange-side trailing stops.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a subcommand still being built
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.handler(args)
+    except RatchetError as exc:
+        sys.stderr.write(f"ratchet: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return EXIT_RUNTIME
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""Domain types shared by every layer. Frozen, slotted, keyword-only; money is Decimal."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    STOP_LOSS_LIMIT = "STOP_LOSS_LIMIT"
+
+
+class OrderState(StrEnum):
+    """Lifecycle of an order row. ``PENDING_NEW`` is the write-ahead intent (DESIGN.md §4);
+    ``FAILED`` marks an intent that never reached the venue."""
+
+    PENDING_NEW = "PENDING_NEW"
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OrderState.NEW, OrderState.PARTIALLY_FILLED)
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STATES
+
+
+_FINAL_STATES = frozenset(
+    {OrderState.FILLED, OrderState.CANCELED, OrderState.EXPIRED, OrderState.REJECTED,
+     OrderState.FAILED}
+)
+
+
+class PositionState(StrEnum):
+    FLAT = "FLAT"
+    ENTERING = "ENTERING"
+    OPEN = "OPEN"
+    EXITING = "EXITING"
+
+
+class EntryMode(StrEnum):
+    ALWAYS = "always"
+    ADOPT = "adopt"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SymbolFilters:
+    """The exchangeInfo filters that shape every order of a symbol."""
+
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    tick: Decimal
+    step: Decimal
+    min_notional: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PairSettings:
+    """The DESIGN.md §3 per-pair settings, with their defaults."""
+
+    symbol: str
+    trail_pct: Decimal = Decimal("3")
+    min_move_pct: Decimal = Decimal("0.2")
+    limit_offset_pct: Decimal = Decimal("0.5")
+    activation_pct: Decimal = Decimal("0")
+    quote_per_trade: Decimal = Decimal("100")
+    stop_fill_timeout_s: Decimal = Decimal("60")
+    fee_pct: Decimal = Decimal("0.1")
+    entry: EntryMode = EntryMode.ALWAYS
+    # Paper-exchange filters (replay and paper mode); Binance mode reads exchangeInfo instead.
+    tick: Decimal = Decimal("0.01")
+    step: Decimal = Decimal("0.00001")
+    min_notional: Decimal = Decimal("5")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position:
+    """One position of one symbol. Persisted as JSON in ``positions.value``.
+
+    ``stop_order_id`` is the client order id of the live stop. ``triggered_at`` is the timestamp
+    (epoch seconds) of the price that triggered the stop while it rests unfilled. ``seq`` is the
+    last order sequence number used for this position's client order ids.
+    """
+
+    position_id: str
+    symbol: str
+    state: PositionState
+    qty: Decimal = Decimal(0)
+    entry_price: Decimal = Decimal(0)
+    entry_time: str | None = None
+    entry_fee: Decimal = Decimal(0)
+    highest: Decimal = Decimal(0)
+    stop: Decimal | None = None
+    limit: Decimal | None = None
+    stop_order_id: str | None = None
+    triggered_at: Decimal | None = None
+    seq: int = 0
+    stop_moves: int = 0
+    exit_price: Decimal | None = None
+    exit_time: str | None = None
+    exit_reason: str | None = None
+    pnl: Decimal | None = None
+    halted: bool = False
+
+    def replace(self, **changes: Any) -> Position:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return _to_json(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Position:
+        return _from_json(cls, data)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order:
+    """One order row. ``client_order_id`` is its primary key; rows are never deleted."""
+
+    client_order_id: str
+    position_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal
+    state: OrderState
+    stop_price: Decimal | None = None
+    limit_price: Decimal | None = None
+    exchange_order_id: str | None = None
+    executed_qty: Decimal = Decimal(0)
+    avg_price: Decimal | None = None
+    reason: str | None = None
+    replaces: str | None = None
+
+    def replace(self, **changes: Any) -> Order:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return _to_json(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Order:
+        return _from_json(cls, data)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill:
+    """One execution. Keyed by (symbol, exchange_trade_id): recording it twice is harmless.
+
+    ``pnl`` is set on the fill that closes a position.
+    """
+
+    symbol: str
+    exchange_trade_id: str
+    client_order_id: str
+    position_id: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    fee: Decimal
+    fee_asset: str
+    ts: str
+    pnl: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Balance:
+    asset: str
+    free: Decimal
+    locked: Decimal = Decimal(0)
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick:
+    """Conflated market data: the last price, and the highest and lowest since the last
+    delivery. ``ts`` is epoch seconds as a Decimal; ``time`` is the timestamp as given."""
+
+    symbol: str
+    price: Decimal
+    high: Decimal
+    low: Decimal
+    ts: Decimal
+    time: str = ""
+    count: int = 1
+    received_ns: int = field(default=0, compare=False)
+
+
+# --- JSON helpers: Decimals as strings, enums as their values -------------------------------
+
+_ENUMS = (Side, OrderType, OrderState, PositionState, EntryMode)
+
+
+def _to_json(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, StrEnum):
+            value = value.value
+        out[f.name] = value
+    return out
+
+
+def _from_json(cls: type, data: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    for name, value in data.items():
+        f = hints.get(name)
+        if f is None:
+            continue  # tolerate fields written by a newer minor version
+        kwargs[name] = _coerce(f.type, value)
+    return cls(**kwargs)
+
+
+def _coerce(type_name: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    t = str(type_name)
+    if t.startswith("Decimal"):
+        return Decimal(value)
+    for enum in _ENUMS:
+        if t.startswith(enum.__name__):
+            return enum(value)
+    return value

@@ -1,0 +1,1 @@
+"""Exchange access: the ``Exchange`` interface, the paper exchange, Binance and its sim."""

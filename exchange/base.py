@@ -1,0 +1,144 @@
+"""The ``Exchange`` interface the Gateway actor uses, and the reports it returns.
+
+Implementations: ``exchange.paper.PaperExchange`` (in-process, SQLite-backed) and
+``exchange.binance.BinanceExchange`` (python-binance over HTTP). Calls are synchronous and are
+made only from the Gateway's thread. Errors are the ``core.errors.VenueError`` tree.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from core.types import Balance, OrderState, OrderType, Side, SymbolFilters
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Execution:
+    """One venue trade of one of our orders."""
+
+    trade_id: str
+    price: Decimal
+    qty: Decimal
+    fee: Decimal
+    fee_asset: str
+    ts: Decimal  # epoch seconds
+    time: str = ""  # the timestamp as the price source gave it (replay), else ISO 8601
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderReport:
+    """The venue's view of one order, after a request or an execution event."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    state: OrderState
+    qty: Decimal
+    executed_qty: Decimal = Decimal(0)
+    stop_price: Decimal | None = None
+    limit_price: Decimal | None = None
+    exchange_order_id: str = ""
+    executions: tuple[Execution, ...] = ()
+    triggered: bool = False
+    triggered_ts: Decimal | None = None
+    reject_reason: str | None = None
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        if not self.executions:
+            return None
+        qty = sum((e.qty for e in self.executions), Decimal(0))
+        return sum((e.price * e.qty for e in self.executions), Decimal(0)) / qty
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplaceReport:
+    """Both halves of a cancelReplace. A half that failed has its report ``None`` and an error.
+
+    On a Binance 409 one half succeeded and the other did not; both are read from the response.
+    """
+
+    canceled: OrderReport | None
+    new: OrderReport | None
+    cancel_error: str | None = None
+    new_error: str | None = None
+    cancel_error_code: int | None = None
+    new_error_code: int | None = None
+
+
+ExecutionListener = Callable[[OrderReport], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateBudget:
+    """What the venue says is left of its limits, read from its headers."""
+
+    weight_used: int = 0
+    weight_limit: int = 6000
+    orders_used: int = 0
+    orders_limit: int = 100
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Exchange(ABC):
+    """A spot venue, seen through Ratchet's own types. Only the Gateway calls it."""
+
+    name: str = "exchange"
+
+    @abstractmethod
+    def symbol_filters(self, symbol: str) -> SymbolFilters:
+        """tick, step and min_notional of a symbol (exchangeInfo)."""
+
+    @abstractmethod
+    def market_order(
+        self, *, symbol: str, side: Side, qty: Decimal, client_order_id: str
+    ) -> OrderReport:
+        """A MARKET order; the report carries its executions."""
+
+    @abstractmethod
+    def place_stop_limit(
+        self, *, symbol: str, qty: Decimal, stop_price: Decimal, limit_price: Decimal,
+        client_order_id: str,
+    ) -> OrderReport:
+        """A STOP_LOSS_LIMIT SELL, GTC."""
+
+    @abstractmethod
+    def cancel_replace(
+        self, *, symbol: str, cancel_client_order_id: str, qty: Decimal, stop_price: Decimal,
+        limit_price: Decimal, new_client_order_id: str,
+    ) -> ReplaceReport:
+        """Cancel a stop and place its successor in one request (STOP_ON_FAILURE)."""
+
+    @abstractmethod
+    def cancel(self, *, symbol: str, client_order_id: str) -> OrderReport:
+        """Cancel an open order. Raises ``UnknownOrder`` (-2011) if the venue has none open."""
+
+    @abstractmethod
+    def get_order(self, *, symbol: str, client_order_id: str) -> OrderReport:
+        """One order by client id. Raises ``UnknownOrder`` if the venue never saw it."""
+
+    @abstractmethod
+    def open_orders(self) -> list[OrderReport]:
+        """Every open order of every symbol, in one request."""
+
+    @abstractmethod
+    def balances(self) -> dict[str, Balance]:
+        """Free and locked balance per asset."""
+
+    @abstractmethod
+    def last_price(self, symbol: str) -> Decimal:
+        """The last traded price of a symbol."""
+
+    def set_listener(self, listener: ExecutionListener | None) -> None:  # noqa: B027
+        """Where asynchronous execution reports (fills of resting orders) go."""
+
+    def rate_budget(self) -> RateBudget:
+        """The venue's limits as last seen; venues without limits report an empty budget."""
+        return RateBudget()
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections and files."""
