@@ -112,9 +112,14 @@ class QueryOrder:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderUpdated:
-    """The venue reported an order: accepted, filled, triggered, canceled or expired."""
+    """The venue reported an order: accepted, filled, canceled or expired.
+
+    ``reply`` is True when this answers one of the pair's commands (its in-flight count drops),
+    False for an asynchronous execution report (a resting stop filled).
+    """
 
     report: OrderReport
+    reply: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,6 +153,29 @@ class OrderMissing:
     """The venue does not know this order (-2011 on cancel/query)."""
 
     order: Order
+
+
+# --- Gateway bookkeeping ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegisterPair:
+    """Route this symbol's events to ``pair`` (and, when the venue matches in-process, its
+    prices to ``slot`` after matching)."""
+
+    symbol: str
+    pair: Any
+    slot: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnregisterPair:
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainMoves:
+    """Sent by the Gateway to itself: send queued stop moves the order budget allows."""
 
 
 # --- Supervision and edges ------------------------------------------------------------------

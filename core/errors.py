@@ -132,11 +132,7 @@ def should_retry(*, code: int | None, http_status: int | None) -> bool:
     rate limits and clock skew. An unknown status (5xx, -1007, a timeout) is never retried blind;
     the caller queries by client id first.
     """
-    if http_status == 429:
-        return True
-    if code in _RETRY_CODES:
-        return True
-    return False
+    return http_status == 429 or code in _RETRY_CODES
 
 
 def is_status_unknown(*, code: int | None, http_status: int | None) -> bool:

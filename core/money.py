@@ -17,7 +17,7 @@ def to_decimal(value: object, *, what: str = "value") -> Decimal:
     """Parse ``value`` into a finite Decimal. Floats are refused: they are already inexact."""
     if isinstance(value, Decimal):
         result = value
-    elif isinstance(value, bool) or isinstance(value, float):
+    elif isinstance(value, bool | float):
         raise TypeError(f"{what} must be a decimal string, not {type(value).__name__}")
     elif isinstance(value, int | str):
         try:

@@ -1,0 +1,56 @@
+"""A one-tick mailbox per symbol that conflates without losing a high or a low.
+
+The Feed ``put``s every price; the consumer ``take``s. While the consumer lags, the slot keeps
+the last price and the highest and lowest since the last ``take``. ``put`` returns True only
+when the slot was empty, so the Feed sends one ``PriceReady`` per delivery, not per price.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+from core.types import Tick
+
+
+class TickSlot:
+    __slots__ = ("_lock", "_tick", "symbol")
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self._lock = threading.Lock()
+        self._tick: Tick | None = None
+
+    def put(self, price: Decimal, ts: Decimal, time: str = "", received_ns: int = 0) -> bool:
+        """Add one price; True when the consumer must be told (the slot was empty)."""
+        with self._lock:
+            pending = self._tick
+            if pending is None:
+                self._tick = Tick(symbol=self.symbol, price=price, high=price, low=price, ts=ts,
+                                  time=time, received_ns=received_ns)
+                return True
+            self._tick = Tick(
+                symbol=self.symbol, price=price, high=max(pending.high, price),
+                low=min(pending.low, price), ts=ts, time=time, count=pending.count + 1,
+                received_ns=pending.received_ns,
+            )
+            return False
+
+    def put_tick(self, tick: Tick) -> bool:
+        """Merge an already-conflated tick (Gateway → PairActor in paper mode)."""
+        with self._lock:
+            pending = self._tick
+            if pending is None:
+                self._tick = tick
+                return True
+            self._tick = Tick(
+                symbol=self.symbol, price=tick.price, high=max(pending.high, tick.high),
+                low=min(pending.low, tick.low), ts=tick.ts, time=tick.time,
+                count=pending.count + tick.count, received_ns=pending.received_ns,
+            )
+            return False
+
+    def take(self) -> Tick | None:
+        with self._lock:
+            tick, self._tick = self._tick, None
+            return tick

@@ -1,0 +1,416 @@
+"""PairActor: one per symbol. It owns that symbol's position, FLAT → ENTERING → OPEN → EXITING.
+
+A thin shell: it unpacks a message, asks ``core.pair_logic`` what to do, writes intents ahead
+through the DBWriter (an ``ask``: the row is on disk before the order leaves), and ``tell``s
+the Gateway. It never touches the network. Data that breaks an invariant crashes it, and the
+Supervisor restarts it from the DB.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pykka
+
+from actors.conflation import TickSlot
+from actors.messages import (
+    CancelOrder,
+    Crash,
+    GetSnapshot,
+    OrderMissing,
+    OrderRejected,
+    OrderUnknown,
+    OrderUpdated,
+    PairFailed,
+    Persist,
+    PlaceMarketOrder,
+    PlaceStop,
+    PriceReady,
+    QueryOrder,
+    ReplaceStop,
+    StopReplaced,
+    Sync,
+)
+from core import pair_logic as logic
+from core.errors import BelowMinNotional, InvariantViolation
+from core.trailing import StopLevels, levels_at
+from core.types import (
+    EntryMode,
+    Order,
+    OrderState,
+    OrderType,
+    PairSettings,
+    Position,
+    PositionState,
+    Side,
+    SymbolFilters,
+    Tick,
+)
+from exchange.base import OrderReport
+
+log = logging.getLogger("ratchet.pair")
+
+
+@dataclass(slots=True, kw_only=True)
+class PairWiring:
+    """What a PairActor is connected to. ``supervisor`` may be None in tests."""
+
+    db_writer: pykka.ActorRef
+    gateway: pykka.ActorRef
+    slot: TickSlot
+    prefix: str = "rt"
+    supervisor: pykka.ActorRef | None = None
+    metrics: object | None = None
+    durable_timeout_s: float = 30.0
+    on_trade: object | None = None  # callable(Position) for replay reports
+    extra: dict = field(default_factory=dict)
+
+
+class PairActor(pykka.ThreadingActor):
+    def __init__(
+        self, *, settings: PairSettings, filters: SymbolFilters, wiring: PairWiring,
+        position: Position | None = None, orders: tuple[Order, ...] = (),
+        realized: Decimal = Decimal(0),
+    ) -> None:
+        super().__init__()
+        self.symbol = settings.symbol
+        self.settings = settings
+        self.filters = filters
+        self.w = wiring
+        self.position = position or logic.flat_position(self.symbol)
+        self.orders: dict[str, Order] = {o.client_order_id: o for o in orders
+                                          if not o.state.is_final}
+        self.in_flight: set[str] = set()
+        self.exiting = False  # a timeout exit: cancel sent, market sell follows
+        self.closed_on_this_price = False
+        self.last_price: Decimal | None = None
+        self.tick_time = ""
+        self.realized = realized
+        self.halted = position.halted if position else False
+        self.metrics = wiring.metrics.pair(self.symbol) if wiring.metrics else None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        if self.metrics:
+            self.metrics.up(not self.halted)
+            self.metrics.realized(self.realized)
+        if not self.halted:
+            self._resume()
+
+    def on_failure(self, exception_type, exception_value, traceback) -> None:
+        if self.metrics:
+            self.metrics.up(False)
+        if self.w.supervisor is not None:
+            self.w.supervisor.tell(PairFailed(symbol=self.symbol, error=repr(exception_value),
+                                              actor_urn=self.actor_urn))
+
+    def _resume(self) -> None:
+        """After a (re)start from the DB: settle every order whose outcome is not known."""
+        for order in list(self.orders.values()):
+            if order.state is OrderState.PENDING_NEW or order.state.is_open:
+                self._send(QueryOrder(order=order), order)
+        p = self.position
+        if p.state is PositionState.OPEN and not self._stop_order_known():
+            self._place_fresh_stop(p.highest)
+
+    def _stop_order_known(self) -> bool:
+        sid = self.position.stop_order_id
+        return sid is not None and sid in self.orders
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def on_receive(self, message):
+        match message:
+            case PriceReady():
+                tick = self.w.slot.take()
+                if tick is not None:
+                    self._on_tick(tick)
+            case OrderUpdated(report=report, reply=reply):
+                self._done(report.client_order_id, reply)
+                self._on_report(report)
+            case StopReplaced():
+                self._done(message.new.client_order_id, True)
+                self._on_replaced(message)
+            case OrderRejected(order=order):
+                self._done(order.client_order_id, True)
+                self._on_rejected(message)
+            case OrderMissing(order=order):
+                self._done(order.client_order_id, True)
+                self._on_missing(order)
+            case OrderUnknown(order=order):
+                self._done(order.client_order_id, True)
+                self._send(QueryOrder(order=order), order)
+            case Sync():
+                return len(self.in_flight)
+            case GetSnapshot():
+                return self._snapshot()
+            case Crash(reason=reason):
+                raise InvariantViolation(f"{self.symbol}: {reason}")
+            case _:
+                raise InvariantViolation(f"PairActor got an unknown message {message!r}")
+
+    # --- prices -----------------------------------------------------------------------------
+
+    def _on_tick(self, tick: Tick) -> None:
+        self.last_price = tick.price
+        closed_now, self.closed_on_this_price = self.closed_on_this_price, False
+        p = self.position
+        if self.halted:
+            pass
+        elif p.state is PositionState.FLAT:
+            if not closed_now and not self.in_flight and self.settings.entry is EntryMode.ALWAYS:
+                self._enter(tick)
+        elif p.state is PositionState.OPEN:
+            self._trail(tick)
+        self._observe(tick)
+
+    def _enter(self, tick: Tick) -> None:
+        try:
+            position, order = logic.plan_entry(self.position, tick, self.settings, self.filters,
+                                               self.w.prefix)
+        except BelowMinNotional as exc:
+            raise BelowMinNotional(f"{exc} at {tick.time or tick.ts} price {tick.price}") from None
+        self._durable(positions=(position,), orders=(order,))
+        self.position = position
+        self._send(PlaceMarketOrder(order=order), order)
+
+    def _trail(self, tick: Tick) -> None:
+        stop = self.orders.get(self.position.stop_order_id or "")
+        settled = stop is not None and stop.state.is_open and not self.in_flight
+        decision = logic.on_price(self.position, tick, self.settings, self.filters,
+                                  may_move=settled)
+        changed = decision.position != self.position
+        self.position = decision.position
+        if decision.timeout_exit and settled and not self.exiting:
+            self.exiting = True
+            self._send(CancelOrder(order=stop), stop)
+        elif decision.move_to is not None:
+            position, new = logic.plan_stop_move(self.position, decision.move_to, self.w.prefix)
+            self._durable(positions=(position,), orders=(new,))
+            self.position = position
+            self._send(ReplaceStop(old=stop, new=new, gap=new.stop_price - stop.stop_price), new)
+        elif changed:
+            self._persist(positions=(self.position,))
+
+    # --- venue events -----------------------------------------------------------------------
+
+    def _on_report(self, report: OrderReport) -> None:
+        order = self.orders.get(report.client_order_id)
+        if order is None:
+            log.debug("report for an order this pair no longer tracks: %s",
+                      report.client_order_id)
+            return
+        self._log_order(report.client_order_id, report.state, report.type)
+        if order.side is Side.BUY:
+            self._on_entry_report(order, report)
+        elif order.type is OrderType.MARKET:
+            self._on_exit_report(order, report)
+        else:
+            self._on_stop_report(order, report)
+
+    def _on_entry_report(self, order: Order, report: OrderReport) -> None:
+        if report.state is OrderState.FILLED:
+            opened = logic.on_entry_filled(self.position, order, report, self.settings,
+                                           self.filters, self.w.prefix, self._now_text())
+            self._durable(positions=(opened.position,),
+                          orders=(opened.entry_order, opened.stop_order), fills=opened.fills)
+            self._forget(order)
+            self.position = opened.position
+            self.orders[opened.stop_order.client_order_id] = opened.stop_order
+            self._count_order(order, "filled")
+            self._send(PlaceStop(order=opened.stop_order), opened.stop_order)
+        elif report.state.is_final:
+            self._abandon_entry(logic.apply_report(order, report))
+        else:
+            self._track(logic.apply_report(order, report))
+
+    def _on_exit_report(self, order: Order, report: OrderReport) -> None:
+        if report.state is OrderState.FILLED:
+            self._close(order, report, reason="timeout")
+        elif report.state.is_final:
+            self._track(logic.apply_report(order, report))
+            self._persist(orders=(self.orders[order.client_order_id],))
+            self._retry_exit()
+        else:
+            self._track(logic.apply_report(order, report))
+
+    def _on_stop_report(self, order: Order, report: OrderReport) -> None:
+        updated = logic.apply_report(order, report)
+        if report.state is OrderState.FILLED:
+            self._close(order, report, reason="stop")
+        elif report.state in (OrderState.CANCELED, OrderState.EXPIRED, OrderState.REJECTED):
+            self._forget(updated)
+            self._persist(orders=(updated,))
+            if order.client_order_id != self.position.stop_order_id:
+                return
+            if self.exiting:
+                self._retry_exit()
+            else:  # canceled from outside: the position must not stay unprotected
+                self._place_fresh_stop(max(self.position.highest, self.last_price or 0))
+        else:
+            self._track(updated)
+            self._persist(orders=(updated,))
+
+    def _on_replaced(self, msg: StopReplaced) -> None:
+        r = msg.report
+        old = r.canceled and logic.apply_report(msg.old, r.canceled)
+        if r.canceled is not None and r.new is not None:
+            new = logic.apply_report(msg.new, r.new)
+            self.position = logic.stop_moved(self.position, new)
+            self._forget(old)
+            self._track(new)
+            self._persist(positions=(self.position,), orders=(old, new))
+            self._log_order(new.client_order_id, new.state, new.type)
+            self._count_order(new, "replaced")
+            if self.metrics:
+                self.metrics.stop_moved()
+            return
+        failed = msg.new.replace(state=OrderState.FAILED, reason=r.new_error or r.cancel_error)
+        self._forget(failed)
+        self._count_order(failed, "failed")
+        if r.canceled is None:  # the old stop is not canceled: it may have filled; ask
+            self._persist(orders=(failed,))
+            self._send(QueryOrder(order=msg.old), msg.old)
+            return
+        # The old stop is gone but the new one failed: protect the position now.
+        self._forget(old)
+        self._persist(orders=(old, failed))
+        self._place_fresh_stop(self.position.highest, levels_from=msg.new)
+
+    def _on_rejected(self, msg: OrderRejected) -> None:
+        order = msg.order.replace(state=OrderState.REJECTED, reason=msg.reason)
+        self._forget(order)
+        self._persist(orders=(order,))
+        self._count_order(order, "rejected")
+        log.warning("order rejected symbol=%s client_order_id=%s code=%s reason=%s",
+                    self.symbol, order.client_order_id, msg.code, msg.reason)
+        if order.side is Side.BUY:
+            self._abandon_entry(order)
+        elif order.client_order_id == self.position.stop_order_id or order.replaces:
+            self._halt(f"stop order rejected: {msg.reason}")
+
+    def _on_missing(self, order: Order) -> None:
+        """The venue does not know this order: an intent that never arrived, or a stale row."""
+        failed = order.replace(state=OrderState.FAILED, reason="unknown to the venue")
+        self._forget(failed)
+        self._persist(orders=(failed,))
+        if order.side is Side.BUY:
+            self._abandon_entry(failed)
+        elif order.type is OrderType.MARKET:
+            self._retry_exit()
+        elif order.client_order_id == self.position.stop_order_id:
+            self._place_fresh_stop(self.position.highest)
+
+    # --- transitions --------------------------------------------------------------------------
+
+    def _close(self, order: Order, report: OrderReport, *, reason: str) -> None:
+        closed = logic.close_position(self.position, order, report, self.settings, self.filters,
+                                      reason=reason, time=self._now_text())
+        self._durable(positions=(closed.position,), orders=(closed.order,), fills=closed.fills)
+        self._forget(closed.order)
+        for stale in [o for o in self.orders.values() if o.side is Side.SELL]:
+            self._forget(stale)
+        self.position = closed.position
+        self.exiting = False
+        self.closed_on_this_price = True
+        self._count_order(order, "filled")
+        log.info("position closed symbol=%s position_id=%s reason=%s exit=%s pnl=%s",
+                 self.symbol, closed.position.position_id, reason, closed.position.exit_price,
+                 closed.position.pnl)
+        if self.w.on_trade is not None:
+            self.w.on_trade(closed.position)
+        self.realized += closed.position.pnl
+        if self.metrics:
+            self.metrics.realized(self.realized)
+
+    def _abandon_entry(self, order: Order) -> None:
+        self._forget(order)
+        self.position = self.position.replace(state=PositionState.FLAT, exit_reason="no_entry",
+                                              qty=Decimal(0))
+        self._persist(positions=(self.position,), orders=(order,))
+
+    def _retry_exit(self) -> None:
+        """Sell at market after the stop was canceled (timeout), or again after a failure."""
+        position, order = logic.plan_exit(self.position, self.w.prefix)
+        self._durable(positions=(position,), orders=(order,))
+        self.position = position
+        self._send(PlaceMarketOrder(order=order), order)
+
+    def _place_fresh_stop(self, highest: Decimal, levels_from: Order | None = None) -> None:
+        if levels_from is not None:
+            levels = StopLevels(stop=levels_from.stop_price, limit=levels_from.limit_price)
+        else:
+            levels = levels_at(highest, self.settings, self.filters.tick)
+            if self.position.stop is not None and levels.stop < self.position.stop:
+                levels = StopLevels(stop=self.position.stop, limit=self.position.limit)
+        position, order = logic.plan_stop(self.position.replace(highest=highest), levels,
+                                          self.w.prefix)
+        self._durable(positions=(position,), orders=(order,))
+        self.position = position
+        self._send(PlaceStop(order=order), order)
+
+    def _halt(self, reason: str) -> None:
+        self.halted = True
+        self.position = self.position.replace(halted=True)
+        self._persist(positions=(self.position,))
+        log.error("pair halted symbol=%s reason=%s", self.symbol, reason)
+        if self.metrics:
+            self.metrics.up(False)
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _send(self, command, order: Order) -> None:
+        self.in_flight.add(order.client_order_id)
+        self._track(order)
+        self.w.gateway.tell(command)
+
+    def _done(self, client_order_id: str, reply: bool) -> None:
+        if reply:
+            self.in_flight.discard(client_order_id)
+
+    def _track(self, order: Order) -> None:
+        self.orders[order.client_order_id] = order
+
+    def _forget(self, order: Order) -> None:
+        self.orders.pop(order.client_order_id, None)
+
+    def _durable(self, **rows) -> None:
+        """Write ahead: block until the DBWriter has committed these rows."""
+        result = self.w.db_writer.ask(Persist(**rows), block=False)
+        error = result.get(timeout=self.w.durable_timeout_s)
+        if isinstance(error, BaseException):
+            raise error
+
+    def _persist(self, **rows) -> None:
+        self.w.db_writer.tell(Persist(**rows))
+
+    def _now_text(self) -> str:
+        return self.tick_time or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def _observe(self, tick: Tick) -> None:
+        self.tick_time = tick.time
+        if self.metrics is None:
+            return
+        p = self.position
+        self.metrics.tick(tick.price, p.highest or None, p.stop, p.qty,
+                          logic.unrealized_pnl(p, tick.price, self.settings.fee_pct))
+        if tick.received_ns:
+            self.metrics.decision_latency((time.perf_counter_ns() - tick.received_ns) / 1e9)
+
+    def _count_order(self, order: Order, result: str) -> None:
+        if self.metrics:
+            self.metrics.order(order.type.value, result)
+
+    def _log_order(self, client_order_id: str, state, type_) -> None:
+        log.info("order event symbol=%s client_order_id=%s state=%s type=%s", self.symbol,
+                 client_order_id, getattr(state, "value", state), getattr(type_, "value", type_))
+
+    def _snapshot(self) -> dict:
+        return {"symbol": self.symbol, "position": self.position,
+                "orders": dict(self.orders), "in_flight": len(self.in_flight),
+                "halted": self.halted, "last_price": self.last_price}
+
