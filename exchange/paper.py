@@ -1,0 +1,131 @@
+"""``PaperExchange``: the in-process venue of paper mode and replay, over a ``Book``.
+
+Its state (balances, open stop orders, trades) lives in its own SQLite file, so after a restart
+its stop orders are still there, as they would be on Binance. Filters come from each pair's
+``tick``, ``step`` and ``min_notional``; an order that breaks one is refused with
+``OrderRejected(code=-1013)``. Fees are each pair's ``fee_pct`` % of the notional, charged in
+the quote asset (see ``exchange.book``).
+
+The Gateway calls ``on_price`` with every price before the pair decides (DESIGN.md §3 step 1);
+fills of resting stops come back from that call, so no listener is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+
+from core.errors import ConfigError, VenueError
+from core.types import Balance, PairSettings, Side, SymbolFilters
+from exchange.base import Exchange, OrderReport, ReplaceReport
+from exchange.book import Book
+
+QUOTE_ASSETS = ("USDT", "USDC", "BUSD", "BTC", "ETH", "EUR")
+DEFAULT_BALANCES: Mapping[str, Decimal] = {"USDT": Decimal("1000000")}
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """``BTCUSDT`` → ``("BTC", "USDT")``, by stripping a known quote asset suffix."""
+    for quote in QUOTE_ASSETS:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)], quote
+    raise ConfigError(
+        f"{symbol}: cannot tell its quote asset (known: {', '.join(QUOTE_ASSETS)})"
+    )
+
+
+def filters_for(settings: PairSettings) -> SymbolFilters:
+    base, quote = split_symbol(settings.symbol)
+    return SymbolFilters(
+        symbol=settings.symbol, base_asset=base, quote_asset=quote, tick=settings.tick,
+        step=settings.step, min_notional=settings.min_notional,
+    )
+
+
+class PaperExchange(Exchange):
+    """A simulated spot venue with the DESIGN.md §3 fill model, persisted in ``path``.
+
+    ``balances`` seeds a new state file (default ``USDT=1000000``); a reopened file keeps its
+    own balances.
+    """
+
+    name = "paper"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        settings: Mapping[str, PairSettings],
+        balances: Mapping[str, Decimal] | None = None,
+    ) -> None:
+        filters = {symbol: filters_for(s) for symbol, s in settings.items()}
+        self._book = Book(
+            path,
+            fee_pct=Decimal("0.1"),
+            filters=filters,
+            balances=DEFAULT_BALANCES if balances is None else balances,
+            symbol_fee_pct={symbol: s.fee_pct for symbol, s in settings.items()},
+        )
+
+    @property
+    def book(self) -> Book:
+        """The underlying book (tests, and changes "from outside" while the engine is down)."""
+        return self._book
+
+    def on_price(
+        self, symbol: str, price: Decimal, ts: Decimal, time: str = ""
+    ) -> list[OrderReport]:
+        """Match resting and triggered stops against ``price``; reports of what changed."""
+        return [r.plain() for r in self._book.on_price(symbol, price, ts, time)]
+
+    def symbol_filters(self, symbol: str) -> SymbolFilters:
+        return self._book.filters(symbol)
+
+    def market_order(
+        self, *, symbol: str, side: Side, qty: Decimal, client_order_id: str
+    ) -> OrderReport:
+        return self._book.market_order(symbol, side, qty, client_order_id).plain()
+
+    def place_stop_limit(
+        self, *, symbol: str, qty: Decimal, stop_price: Decimal, limit_price: Decimal,
+        client_order_id: str,
+    ) -> OrderReport:
+        return self._book.place_stop_limit(
+            symbol, qty, stop_price, limit_price, client_order_id
+        ).plain()
+
+    def cancel_replace(
+        self, *, symbol: str, cancel_client_order_id: str, qty: Decimal, stop_price: Decimal,
+        limit_price: Decimal, new_client_order_id: str,
+    ) -> ReplaceReport:
+        report = self._book.cancel_replace(
+            symbol, cancel_client_order_id, qty, stop_price, limit_price, new_client_order_id
+        )
+        return ReplaceReport(
+            canceled=None if report.canceled is None else report.canceled.plain(),
+            new=None if report.new is None else report.new.plain(),
+            cancel_error=report.cancel_error, new_error=report.new_error,
+            cancel_error_code=report.cancel_error_code, new_error_code=report.new_error_code,
+        )
+
+    def cancel(self, *, symbol: str, client_order_id: str) -> OrderReport:
+        return self._book.cancel(symbol, client_order_id).plain()
+
+    def get_order(self, *, symbol: str, client_order_id: str) -> OrderReport:
+        return self._book.get_order(symbol, client_order_id).plain()
+
+    def open_orders(self) -> list[OrderReport]:
+        return [r.plain() for r in self._book.open_orders()]
+
+    def balances(self) -> dict[str, Balance]:
+        return self._book.balances()
+
+    def last_price(self, symbol: str) -> Decimal:
+        price = self._book.last_price(symbol)
+        if price is None:
+            raise VenueError(f"{symbol}: no price yet")
+        return price
+
+    def close(self) -> None:
+        self._book.close()

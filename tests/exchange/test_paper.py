@@ -1,0 +1,148 @@
+"""PaperExchange: the Exchange interface over a Book, with each pair's filters and fees."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from core.errors import ConfigError, OrderRejected, UnknownOrder, VenueError
+from core.types import OrderState, PairSettings, Side
+from exchange.base import OrderReport
+from exchange.paper import PaperExchange, split_symbol
+
+SETTINGS = {
+    "BTCUSDT": PairSettings(symbol="BTCUSDT", fee_pct=D("0.1")),
+    "ETHBTC": PairSettings(
+        symbol="ETHBTC", fee_pct=D("0.2"), tick=D("0.00001"), step=D("0.001"),
+        min_notional=D("0.0001"),
+    ),
+}
+
+
+@pytest.fixture
+def paper(tmp_path):
+    exchange = PaperExchange(tmp_path / "paper.db", settings=SETTINGS)
+    yield exchange
+    exchange.close()
+
+
+@pytest.mark.parametrize(
+    ("symbol", "expected"),
+    [
+        pytest.param("BTCUSDT", ("BTC", "USDT"), id="usdt"),
+        pytest.param("ETHBTC", ("ETH", "BTC"), id="btc"),
+        pytest.param("SOLUSDC", ("SOL", "USDC"), id="usdc"),
+        pytest.param("BTCEUR", ("BTC", "EUR"), id="eur"),
+    ],
+)
+def test_symbol_splits_into_base_and_quote(symbol, expected):
+    assert split_symbol(symbol) == expected
+
+
+def test_symbol_without_a_known_quote_is_a_config_error():
+    with pytest.raises(ConfigError):
+        split_symbol("BTCXYZ")
+
+
+def test_filters_come_from_the_pair_settings(paper):
+    filters = paper.symbol_filters("ETHBTC")
+
+    assert (filters.base_asset, filters.quote_asset) == ("ETH", "BTC")
+    assert (filters.tick, filters.step, filters.min_notional) == (
+        D("0.00001"), D("0.001"), D("0.0001"))
+
+
+def test_new_paper_account_starts_with_a_million_usdt(paper):
+    assert paper.balances()["USDT"].free == D("1000000")
+
+
+def test_entry_stop_and_stop_fill_through_the_interface(paper):
+    paper.on_price("BTCUSDT", D("100"), D(0), "t0")
+    buy = paper.market_order(symbol="BTCUSDT", side=Side.BUY, qty=D("1"), client_order_id="b1")
+    stop = paper.place_stop_limit(
+        symbol="BTCUSDT", qty=D("1"), stop_price=D("97"), limit_price=D("96.5"),
+        client_order_id="s1",
+    )
+
+    [filled] = paper.on_price("BTCUSDT", D("96.9"), D(60), "t1")
+
+    assert type(buy) is OrderReport and type(filled) is OrderReport
+    assert (buy.avg_price, stop.state) == (D("100"), OrderState.NEW)
+    assert (filled.client_order_id, filled.state, filled.avg_price) == (
+        "s1", OrderState.FILLED, D("96.9"))
+    assert filled.executions[0].time == "t1"
+    assert paper.open_orders() == []
+
+
+def test_each_pair_pays_its_own_fee(paper):
+    paper.book.set_balance("BTC", D("1"))
+    paper.on_price("ETHBTC", D("0.05"), D(0))
+
+    report = paper.market_order(
+        symbol="ETHBTC", side=Side.BUY, qty=D("2"), client_order_id="e1"
+    )
+
+    assert (report.executions[0].fee, report.executions[0].fee_asset) == (D("0.0002"), "BTC")
+
+
+def test_order_off_the_step_grid_is_refused_with_1013(paper):
+    paper.on_price("BTCUSDT", D("100"), D(0))
+
+    with pytest.raises(OrderRejected) as err:
+        paper.market_order(
+            symbol="BTCUSDT", side=Side.BUY, qty=D("0.123456"), client_order_id="b1"
+        )
+
+    assert err.value.code == -1013
+
+
+def test_cancel_replace_returns_plain_reports_of_both_halves(paper):
+    paper.on_price("BTCUSDT", D("100"), D(0))
+    paper.market_order(symbol="BTCUSDT", side=Side.BUY, qty=D("1"), client_order_id="b1")
+    paper.place_stop_limit(
+        symbol="BTCUSDT", qty=D("1"), stop_price=D("97"), limit_price=D("96.5"),
+        client_order_id="s1",
+    )
+
+    report = paper.cancel_replace(
+        symbol="BTCUSDT", cancel_client_order_id="s1", qty=D("1"), stop_price=D("98"),
+        limit_price=D("97.51"), new_client_order_id="s2",
+    )
+
+    assert type(report.canceled) is OrderReport and type(report.new) is OrderReport
+    assert (report.canceled.state, report.new.limit_price) == (OrderState.CANCELED, D("97.51"))
+
+
+def test_cancel_of_an_order_that_filled_raises_unknown_order(paper):
+    paper.on_price("BTCUSDT", D("100"), D(0))
+    paper.market_order(symbol="BTCUSDT", side=Side.BUY, qty=D("1"), client_order_id="b1")
+
+    with pytest.raises(UnknownOrder):
+        paper.cancel(symbol="BTCUSDT", client_order_id="b1")
+
+    assert paper.get_order(symbol="BTCUSDT", client_order_id="b1").state is OrderState.FILLED
+
+
+def test_stop_orders_are_still_there_after_a_restart(tmp_path):
+    path = tmp_path / "paper.db"
+    first = PaperExchange(path, settings=SETTINGS)
+    first.on_price("BTCUSDT", D("100"), D(0))
+    first.market_order(symbol="BTCUSDT", side=Side.BUY, qty=D("1"), client_order_id="b1")
+    first.place_stop_limit(
+        symbol="BTCUSDT", qty=D("1"), stop_price=D("97"), limit_price=D("96.5"),
+        client_order_id="s1",
+    )
+    first.close()
+
+    second = PaperExchange(path, settings=SETTINGS)
+
+    assert [o.client_order_id for o in second.open_orders()] == ["s1"]
+    assert second.last_price("BTCUSDT") == D("100")
+    assert second.balances()["BTC"].locked == D("1")
+    second.close()
+
+
+def test_last_price_before_any_price_is_a_venue_error(paper):
+    with pytest.raises(VenueError):
+        paper.last_price("BTCUSDT")
