@@ -1,0 +1,554 @@
+"""The TOML configuration (DESIGN.md §6): parsed once into frozen, typed objects.
+
+Every problem is a ``ConfigError`` with one line that names the file and the key, for example
+``ratchet.toml: pairs[2].trail_pct must be > 0 (got -1)``. Numbers are read with
+``tomllib.load(f, parse_float=Decimal)``, so ``0.1`` becomes ``Decimal('0.1')`` exactly; Decimal
+settings may also be strings (``"0.1"``). API keys come only from the environment
+(``RATCHET_API_KEY``, ``RATCHET_API_SECRET``); ``redacted(cfg)`` is the form to log or print.
+
+Choices the design leaves open:
+- every table is optional except ``[[pairs]]``: ``[engine]`` defaults to paper mode and
+  ``[feed]`` to the simulated kind;
+- relative paths (``db_path``, ``paper_state_path``, ``feed.path``) are resolved against the
+  directory of the config file, not the working directory;
+- ``Config.defaults`` is a ``PairSettings`` whose symbol is ``"*"``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from core.errors import ConfigError
+from core.types import EntryMode, PairSettings, SymbolFilters
+
+ENV_API_KEY = "RATCHET_API_KEY"
+ENV_API_SECRET = "RATCHET_API_SECRET"
+SECRET_KEYS = frozenset({"api_key", "api_secret"})
+TESTNET_HOST = "testnet.binance.vision"
+DEFAULT_START_PRICE = Decimal(100)
+DEFAULTS_SYMBOL = "*"
+
+_SYMBOL_RE = re.compile(r"[A-Z0-9]{2,20}")
+_PREFIX_RE = re.compile(r"[A-Za-z0-9]{1,8}")
+# Quote assets tried, longest first, when a symbol is split for the paper exchange's filters.
+_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "DAI", "EUR", "USD", "TRY", "BTC", "ETH",
+           "BNB")
+
+
+class Mode(StrEnum):
+    PAPER = "paper"
+    BINANCE = "binance"
+
+
+class FeedKind(StrEnum):
+    SIMULATED = "simulated"
+    REPLAY = "replay"
+    BINANCE = "binance"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    mode: Mode = Mode.PAPER
+    db_path: Path = Path("var/ratchet.db")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    status_interval_s: Decimal = Decimal(5)
+    client_id_prefix: str = "rt"
+    synchronous: str = "FULL"
+    log_format: str = "kv"
+    paper_state_path: Path = Path("var/ratchet.paper.db")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExchangeConfig:
+    base_url: str | None = None
+    testnet: bool = False
+    live: bool = False
+    ws_url: str | None = None
+    recv_window_ms: int = 5000
+    timeout_s: Decimal = Decimal(10)
+    api_key: str | None = field(default=None, repr=False)
+    api_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedConfig:
+    """Market data. ``simulated`` uses seed/interval_ms/volatility_pct/drift_pct/start_prices;
+    ``replay`` uses path/speed (``ratchet replay`` passes its CSV on the command line, so
+    ``path`` may be absent); ``binance`` takes no options here."""
+
+    kind: FeedKind = FeedKind.SIMULATED
+    seed: int = 7
+    interval_ms: int = 250
+    volatility_pct: Decimal = Decimal("0.15")
+    drift_pct: Decimal = Decimal(0)
+    start_prices: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
+    path: Path | None = None
+    speed: Decimal = Decimal(0)
+
+    def start_price(self, symbol: str) -> Decimal:
+        return self.start_prices.get(symbol, DEFAULT_START_PRICE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    engine: EngineConfig
+    exchange: ExchangeConfig
+    feed: FeedConfig
+    defaults: PairSettings
+    pairs: tuple[PairSettings, ...]
+    source: Path
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(p.symbol for p in self.pairs)
+
+    def pair(self, symbol: str) -> PairSettings:
+        """The settings of a configured pair; ``ConfigError`` if it has no ``[[pairs]]`` entry."""
+        for settings in self.pairs:
+            if settings.symbol == symbol:
+                return settings
+        raise ConfigError(f"{self.source}: no [[pairs]] entry for symbol {symbol}")
+
+    def settings_for(self, symbol: str) -> PairSettings:
+        """The pair's settings, or ``[defaults]`` under that symbol when it is not configured."""
+        for settings in self.pairs:
+            if settings.symbol == symbol:
+                return settings
+        return replace(self.defaults, symbol=symbol)
+
+
+# --- public functions ---------------------------------------------------------------------
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str] = os.environ) -> Config:
+    """Read and validate a TOML config file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: invalid TOML: not UTF-8") from None
+    return parse_config(text, source=str(path), env=env)
+
+
+def parse_config(text: str, *, source: str, env: Mapping[str, str] = os.environ) -> Config:
+    """Validate TOML text; ``source`` names the file in errors and anchors relative paths."""
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    return _Parser(source, env).config(data)
+
+
+def redacted(cfg: Config) -> dict[str, Any]:
+    """A JSON-able dict of ``cfg`` with secrets shown as ``"***"`` (or None when unset)."""
+    exchange = _plain(cfg.exchange)
+    for key in SECRET_KEYS:
+        exchange[key] = "***" if getattr(cfg.exchange, key) else None
+    return {
+        "source": str(cfg.source),
+        "engine": _plain(cfg.engine),
+        "exchange": exchange,
+        "feed": _plain(cfg.feed),
+        "defaults": _plain(cfg.defaults),
+        "pairs": [_plain(p) for p in cfg.pairs],
+    }
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (localhost, 127.0.0.0/8 or ::1)."""
+    from ipaddress import ip_address
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def needs_live_flags(cfg: Config) -> bool:
+    """Whether this config would trade real money, so it needs ``live = true`` and ``--live``.
+
+    That is binance mode against anything but loopback or the Binance testnet. With no
+    ``base_url``, python-binance talks to real Binance unless ``testnet = true``.
+    """
+    if cfg.engine.mode is not Mode.BINANCE:
+        return False
+    url = cfg.exchange.base_url
+    if url is None:
+        return not cfg.exchange.testnet
+    from urllib.parse import urlsplit
+
+    return not (is_loopback_url(url) or urlsplit(url).hostname == TESTNET_HOST)
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """``BTCUSDT`` → ``("BTC", "USDT")`` by known quote assets; else the last 4 characters."""
+    for quote in _QUOTES:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)], quote
+    return symbol[:-4] or symbol, symbol[-4:]
+
+
+def paper_filters(settings: PairSettings) -> SymbolFilters:
+    """The paper exchange's filters for a pair: its ``tick``, ``step`` and ``min_notional``."""
+    base, quote = split_symbol(settings.symbol)
+    return SymbolFilters(
+        symbol=settings.symbol, base_asset=base, quote_asset=quote, tick=settings.tick,
+        step=settings.step, min_notional=settings.min_notional,
+    )
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+_TOP_KEYS = ("engine", "exchange", "feed", "defaults", "pairs")
+_FEED_OPTIONS = {
+    FeedKind.SIMULATED: {"seed", "interval_ms", "volatility_pct", "drift_pct", "start_prices"},
+    FeedKind.REPLAY: {"path", "speed"},
+    FeedKind.BINANCE: set(),
+}
+_PAIR_KEYS = tuple(f.name for f in fields(PairSettings) if f.name != "symbol")
+
+
+class _Parser:
+    """Validates one parsed TOML document; every error names ``source`` and the dotted key."""
+
+    def __init__(self, source: str, env: Mapping[str, str]):
+        self.source = source
+        self.base_dir = Path(os.path.abspath(Path(source).parent))
+        self.env = env
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {key} {problem}")
+
+    def config(self, data: dict[str, Any]) -> Config:
+        self.check_keys(data, "", _TOP_KEYS)
+        engine = self.engine(self.table(data, "engine"))
+        exchange = self.exchange(self.table(data, "exchange"))
+        feed = self.feed(self.table(data, "feed"))
+        defaults = self.settings(self.table(data, "defaults"), "defaults",
+                                 PairSettings(symbol=DEFAULTS_SYMBOL))
+        pairs = self.pairs(data.get("pairs"), defaults)
+        if engine.mode is Mode.BINANCE and not (exchange.api_key and exchange.api_secret):
+            raise ConfigError(
+                f"{self.source}: binance mode needs {ENV_API_KEY} and {ENV_API_SECRET} "
+                "in the environment"
+            )
+        return Config(engine=engine, exchange=exchange, feed=feed, defaults=defaults,
+                      pairs=pairs, source=Path(self.source))
+
+    # sections
+
+    def engine(self, t: dict[str, Any]) -> EngineConfig:
+        keys = [f.name for f in fields(EngineConfig)]
+        self.check_keys(t, "engine", keys)
+        d = EngineConfig()
+        db_path = self.path(t, "engine.db_path", "db_path", d.db_path)
+        port = self.integer(t, "engine.metrics_port", "metrics_port", d.metrics_port)
+        if not 1 <= port <= 65535:
+            raise self.fail("engine.metrics_port", f"must be between 1 and 65535 (got {port})")
+        prefix = self.string(t, "engine.client_id_prefix", "client_id_prefix",
+                             d.client_id_prefix)
+        if not _PREFIX_RE.fullmatch(prefix):
+            raise self.fail("engine.client_id_prefix",
+                            f"must be 1 to 8 characters of A-Z, a-z, 0-9 (got {_show(prefix)})")
+        return EngineConfig(
+            mode=Mode(self.choice(t, "engine.mode", "mode", [m.value for m in Mode], d.mode)),
+            db_path=db_path,
+            metrics_host=self.string(t, "engine.metrics_host", "metrics_host", d.metrics_host,
+                                     nonempty=True),
+            metrics_port=port,
+            status_interval_s=self.decimal(t, "engine.status_interval_s", "status_interval_s",
+                                           d.status_interval_s, gt=0),
+            client_id_prefix=prefix,
+            synchronous=self.choice(t, "engine.synchronous", "synchronous", ["FULL", "NORMAL"],
+                                    d.synchronous),
+            log_format=self.choice(t, "engine.log_format", "log_format", ["kv", "json"],
+                                   d.log_format),
+            paper_state_path=self.path(t, "engine.paper_state_path", "paper_state_path",
+                                       db_path.with_suffix(".paper.db")),
+        )
+
+    def exchange(self, t: dict[str, Any]) -> ExchangeConfig:
+        keys = [f.name for f in fields(ExchangeConfig) if f.name not in SECRET_KEYS]
+        self.check_keys(t, "exchange", keys)
+        d = ExchangeConfig()
+        base_url = self.url(t, "exchange.base_url", "base_url", ("http", "https"))
+        ws_url = self.url(t, "exchange.ws_url", "ws_url", ("ws", "wss"))
+        recv = self.integer(t, "exchange.recv_window_ms", "recv_window_ms", d.recv_window_ms)
+        if not 1 <= recv <= 60000:
+            raise self.fail("exchange.recv_window_ms",
+                            f"must be between 1 and 60000 (got {recv})")
+        return ExchangeConfig(
+            base_url=base_url,
+            testnet=self.boolean(t, "exchange.testnet", "testnet", d.testnet),
+            live=self.boolean(t, "exchange.live", "live", d.live),
+            ws_url=ws_url,
+            recv_window_ms=recv,
+            timeout_s=self.decimal(t, "exchange.timeout_s", "timeout_s", d.timeout_s, gt=0),
+            api_key=self.env.get(ENV_API_KEY) or None,
+            api_secret=self.env.get(ENV_API_SECRET) or None,
+        )
+
+    def feed(self, t: dict[str, Any]) -> FeedConfig:
+        d = FeedConfig()
+        self.check_secrets(t, "feed")
+        kind = FeedKind(self.choice(t, "feed.kind", "kind", [k.value for k in FeedKind], d.kind))
+        allowed = _FEED_OPTIONS[kind]
+        for key in t:
+            if key != "kind" and key not in allowed:
+                known = any(key in opts for opts in _FEED_OPTIONS.values())
+                if known:
+                    raise self.fail(f"feed.{key}", f"is not an option of the {kind} feed")
+                raise ConfigError(f"{self.source}: unknown key feed.{key}")
+        seed = self.integer(t, "feed.seed", "seed", d.seed)
+        interval = self.integer(t, "feed.interval_ms", "interval_ms", d.interval_ms)
+        if interval <= 0:
+            raise self.fail("feed.interval_ms", f"must be > 0 (got {interval})")
+        return FeedConfig(
+            kind=kind,
+            seed=seed,
+            interval_ms=interval,
+            volatility_pct=self.decimal(t, "feed.volatility_pct", "volatility_pct",
+                                        d.volatility_pct, ge=0, lt=100),
+            drift_pct=self.decimal(t, "feed.drift_pct", "drift_pct", d.drift_pct,
+                                   gt=-100, lt=100),
+            start_prices=self.start_prices(t.get("start_prices")),
+            path=self.path(t, "feed.path", "path", None),
+            speed=self.decimal(t, "feed.speed", "speed", d.speed, ge=0),
+        )
+
+    def start_prices(self, value: Any) -> Mapping[str, Decimal]:
+        if value is None:
+            return MappingProxyType({})
+        if not isinstance(value, dict):
+            raise self.fail("feed.start_prices", "must be a table of SYMBOL = price")
+        prices: dict[str, Decimal] = {}
+        for symbol in value:
+            key = f"feed.start_prices.{symbol}"
+            if not _SYMBOL_RE.fullmatch(symbol):
+                raise self.fail(key, "must be an uppercase symbol of 2 to 20 characters A-Z, 0-9")
+            prices[symbol] = self.decimal(value, key, symbol, None, gt=0)
+        return MappingProxyType(prices)
+
+    def pairs(self, value: Any, defaults: PairSettings) -> tuple[PairSettings, ...]:
+        if value is None or value == []:
+            raise ConfigError(f"{self.source}: pairs must have at least one [[pairs]] entry")
+        if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+            raise self.fail("pairs", "must be an array of tables ([[pairs]])")
+        seen: dict[str, int] = {}
+        pairs = []
+        for i, t in enumerate(value):
+            where = f"pairs[{i}]"
+            if "symbol" not in t:
+                raise self.fail(f"{where}.symbol", "is required")
+            symbol = self.string(t, f"{where}.symbol", "symbol", "")
+            if not _SYMBOL_RE.fullmatch(symbol):
+                raise self.fail(f"{where}.symbol", "must be 2 to 20 characters of A-Z, 0-9 "
+                                f"(got {_show(symbol)})")
+            if symbol in seen:
+                raise self.fail(f"{where}.symbol", f"duplicates pairs[{seen[symbol]}].symbol "
+                                f"({symbol})")
+            seen[symbol] = i
+            rest = {k: v for k, v in t.items() if k != "symbol"}
+            settings = self.settings(rest, where, replace(defaults, symbol=symbol))
+            if settings.quote_per_trade < settings.min_notional:
+                raise self.fail(
+                    f"{where}.quote_per_trade",
+                    f"({settings.quote_per_trade}) cannot reach min_notional "
+                    f"({settings.min_notional})",
+                )
+            pairs.append(settings)
+        return tuple(pairs)
+
+    def settings(self, t: dict[str, Any], where: str, base: PairSettings) -> PairSettings:
+        """Overlay the §3 settings (plus tick/step/min_notional) of table ``t`` on ``base``."""
+        self.check_keys(t, where, _PAIR_KEYS)
+        changes: dict[str, Any] = {}
+        bounds: dict[str, dict[str, Decimal]] = {
+            "trail_pct": {"gt": Decimal(0), "lt": Decimal(100)},
+            "min_move_pct": {"ge": Decimal(0)},
+            "limit_offset_pct": {"ge": Decimal(0), "lt": Decimal(100)},
+            "activation_pct": {"ge": Decimal(0)},
+            "quote_per_trade": {"gt": Decimal(0)},
+            "stop_fill_timeout_s": {"gt": Decimal(0)},
+            "fee_pct": {"ge": Decimal(0), "lt": Decimal(100)},
+            "tick": {"gt": Decimal(0)},
+            "step": {"gt": Decimal(0)},
+            "min_notional": {"gt": Decimal(0)},
+        }
+        for key, limits in bounds.items():
+            if key in t:
+                changes[key] = self.decimal(t, f"{where}.{key}", key, None, **limits)
+        if "entry" in t:
+            changes["entry"] = EntryMode(
+                self.choice(t, f"{where}.entry", "entry", [m.value for m in EntryMode], None)
+            )
+        return replace(base, **changes)
+
+    # checks
+
+    def table(self, data: dict[str, Any], name: str) -> dict[str, Any]:
+        value = data.get(name, {})
+        if not isinstance(value, dict):
+            raise self.fail(name, f"must be a table ([{name}])")
+        return value
+
+    def check_secrets(self, t: dict[str, Any], where: str) -> None:
+        for key in t:
+            if key in SECRET_KEYS:
+                raise ConfigError(
+                    f"{self.source}: {_dotted(where, key)} is not allowed: secrets come from "
+                    f"the environment ({ENV_API_KEY}, {ENV_API_SECRET})"
+                )
+
+    def check_keys(self, t: dict[str, Any], where: str, allowed: Any) -> None:
+        self.check_secrets(t, where)
+        for key in t:
+            if key not in allowed:
+                raise ConfigError(f"{self.source}: unknown key {_dotted(where, key)}")
+
+    def decimal(self, t: dict[str, Any], key: str, name: str, default: Decimal | None, *,
+                gt: Decimal | int | None = None, ge: Decimal | int | None = None,
+                lt: Decimal | int | None = None) -> Decimal:
+        if name not in t:
+            assert default is not None
+            return default
+        raw = t[name]
+        if isinstance(raw, bool) or not isinstance(raw, Decimal | int | str):
+            raise self.fail(key, f"must be a number (got {_show(raw)})")
+        try:
+            value = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(raw)
+        except InvalidOperation:
+            raise self.fail(key, f"must be a number (got {_show(raw)})") from None
+        if not value.is_finite():
+            raise self.fail(key, f"must be a finite number (got {_show(raw)})")
+        if gt is not None and not value > gt:
+            raise self.fail(key, f"must be > {gt} (got {_show(raw)})")
+        if ge is not None and not value >= ge:
+            raise self.fail(key, f"must be >= {ge} (got {_show(raw)})")
+        if lt is not None and not value < lt:
+            raise self.fail(key, f"must be < {lt} (got {_show(raw)})")
+        return value
+
+    def integer(self, t: dict[str, Any], key: str, name: str, default: int) -> int:
+        if name not in t:
+            return default
+        raw = t[name]
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise self.fail(key, f"must be an integer (got {_show(raw)})")
+        return raw
+
+    def boolean(self, t: dict[str, Any], key: str, name: str, default: bool) -> bool:
+        if name not in t:
+            return default
+        raw = t[name]
+        if not isinstance(raw, bool):
+            raise self.fail(key, f"must be true or false (got {_show(raw)})")
+        return raw
+
+    def string(self, t: dict[str, Any], key: str, name: str, default: str, *,
+               nonempty: bool = False) -> str:
+        if name not in t:
+            return default
+        raw = t[name]
+        if not isinstance(raw, str):
+            raise self.fail(key, f"must be a string (got {_show(raw)})")
+        if nonempty and not raw.strip():
+            raise self.fail(key, "must not be empty")
+        return raw
+
+    def choice(self, t: dict[str, Any], key: str, name: str, options: list[str],
+               default: Any) -> Any:
+        if name not in t:
+            return default
+        raw = t[name]
+        if raw not in options:
+            shown = " | ".join(f'"{o}"' for o in options)
+            raise self.fail(key, f"must be one of {shown} (got {_show(raw)})")
+        return raw
+
+    def path(self, t: dict[str, Any], key: str, name: str, default: Path | None) -> Any:
+        if name not in t:
+            return default if default is None else self.resolve(default)
+        return self.resolve(Path(self.string(t, key, name, "", nonempty=True)))
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else Path(os.path.normpath(self.base_dir / path))
+
+    def url(self, t: dict[str, Any], key: str, name: str, schemes: tuple[str, ...]) -> str | None:
+        if name not in t:
+            return None
+        from urllib.parse import urlsplit
+
+        value = self.string(t, key, name, "", nonempty=True)
+        try:
+            parts = urlsplit(value)
+            ok = parts.scheme in schemes and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            ok = False
+        if not ok:
+            shown = " or ".join(f"{s}://" for s in schemes)
+            raise self.fail(key, f"must be a {shown} URL (got {_show(value)})")
+        return value.rstrip("/")
+
+
+def _dotted(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _show(value: Any) -> str:
+    """A value as TOML would spell it, for error messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return str(value)
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A config dataclass as JSON-able values: Decimals and Paths as strings, enums by value."""
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        out[f.name] = _plain_value(getattr(obj, f.name))
+    return out
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, Decimal | Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _plain_value(v) for k, v in value.items()}
+    return value
