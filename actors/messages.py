@@ -216,3 +216,21 @@ class Crash:
 
 def describe(message: Any) -> str:
     return type(message).__name__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Boot:
+    """Ask the Supervisor: start the DBWriter, reconcile, then start the Gateway, pairs and
+    Feed. Reply: the reconciliation report (a dict)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReloadConfig:
+    """Ask the Supervisor: apply a re-read config's ``[[pairs]]`` (SIGHUP)."""
+
+    config: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shutdown:
+    """Ask the Supervisor: stop the Feed, the pairs, the Gateway, then the DBWriter."""

@@ -215,7 +215,7 @@ class PairActor(pykka.ThreadingActor):
     def _on_entry_report(self, order: Order, report: OrderReport) -> None:
         if report.state is OrderState.FILLED:
             opened = logic.on_entry_filled(self.position, order, report, self.settings,
-                                           self.filters, self.w.prefix, self._now_text())
+                                           self.filters, self.w.prefix, self._time_of(report))
             self._durable(positions=(opened.position,),
                           orders=(opened.entry_order, opened.stop_order), fills=opened.fills)
             self._forget(order)
@@ -309,7 +309,7 @@ class PairActor(pykka.ThreadingActor):
 
     def _close(self, order: Order, report: OrderReport, *, reason: str) -> None:
         closed = logic.close_position(self.position, order, report, self.settings, self.filters,
-                                      reason=reason, time=self._now_text())
+                                      reason=reason, time=self._time_of(report))
         self._durable(positions=(closed.position,), orders=(closed.order,), fills=closed.fills)
         self._forget(closed.order)
         for stale in [o for o in self.orders.values() if o.side is Side.SELL]:
@@ -388,7 +388,10 @@ class PairActor(pykka.ThreadingActor):
     def _persist(self, **rows) -> None:
         self.w.db_writer.tell(Persist(**rows))
 
-    def _now_text(self) -> str:
+    def _time_of(self, report: OrderReport) -> str:
+        """When a fill happened: the venue's time of its last execution."""
+        if report.executions and report.executions[-1].time:
+            return report.executions[-1].time
         return self.tick_time or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     def _observe(self, tick: Tick) -> None:
@@ -412,5 +415,6 @@ class PairActor(pykka.ThreadingActor):
     def _snapshot(self) -> dict:
         return {"symbol": self.symbol, "position": self.position,
                 "orders": dict(self.orders), "in_flight": len(self.in_flight),
-                "halted": self.halted, "last_price": self.last_price}
+                "halted": self.halted, "last_price": self.last_price,
+                "realized": self.realized}
 

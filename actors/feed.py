@@ -1,0 +1,147 @@
+"""Feed: market data into per-symbol conflating slots (``actors.conflation.TickSlot``).
+
+Kinds (DESIGN.md §2):
+- ``simulated``: a seeded random walk per symbol, one step per ``interval_ms``;
+- ``binance``: python-binance websocket trade streams (``exchange.binance.market_data``);
+- ``replay``: lock-step, driven from the edge by ``actors.replay.run_replay``.
+
+A slot keeps the last price and the highest and lowest since the last delivery, so a lagging
+consumer gets one tick carrying all three: a high or a low is never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pykka
+
+from actors.conflation import TickSlot
+from actors.messages import PriceReady
+from core.errors import InvariantViolation
+from core.money import floor_tick
+
+log = logging.getLogger("ratchet.feed")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """Where one symbol's prices go: a slot, and the actor to tell when it fills."""
+
+    slot: TickSlot
+    consumer: pykka.ActorRef
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """Sent by the Feed to itself: make the next price of every symbol."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetTarget:
+    """Add (or, with ``target=None``, remove) a symbol while the Feed runs (config reload)."""
+
+    symbol: str
+    target: Target | None
+    start: Decimal = Decimal(100)
+    tick: Decimal = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WalkSettings:
+    seed: int = 7
+    interval_ms: int = 250
+    volatility_pct: Decimal = Decimal("0.15")
+    drift_pct: Decimal = Decimal(0)
+
+
+class RandomWalk:
+    """A seeded multiplicative random walk on a tick grid. Prices stay Decimal: the random
+    draw is turned into a Decimal return of fixed precision before it touches a price."""
+
+    def __init__(self, start: Decimal, tick: Decimal, settings: WalkSettings, seed: int):
+        self.price = floor_tick(start, tick)
+        self.tick = tick
+        self.settings = settings
+        self.rng = random.Random(seed)
+
+    def next(self) -> Decimal:
+        shock = Decimal(f"{self.rng.gauss(0.0, 1.0):.6f}")
+        ret = (self.settings.drift_pct + self.settings.volatility_pct * shock) / 100
+        self.price = max(self.tick, floor_tick(self.price * (1 + ret), self.tick))
+        return self.price
+
+
+def deliver(target: Target, price: Decimal, ts: Decimal, time_text: str = "") -> None:
+    if target.slot.put(price, ts, time_text, received_ns=time.perf_counter_ns()):
+        target.consumer.tell(PriceReady(symbol=target.slot.symbol))
+
+
+class SimulatedFeed(pykka.ThreadingActor):
+    def __init__(
+        self, *, targets: dict[str, Target], starts: dict[str, Decimal],
+        ticks: dict[str, Decimal], settings: WalkSettings, metrics: Any = None,
+    ) -> None:
+        super().__init__()
+        self.targets = dict(targets)
+        self.settings = settings
+        self.metrics = metrics
+        self.walks = {
+            sym: RandomWalk(starts.get(sym, Decimal(100)), ticks[sym], settings,
+                            seed=settings.seed * 1_000_003 + i)
+            for i, sym in enumerate(sorted(ticks))
+        }
+        self.timer: threading.Timer | None = None
+        self.stopped = False
+
+    def on_start(self) -> None:
+        self.actor_ref.tell(Step())
+
+    def on_stop(self) -> None:
+        self.stopped = True
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def on_receive(self, message):
+        match message:
+            case Step():
+                self._step()
+            case SetTarget():
+                self._set_target(message)
+            case _:
+                raise InvariantViolation(f"Feed got an unknown message {message!r}")
+
+    def _set_target(self, message: SetTarget) -> None:
+        symbol = message.symbol
+        if message.target is None:
+            self.targets.pop(symbol, None)
+            return
+        self.targets[symbol] = message.target
+        if symbol not in self.walks:
+            seed = self.settings.seed * 1_000_003 + sum(map(ord, symbol))
+            self.walks[symbol] = RandomWalk(message.start, message.tick, self.settings, seed)
+
+    def _step(self) -> None:
+        now = Decimal(time.time_ns()) / Decimal(1_000_000_000)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for symbol, target in self.targets.items():
+            walk = self.walks.get(symbol)
+            if walk is None:
+                continue
+            deliver(target, walk.next(), now, stamp)
+            if self.metrics is not None:
+                self.metrics.feed_tick(symbol)
+        if not self.stopped:
+            self.timer = threading.Timer(self.settings.interval_ms / 1000, self._tick_later)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def _tick_later(self) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(Step())

@@ -1,0 +1,112 @@
+"""Lock-step replay (DESIGN.md §6): every price goes through the same actors as live trading,
+the paper exchange matching it first, and is fully handled before the next one.
+
+"Fully handled" is a barrier at the edge: ask the Gateway (it has matched the price and passed
+it on), then ask the pair how many of its commands are still in flight; while any are, ask the
+Gateway again (it has sent them and replied) and the pair again (it has read the replies).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pykka
+
+from actors.conflation import TickSlot
+from actors.db_writer import DBWriter
+from actors.gateway import Gateway
+from actors.messages import GetSnapshot, LoadState, PriceReady, RegisterPair, Sync
+from actors.pair import PairActor, PairWiring
+from core.prices import PricePoint
+from core.trailing import fee, trade_pnl
+from core.types import PairSettings, Position, PositionState
+from exchange.paper import PaperExchange, filters_for
+
+ASK_TIMEOUT_S = 60
+
+
+@dataclass(slots=True, kw_only=True)
+class ReplayResult:
+    trades: list[dict] = field(default_factory=list)
+    orders_sent: int = 0
+    stop_moves: int = 0
+    final_position: dict | None = None
+    prices: int = 0
+    stops: list[tuple[str, Decimal]] = field(default_factory=list)  # (time, stop) for plots
+
+    def to_report(self) -> dict:
+        return {"trades": self.trades, "orders_sent": self.orders_sent,
+                "stop_moves": self.stop_moves, "final_position": self.final_position}
+
+
+def trade_record(p: Position) -> dict:
+    return {"entry_time": p.entry_time, "entry_price": str(p.entry_price),
+            "exit_time": p.exit_time, "exit_price": str(p.exit_price), "qty": str(p.qty),
+            "pnl": str(p.pnl), "exit_reason": p.exit_reason}
+
+
+def run_replay(
+    points: Iterable[PricePoint], settings: PairSettings, *, workdir: Path | None = None,
+    prefix: str = "rt", record_stops: bool = False,
+) -> ReplayResult:
+    """Replay ``points`` for one symbol through DBWriter, Gateway, PairActor and PaperExchange."""
+    with tempfile.TemporaryDirectory(prefix="ratchet-replay-") as tmp:
+        work = Path(workdir or tmp)
+        return _replay(points, settings, work, prefix, record_stops)
+
+
+def _replay(points, settings, work: Path, prefix: str, record_stops: bool) -> ReplayResult:
+    symbol = settings.symbol
+    filters = filters_for(settings)
+    exchange = PaperExchange(work / "paper.db", settings={symbol: settings})
+    closed: list[Position] = []
+    result = ReplayResult()
+    db = DBWriter.start(work / "replay.db", synchronous="OFF")
+    try:
+        gateway = Gateway.start(exchange, matches_prices=True)
+        slot = TickSlot(symbol)
+        pair = PairActor.start(settings=settings, filters=filters, wiring=PairWiring(
+            db_writer=db, gateway=gateway, slot=slot, prefix=prefix, on_trade=closed.append))
+        gateway.ask(RegisterPair(symbol=symbol, pair=pair, slot=slot), timeout=ASK_TIMEOUT_S)
+        prices = gateway.proxy().price_slot(symbol).get(timeout=ASK_TIMEOUT_S)
+        last: PricePoint | None = None
+        for point in points:
+            prices.put(point.price, point.ts, point.time)
+            gateway.ask(PriceReady(symbol=symbol), timeout=ASK_TIMEOUT_S)
+            while pair.ask(Sync(), timeout=ASK_TIMEOUT_S):
+                gateway.ask(Sync(), timeout=ASK_TIMEOUT_S)
+            last = point
+            result.prices += 1
+            if record_stops:
+                snap = pair.ask(GetSnapshot(), timeout=ASK_TIMEOUT_S)
+                if snap["position"].stop is not None:
+                    result.stops.append((point.time, snap["position"].stop))
+        snap = pair.ask(GetSnapshot(), timeout=ASK_TIMEOUT_S)
+        history = db.ask(LoadState(open_only=False), timeout=ASK_TIMEOUT_S)
+    finally:
+        pykka.ActorRegistry.stop_all(timeout=30)
+        exchange.close()
+    result.trades = [trade_record(p) for p in closed]
+    result.orders_sent = sum(1 for o in history.orders if o.state.value != "FAILED")
+    result.stop_moves = sum(p.stop_moves for p in history.positions)
+    position: Position = snap["position"]
+    if last is not None and position.state is not PositionState.FLAT:
+        result.final_position = {
+            "symbol": symbol, "qty": str(position.qty), "entry_price": str(position.entry_price),
+            "highest": str(position.highest), "stop": str(position.stop),
+            "limit": str(position.limit)}
+        result.trades.append(trade_record(close_at_end(position, last, settings)))
+    return result
+
+
+def close_at_end(position: Position, last: PricePoint, settings: PairSettings) -> Position:
+    """An open position at the end of the data, valued as if sold at the last price."""
+    pnl = trade_pnl(entry_price=position.entry_price, exit_price=last.price, qty=position.qty,
+                    entry_fee=position.entry_fee,
+                    exit_fee=fee(last.price * position.qty, settings.fee_pct))
+    return position.replace(exit_price=last.price, exit_time=last.time, exit_reason="end",
+                            pnl=pnl)

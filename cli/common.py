@@ -1,0 +1,36 @@
+"""Edge helpers shared by the commands: building the exchange, checking the live-money rule."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from core.config import Config, needs_live_flags
+from core.errors import SafetyHalt
+from exchange.base import Exchange
+
+
+def check_live_safety(cfg: Config, *, live_flag: bool) -> None:
+    """Real money needs ``live = true`` in the config **and** ``--live`` on the command line."""
+    if needs_live_flags(cfg) and not (cfg.exchange.live and live_flag):
+        target = cfg.exchange.base_url or "api.binance.com"
+        raise SafetyHalt(
+            f"refusing to trade real money on {target}: set [exchange] live = true in "
+            f"{cfg.source.name} and pass --live"
+        )
+
+
+def build_exchange(cfg: Config, *, env: Mapping[str, str] = os.environ) -> Exchange:
+    """The configured venue: the paper exchange, or Binance (or its sim) via python-binance."""
+    if cfg.engine.mode.value == "paper":
+        from exchange.paper import PaperExchange
+
+        cfg.engine.paper_state_path.parent.mkdir(parents=True, exist_ok=True)
+        return PaperExchange(cfg.engine.paper_state_path,
+                             settings={p.symbol: p for p in cfg.pairs})
+    from exchange.binance.exchange import BinanceExchange
+
+    ex = cfg.exchange
+    return BinanceExchange(api_key=ex.api_key, api_secret=ex.api_secret, base_url=ex.base_url,
+                           testnet=ex.testnet, timeout_s=ex.timeout_s,
+                           recv_window_ms=ex.recv_window_ms, symbols=cfg.symbols)

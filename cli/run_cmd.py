@@ -1,0 +1,126 @@
+"""``ratchet run``: boot the engine and trade until SIGTERM/SIGINT. SIGHUP reloads ``[[pairs]]``;
+SIGUSR1 logs every thread's traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+
+import pykka
+import pykka.debug
+
+from actors.messages import Boot, GetSnapshot, ReloadConfig, Shutdown
+from actors.supervisor import Supervisor
+from cli.common import build_exchange, check_live_safety
+from cli.main import add_config_arg
+from core.config import load_config, redacted
+from core.errors import RatchetError
+from persistence.db import acquire_lock, db_password_from_env, open_database
+from telemetry.logs import configure_logging
+from telemetry.metrics import Metrics
+
+log = logging.getLogger("ratchet.run")
+
+BOOT_TIMEOUT_S = 600
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="trade: boot, reconcile, then keep every stop trailing")
+    add_config_arg(p)
+    p.add_argument("--live", action="store_true",
+                   help="allow real money (also needs [exchange] live = true)")
+    p.add_argument("--log-format", choices=("kv", "json"),
+                   help="log lines as key=value (default) or JSON")
+    p.add_argument("--duration", type=float, metavar="SECONDS",
+                   help="stop by itself after this many seconds (demos, tests)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    configure_logging(args.log_format or cfg.engine.log_format)
+    check_live_safety(cfg, live_flag=args.live)
+    log.info("config %s", redacted(cfg))
+    password = db_password_from_env()
+    cfg.engine.db_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = acquire_lock(cfg.engine.db_path)
+    try:
+        open_database(cfg.engine.db_path, password=password,
+                      synchronous=cfg.engine.synchronous).close()  # refuse bad DBs up front
+        return _run_locked(cfg, args, password)
+    finally:
+        lock.release()
+
+
+def _run_locked(cfg, args, password) -> int:
+    metrics = Metrics()
+    metrics.serve(cfg.engine.metrics_host, cfg.engine.metrics_port)
+    exchange = build_exchange(cfg)
+    stop = threading.Event()
+    reload = threading.Event()
+    _install_signals(stop, reload)
+    supervisor = Supervisor.start(config=cfg, exchange=exchange, metrics=metrics,
+                                  password=password)
+    try:
+        report = supervisor.ask(Boot(), timeout=BOOT_TIMEOUT_S)
+        print(f"ratchet: {cfg.engine.mode.value} mode, {len(cfg.pairs)} pairs, "
+              f"db {cfg.engine.db_path}, metrics http://{cfg.engine.metrics_host}:"
+              f"{metrics.port}/metrics, reconciled {report['actions']}", flush=True)
+        deadline = time.monotonic() + args.duration if args.duration else None
+        interval = float(cfg.engine.status_interval_s)  # display: a sleep interval
+        next_status = time.monotonic() + interval
+        while not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if reload.is_set():
+                reload.clear()
+                _reload(supervisor, args.config)
+            stop.wait(0.2)
+            if time.monotonic() >= next_status:
+                next_status += interval
+                _print_status(supervisor)
+        return 0
+    finally:
+        try:
+            supervisor.ask(Shutdown(), timeout=60)
+        finally:
+            pykka.ActorRegistry.stop_all(timeout=10)
+            exchange.close()
+            metrics.stop()
+
+
+def _reload(supervisor: pykka.ActorRef, path: str) -> None:
+    try:
+        cfg = load_config(path)
+    except RatchetError as exc:  # a bad reload keeps the running config
+        log.error("config reload refused: %s", exc)
+        return
+    changes = supervisor.ask(ReloadConfig(config=cfg), timeout=60)
+    log.info("config reloaded added=%s removed=%s", changes["added"], changes["removed"])
+
+
+def _print_status(supervisor: pykka.ActorRef) -> None:
+    try:
+        snapshots = supervisor.ask(GetSnapshot(), timeout=5)
+    except Exception as exc:  # noqa: BLE001 - a status line must never stop the engine
+        log.warning("status unavailable: %s", exc)
+        return
+    for symbol, snap in sorted(snapshots.items()):
+        if snap is None:
+            print(f"{symbol:<10} halted", flush=True)
+            continue
+        p = snap["position"]
+        print(f"{symbol:<10} price={snap['last_price'] or '-'} state={p.state.value} "
+              f"qty={p.qty} highest={p.highest or '-'} stop={p.stop or '-'} "
+              f"moves={p.stop_moves} realized={snap['realized']}", flush=True)
+
+
+def _install_signals(stop: threading.Event, reload: threading.Event) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks)
+
