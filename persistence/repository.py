@@ -144,6 +144,18 @@ class Repository:
             query = query.where(Ord.state.in_([str(s) for s in states]))
         return [Order.from_json(value) for (value,) in query]
 
+    def orders_of(self, position_ids: Iterable[str]) -> list[Order]:
+        """Every order of the given positions, in creation order (one query per 500 ids)."""
+        Ord = self._m.orders
+        ids = list(dict.fromkeys(position_ids))
+        found: list[Order] = []
+        for start in range(0, len(ids), _CHUNK):
+            query = (Ord.select(Ord.value)
+                     .where(Ord.position_id.in_(ids[start:start + _CHUNK]))
+                     .order_by(Ord.created_at, Ord.order_id).tuples())
+            found.extend(Order.from_json(value) for (value,) in query)
+        return found
+
     def _save_orders(self, orders: Sequence[Order], now: str) -> None:
         Ord = self._m.orders
         rows = [
