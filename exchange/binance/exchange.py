@@ -1,0 +1,457 @@
+"""``BinanceExchange``: the ``Exchange`` interface over python-binance's ``Client``.
+
+Every REST call goes through ``_call``, which checks the send gate (nothing is sent while
+banned or backing off), times the request, reads the ``X-MBX-*`` usage headers and maps a
+failure to the ``core.errors`` tree (``errors.map_error``). A -1021 (clock skew) resyncs the
+timestamp offset from ``/api/v3/time`` and retries once; nothing else is retried here: the
+Gateway decides (DESIGN.md §4). Prices and quantities go out as plain decimal strings.
+
+Order updates come from the user-data socket (``user_stream.UserStream``); while it is down the
+Gateway calls ``poll_orders()`` (see there for the cadence and its weight).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from binance import Client
+from binance.exceptions import BinanceAPIException
+
+from core.errors import AuthError, ConfigError, StatusUnknown, UnknownOrder, VenueBanned, VenueError
+from core.types import Balance, OrderType, Side, SymbolFilters
+from exchange.base import Exchange, ExecutionListener, OrderReport, RateBudget, ReplaceReport
+from exchange.binance import enums, translate
+from exchange.binance.dto import (
+    AccountDTO,
+    ApiRestrictionsDTO,
+    CancelReplaceDTO,
+    ExchangeInfoDTO,
+    ExecutionReportDTO,
+    MyTradeDTO,
+    OrderDTO,
+    ServerTimeDTO,
+    TickerPriceDTO,
+    items,
+)
+from exchange.binance.errors import (
+    CODE_REPLACE_FAILED,
+    CODE_REPLACE_PARTIAL,
+    ClockSkew,
+    error_data,
+    map_error,
+)
+from exchange.binance.filters import SymbolRules, check_order, rules_from_symbol
+from exchange.binance.gate import RateMeter, SendGate
+from exchange.binance.tracker import OpenOrderTracker
+from exchange.binance.user_stream import UserStream
+
+log = logging.getLogger("ratchet.binance")
+T = TypeVar("T")
+
+# REST polling while the user stream is down: one all-symbol openOrders (weight 80) at most every
+# POLL_INTERVAL_S, i.e. 960 of the 6,000 weight a minute; plus GET order (4) and, for a fill,
+# myTrades (20) per order that left the book. A poll is skipped while the last seen weight is
+# above POLL_WEIGHT_CEILING of the limit, so polling never crowds out order traffic.
+POLL_INTERVAL_S = 5.0
+POLL_WEIGHT_CEILING = 0.7
+WEIGHT_OPEN_ORDERS_ALL = 80
+
+
+class Metrics(Protocol):
+    def exchange_request(self, endpoint: str, seconds: float) -> None: ...
+    def exchange_error(self, code: str) -> None: ...
+    def weight_used(self, n: int) -> None: ...
+    def banned(self, on: bool) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CredentialReport:
+    """What the boot check learned about the API key."""
+
+    can_trade: bool
+    can_withdraw: bool | None  # None: the venue does not say (testnet, sim)
+
+
+def plain(value: Decimal) -> str:
+    """A Decimal as Binance wants it: no exponent, no trailing zeros (``1E-5`` → ``0.00001``)."""
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
+
+
+def ws_api_url_for(base_url: str) -> str:
+    """The WebSocket API URL beside a REST base URL (``http://h:p`` → ``ws://h:p/ws-api/v3``)."""
+    base = base_url.rstrip("/")
+    scheme, _, rest = base.partition("://")
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws-api/v3"
+
+
+class BinanceExchange(Exchange):
+    name = "binance"
+
+    def __init__(
+        self, *, api_key: str, api_secret: str, base_url: str | None = None,
+        testnet: bool = False, timeout_s: Decimal = Decimal(10), recv_window_ms: int = 5000,
+        symbols: Sequence[str] = (), clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None, ws_api_url: str | None = None,
+    ) -> None:
+        self._clock = clock
+        self._metrics = metrics
+        self._testnet = testnet
+        self._symbols = tuple(symbols)
+        self._api_key, self._api_secret = api_key, api_secret
+        # Using our own base URL: the Client's testnet switch would override API_URL.
+        self.client = Client(
+            api_key, api_secret, ping=False, testnet=testnet and base_url is None,
+            requests_params={"timeout": float(timeout_s)},  # seconds, not money
+        )
+        self.client.REQUEST_RECVWINDOW = recv_window_ms
+        self._ws_api_url = ws_api_url
+        if base_url:
+            base = base_url.rstrip("/")
+            self.client.API_URL = base + "/api"
+            self.client.MARGIN_API_URL = base + "/sapi"
+            self._ws_api_url = ws_api_url or ws_api_url_for(base)
+        self.gate = SendGate(clock)
+        self.meter = RateMeter()
+        self._lock = threading.RLock()
+        self._rules: dict[str, SymbolRules] = {}
+        self._last_price: dict[str, Decimal] = {}
+        self._tracker = OpenOrderTracker()
+        self._listener: ExecutionListener | None = None
+        self._stream: UserStream | None = None
+        self._stream_up = threading.Event()
+        self._catch_up = False
+        self._last_poll = float("-inf")
+
+    # --- the one request path -----------------------------------------------------------------
+
+    def _call(
+        self, endpoint: str, fn: Callable[..., T], /, *,
+        salvage: Callable[[BinanceAPIException], Any] | None = None, **params: Any,
+    ) -> T:
+        """Send one request. ``salvage`` may turn an API error into a result (cancelReplace)."""
+        with self._lock:
+            try:
+                return self._send(endpoint, fn, salvage, params)
+            except ClockSkew:
+                self._resync_locked()
+                return self._send(endpoint, fn, salvage, params)
+
+    def _send(self, endpoint: str, fn: Callable[..., Any], salvage, params: dict) -> Any:
+        self.gate.check()
+        started = time.perf_counter()
+        try:
+            result = fn(**params)
+        except Exception as exc:
+            elapsed = time.perf_counter() - started
+            if isinstance(exc, BinanceAPIException):
+                self._observe(getattr(exc.response, "headers", None))
+                if salvage is not None and (salvaged := salvage(exc)) is not None:
+                    self._count_error(str(exc.code))
+                    self._timed(endpoint, elapsed)
+                    return salvaged
+            err = map_error(exc, endpoint=endpoint)
+            self._on_error(err)
+            self._timed(endpoint, elapsed)
+            raise err from exc
+        self._timed(endpoint, time.perf_counter() - started)
+        response = self.client.response
+        self._observe(getattr(response, "headers", None))
+        return result
+
+    def _on_error(self, err: VenueError) -> None:
+        label = str(err.code) if err.code is not None else (
+            str(err.http_status) if err.http_status is not None else type(err).__name__)
+        self._count_error(label)
+        if isinstance(err, VenueBanned):
+            self.gate.ban(err.retry_after_s)
+            log.error("binance ban (418): nothing is sent for %.0f s", err.retry_after_s)
+            if self._metrics is not None:
+                self._metrics.banned(True)
+        elif err.http_status == 429:
+            self.gate.back_off(getattr(err, "retry_after_s", None) or 1.0)
+
+    def _observe(self, headers: Any) -> None:
+        weight = self.meter.observe(headers)
+        if weight is not None and self._metrics is not None:
+            self._metrics.weight_used(weight)
+
+    def _timed(self, endpoint: str, seconds: float) -> None:
+        if self._metrics is not None:
+            self._metrics.exchange_request(endpoint, seconds)
+
+    def _count_error(self, code: str) -> None:
+        if self._metrics is not None:
+            self._metrics.exchange_error(code)
+
+    # --- clock and credentials ----------------------------------------------------------------
+
+    def resync_clock(self) -> int:
+        """Set the signing offset from ``/api/v3/time``; returns it in milliseconds."""
+        with self._lock:
+            return self._resync_locked()
+
+    def _resync_locked(self) -> int:
+        # python-binance signs with time.time() + timestamp_offset, so measure against it.
+        before = time.time()
+        raw = self._send("time", self.client.get_server_time, None, {})
+        after = time.time()
+        server = ServerTimeDTO.parse(raw).serverTime
+        offset = server - round((before + after) * 500)
+        self.client.timestamp_offset = offset
+        log.info("clock offset to binance: %d ms", offset)
+        return offset
+
+    def check_credentials(self) -> CredentialReport:
+        """A signed account call at boot. Wrong key or secret: ``AuthError`` with the one line
+        ``invalid API key or secret``. Reports whether the key can withdraw, where the API says."""
+        account = AccountDTO.parse(self._call("account", self.client.get_account))
+        can_withdraw: bool | None = None
+        if not self._testnet:  # the testnet has no /sapi
+            try:
+                raw = self._call("apiRestrictions", self.client.get_account_api_permissions)
+                can_withdraw = ApiRestrictionsDTO.parse(raw).enableWithdrawals
+            except (AuthError, VenueBanned):
+                raise
+            except VenueError as exc:  # 404 on a sim or a venue without /sapi: unknown
+                log.info("API key permissions unknown: %s", exc)
+        return CredentialReport(can_trade=account.canTrade, can_withdraw=can_withdraw)
+
+    # --- reference data -----------------------------------------------------------------------
+
+    def load_exchange_info(self) -> dict[str, SymbolRules]:
+        """One exchangeInfo call: filters of every configured symbol and the rate limits."""
+        info = ExchangeInfoDTO.parse(self._call("exchangeInfo", self.client.get_exchange_info))
+        self.meter.set_limits(info.rateLimits)
+        wanted = set(self._symbols) | set(self._rules)
+        with self._lock:
+            for sym in info.symbols:
+                if not wanted or sym.symbol in wanted:
+                    self._rules[sym.symbol] = rules_from_symbol(sym)
+        missing = sorted(s for s in self._symbols if s not in self._rules)
+        if missing:
+            raise ConfigError(f"not listed on the exchange: {', '.join(missing)}")
+        return dict(self._rules)
+
+    def rules(self, symbol: str) -> SymbolRules:
+        if symbol not in self._rules:
+            if symbol not in self._symbols:
+                self._symbols = (*self._symbols, symbol)
+            self.load_exchange_info()
+        return self._rules[symbol]
+
+    def symbol_filters(self, symbol: str) -> SymbolFilters:
+        return self.rules(symbol).to_core()
+
+    def rate_budget(self) -> RateBudget:
+        return self.meter.budget()
+
+    # --- orders -------------------------------------------------------------------------------
+
+    def market_order(
+        self, *, symbol: str, side: Side, qty: Decimal, client_order_id: str
+    ) -> OrderReport:
+        check_order(self.rules(symbol), qty=qty, market_price=self._last_price.get(symbol))
+        raw = self._call(
+            "order", self.client.create_order, symbol=symbol, side=enums.SIDE_TO_BINANCE[side],
+            type=enums.ORDER_TYPE_TO_BINANCE[OrderType.MARKET], quantity=plain(qty),
+            newClientOrderId=client_order_id, newOrderRespType=enums.RESPONSE_TYPE_FULL,
+        )
+        return self._noted(translate.order_report(OrderDTO.parse(raw)))
+
+    def place_stop_limit(
+        self, *, symbol: str, qty: Decimal, stop_price: Decimal, limit_price: Decimal,
+        client_order_id: str,
+    ) -> OrderReport:
+        check_order(self.rules(symbol), qty=qty, price=limit_price, stop_price=stop_price)
+        raw = self._call(
+            "order", self.client.create_order, **self._stop_params(symbol, qty, stop_price,
+                                                                    limit_price),
+            newClientOrderId=client_order_id,
+        )
+        return self._noted(translate.order_report(OrderDTO.parse(raw)))
+
+    def cancel_replace(
+        self, *, symbol: str, cancel_client_order_id: str, qty: Decimal, stop_price: Decimal,
+        limit_price: Decimal, new_client_order_id: str,
+    ) -> ReplaceReport:
+        check_order(self.rules(symbol), qty=qty, price=limit_price, stop_price=stop_price)
+        raw = self._call(
+            "order/cancelReplace", self.client.cancel_replace_order, salvage=_replace_halves,
+            **self._stop_params(symbol, qty, stop_price, limit_price),
+            cancelReplaceMode=enums.CANCEL_REPLACE_STOP_ON_FAILURE,
+            cancelOrigClientOrderId=cancel_client_order_id, newClientOrderId=new_client_order_id,
+        )
+        report = translate.replace_report(CancelReplaceDTO.parse(raw))
+        for half in (report.canceled, report.new):
+            if half is not None:
+                self._noted(half)
+        return report
+
+    def cancel(self, *, symbol: str, client_order_id: str) -> OrderReport:
+        raw = self._call("order", self.client.cancel_order, symbol=symbol,
+                         origClientOrderId=client_order_id)
+        return self._noted(translate.order_report(OrderDTO.parse(raw)))
+
+    def get_order(self, *, symbol: str, client_order_id: str) -> OrderReport:
+        """One order by client id (weight 4); with its trades (weight 20) if anything filled."""
+        dto = OrderDTO.parse(self._call("order", self.client.get_order, symbol=symbol,
+                                        origClientOrderId=client_order_id))
+        executions = None
+        if dto.executedQty > 0:
+            rows = self._call("myTrades", self.client.get_my_trades, symbol=symbol,
+                              orderId=dto.orderId)
+            trades = [MyTradeDTO.parse(r) for r in items(rows)]
+            executions = [translate.execution_from_trade(t) for t in trades
+                          if t.orderId == dto.orderId]
+        return self._noted(translate.order_report(dto, executions or ()))
+
+    def open_orders(self) -> list[OrderReport]:
+        """Every open order of every symbol in one call (weight 80). Orders of a type Ratchet
+        never places (someone else's TAKE_PROFIT, say) are left out."""
+        reports = self._list_open()
+        for report in reports:
+            self._tracker.note(report)
+        return reports
+
+    def _list_open(self) -> list[OrderReport]:
+        reports = []
+        for row in items(self._call("openOrders", self.client.get_open_orders)):
+            dto = OrderDTO.parse(row)
+            try:
+                reports.append(translate.order_report(dto))
+            except enums.UnmappedEnum as exc:
+                log.debug("ignoring open order %s: %s", dto.clientOrderId, exc)
+        return reports
+
+    def balances(self) -> dict[str, Balance]:
+        account = AccountDTO.parse(self._call("account", self.client.get_account))
+        return {
+            b.asset: Balance(asset=b.asset, free=b.free, locked=b.locked)
+            for b in account.balances if b.free or b.locked
+        }
+
+    def last_price(self, symbol: str) -> Decimal:
+        ticker = TickerPriceDTO.parse(
+            self._call("ticker/price", self.client.get_symbol_ticker, symbol=symbol))
+        self._last_price[symbol] = ticker.price
+        return ticker.price
+
+    def _stop_params(self, symbol: str, qty: Decimal, stop: Decimal, limit: Decimal) -> dict:
+        return {
+            "symbol": symbol, "side": enums.SIDE_TO_BINANCE[Side.SELL],
+            "type": enums.ORDER_TYPE_TO_BINANCE[OrderType.STOP_LOSS_LIMIT],
+            "timeInForce": enums.TIME_IN_FORCE_GTC, "quantity": plain(qty),
+            "price": plain(limit), "stopPrice": plain(stop),
+            "newOrderRespType": enums.RESPONSE_TYPE_FULL,
+        }
+
+    def _noted(self, report: OrderReport) -> OrderReport:
+        self._tracker.note(report)
+        return report
+
+    # --- asynchronous order updates -----------------------------------------------------------
+
+    def set_listener(self, listener: ExecutionListener | None) -> None:
+        self._listener = listener
+
+    @property
+    def user_stream_up(self) -> bool:
+        return self._stream_up.is_set()
+
+    def start_user_stream(self) -> None:
+        """Subscribe to order updates on a thread of its own; reports go to the listener."""
+        if self._stream is not None and self._stream.is_alive():
+            return
+        self._stream = UserStream(
+            api_key=self._api_key, api_secret=self._api_secret,
+            testnet=self._testnet and self._ws_api_url is None, ws_api_url=self._ws_api_url,
+            timestamp_offset_ms=lambda: self.client.timestamp_offset,
+            on_event=self._on_user_event, on_state=self._on_stream_state,
+        )
+        self._stream.start()
+
+    def stop_user_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream = None
+        self._stream_up.clear()
+
+    def wait_user_stream(self, timeout_s: float) -> bool:
+        """Block until the user stream is subscribed (boot and tests)."""
+        return self._stream_up.wait(timeout_s)
+
+    def _on_stream_state(self, up: bool) -> None:
+        if up:
+            self._stream_up.set()
+        else:
+            self._stream_up.clear()
+        self._catch_up = True  # events may have been missed: the next poll runs regardless
+
+    def _on_user_event(self, event: dict[str, Any]) -> None:
+        if event.get("e") != enums.EVENT_EXECUTION_REPORT:
+            return
+        try:
+            report = translate.execution_report(ExecutionReportDTO.parse(event))
+        except (VenueError, enums.UnmappedEnum) as exc:
+            log.warning("unreadable executionReport: %s", exc)
+            return
+        self._deliver(self._noted(report))
+
+    def _deliver(self, report: OrderReport) -> None:
+        listener = self._listener
+        if listener is not None:
+            listener(report)
+
+    def poll_due(self) -> bool:
+        """Whether ``poll_orders`` would send a request now."""
+        if self.user_stream_up and not self._catch_up:
+            return False
+        if self._clock() - self._last_poll < POLL_INTERVAL_S:
+            return False
+        budget = self.meter.budget()
+        return budget.weight_used + WEIGHT_OPEN_ORDERS_ALL <= \
+            budget.weight_limit * POLL_WEIGHT_CEILING
+
+    def poll_orders(self, *, force: bool = False) -> list[OrderReport]:
+        """REST fallback for the user stream; the Gateway calls it on a timer.
+
+        Runs only when the stream is down (or has just come back), at most every
+        ``POLL_INTERVAL_S`` and within the weight ceiling, unless ``force``. Lists every open
+        order in one call, then queries by client id only the known orders that left the book.
+        Each resulting report goes to the listener and is returned.
+        """
+        if not force and not self.poll_due():
+            return []
+        self._last_poll = self._clock()
+        self._catch_up = False
+        listing = self._list_open()
+        changed, gone = self._tracker.diff(listing)
+        reports = list(changed)
+        for symbol, client_order_id in gone:
+            try:
+                reports.append(self.get_order(symbol=symbol, client_order_id=client_order_id))
+            except UnknownOrder:
+                self._tracker.forget(client_order_id)
+            except StatusUnknown as exc:
+                log.info("poll: %s still unknown: %s", client_order_id, exc)
+        for report in reports:
+            self._deliver(report)
+        return reports
+
+    def close(self) -> None:
+        self.stop_user_stream()
+        self.client.close_connection()
+
+
+def _replace_halves(exc: BinanceAPIException) -> dict | None:
+    """A cancelReplace 400 (-2022) or 409 (-2021) carries both halves in ``data``."""
+    if exc.code in (CODE_REPLACE_FAILED, CODE_REPLACE_PARTIAL):
+        return error_data(exc)
+    return None
