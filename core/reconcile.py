@@ -1,0 +1,425 @@
+"""Reconciliation as a pure diff (DESIGN.md §5), shared by boot and crash recovery.
+
+``reconcile(local, venue)`` compares the DB's open positions and non-final orders with what the
+venue reports, and returns the actions that bring them together. It does no IO: the caller
+fetches all open orders in one call, queries by client id only ``orders_to_query(...)``, and
+carries the actions out in the order given.
+
+Per open position (OPEN or EXITING) the cases are, in order of precedence:
+
+1. an exit market sell of the position FILLED: the position closes through that order
+   (``AdoptIntent``, whether the row was an intent or an acknowledged order that never
+   settled); a stop still open is cancelled (``CancelOrphan``): it would sell what is gone;
+2. one of its stops FILLED while we were down: ``RecordStopFill`` (its own stop) or
+   ``AdoptIntent`` (a stop intent, e.g. an interrupted cancelReplace, that reached the venue
+   and filled; the executor closes the position through it);
+3. one of its stops is open: ``KeepStop`` when it is the position's stop with the right
+   ``stop``, ``limit`` and ``qty``; ``AdoptIntent`` when it is a stop intent (the executor points
+   the position at it); a stop whose prices or qty disagree with the position is cancelled and
+   replaced (``CancelOrphan`` then ``ReplaceStop``); any second open stop is cancelled;
+4. no stop open and none filled (CANCELED, EXPIRED, REJECTED, not found or never placed):
+   ``ReplaceStop`` from ``max(highest, last price)`` via ``levels_at``.
+
+Every other non-final order row settles on its own: a ``PENDING_NEW`` intent the venue knows is
+adopted (``AdoptIntent``), one it does not know failed (``FailIntent``); an acknowledged order
+that reached a final state is ``MarkOrder``-ed, except an entry buy or exit sell of a live
+position, which the position must take on (``AdoptIntent``). An open order with our prefix and no
+row is an orphan (``CancelOrphan``). When the base asset's total balance is below the qty of the
+symbol's positions that stay open, the pair halts (``HaltPair``) and gets no ``ReplaceStop``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, ClassVar
+
+from core.trailing import fee, levels_at, trade_pnl
+from core.types import (
+    Balance,
+    Order,
+    OrderState,
+    OrderType,
+    PairSettings,
+    Position,
+    PositionState,
+    Side,
+    SymbolFilters,
+)
+
+if TYPE_CHECKING:
+    from exchange.base import OrderReport
+
+ZERO = Decimal(0)
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalState:
+    """The DB's view: positions, and every non-final order row (``PENDING_NEW`` included)."""
+
+    positions: tuple[Position, ...]
+    orders: tuple[Order, ...]
+    settings: Mapping[str, PairSettings]
+    filters: Mapping[str, SymbolFilters]
+    last_prices: Mapping[str, Decimal]
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueState:
+    """The venue's view: all open orders (one call), the queried orders by client id (``None``:
+    the venue does not know it), and the balances."""
+
+    open_orders: tuple[OrderReport, ...]
+    queried: Mapping[str, OrderReport | None]
+    balances: Mapping[str, Balance]
+
+
+# --- actions ------------------------------------------------------------------------------
+
+
+class Action:
+    """Base of the reconcile actions; ``kind`` is a stable metrics label."""
+
+    __slots__ = ()
+    kind: ClassVar[str]
+
+
+@dataclass(frozen=True, slots=True)
+class KeepStop(Action):
+    """The position's stop is open and correct: nothing to do.
+
+    ``client_order_id`` is the open stop; if it differs from ``position.stop_order_id`` (an
+    EXITING position whose stop was never cancelled), the executor points the position at it.
+    """
+
+    kind: ClassVar[str] = "keep_stop"
+    position_id: str
+    client_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptIntent(Action):
+    """An order whose outcome the DB never recorded is on the venue: take on its venue state.
+
+    Mostly a ``PENDING_NEW`` intent; also an acknowledged entry buy or exit sell that settled
+    while we were down. A filled entry buy opens its position (``report.executions``); a filled
+    exit sell or stop closes it; an open stop becomes the position's stop.
+    """
+
+    kind: ClassVar[str] = "adopt_intent"
+    order: Order
+    report: OrderReport
+
+
+@dataclass(frozen=True, slots=True)
+class FailIntent(Action):
+    """The venue does not know this order: mark the row FAILED (an entry's position goes
+    back to FLAT, an exit's back to OPEN)."""
+
+    kind: ClassVar[str] = "fail_intent"
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
+class RecordStopFill(Action):
+    """The position's stop FILLED while we were down: record the fills, close, book ``pnl``."""
+
+    kind: ClassVar[str] = "record_stop_fill"
+    position_id: str
+    order: Order
+    report: OrderReport
+    exit_price: Decimal
+    pnl: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceStop(Action):
+    """The position has no working stop: place a new one at ``stop``/``limit``.
+
+    ``old_order`` is the position's previous stop row (or ``None``), to be marked with
+    ``old_report``'s state (``None``: the venue does not know it). ``last_price`` is there so
+    the executor can see a stop that would trigger at once (``last_price <= stop``).
+    """
+
+    kind: ClassVar[str] = "replace_stop"
+    position_id: str
+    old_order: Order | None
+    stop: Decimal
+    limit: Decimal
+    highest: Decimal
+    old_report: OrderReport | None = None
+    last_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkOrder(Action):
+    """An order reached a final state on the venue and nothing else depends on it: update
+    the row (a superseded stop, a cancelled entry of a position that is gone, ...)."""
+
+    kind: ClassVar[str] = "mark_order"
+    order: Order
+    report: OrderReport
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrphan(Action):
+    """Cancel an open venue order with our prefix that no live position uses as its stop: it
+    has no row, or it is a second or wrong stop, or its position is gone."""
+
+    kind: ClassVar[str] = "cancel_orphan"
+    report: OrderReport
+
+
+@dataclass(frozen=True, slots=True)
+class HaltPair(Action):
+    """Stop trading the symbol and alert; its exchange stop stays as it is."""
+
+    kind: ClassVar[str] = "halt_pair"
+    symbol: str
+    reason: str
+
+
+ACTION_KINDS = tuple(
+    cls.kind for cls in (KeepStop, AdoptIntent, FailIntent, RecordStopFill, ReplaceStop,
+                         MarkOrder, CancelOrphan, HaltPair)
+)
+
+
+def summarize(actions: Iterable[Action]) -> dict[str, int]:
+    """How many actions of each kind (every kind present, zeros included)."""
+    counts = Counter(a.kind for a in actions)
+    return {kind: counts.get(kind, 0) for kind in ACTION_KINDS}
+
+
+# --- the diff -----------------------------------------------------------------------------
+
+
+def orders_to_query(local: LocalState, open_orders: Iterable[OrderReport]) -> list[Order]:
+    """The local non-final orders that are not open on the venue: query each by client id."""
+    open_ids = {r.client_order_id for r in open_orders}
+    return [o for o in local.orders
+            if not o.state.is_final and o.client_order_id not in open_ids]
+
+
+def reconcile(local: LocalState, venue: VenueState) -> list[Action]:
+    """The actions that bring the DB and the venue together (see the module docstring)."""
+    return _Diff(local, venue).run()
+
+
+def stop_fill_pnl(
+    position: Position, report: OrderReport, *, fee_pct: Decimal, quote_asset: str | None
+) -> tuple[Decimal, Decimal]:
+    """``(exit_price, pnl)`` of a position closed by ``report``'s executions.
+
+    ``exit_price`` is the average execution price; ``pnl = (exit − entry) × qty − entry_fee −
+    exit fees``. A fee charged in another asset than the quote is valued at ``fee_pct`` of the
+    execution's notional. Without executions (a bare order query) the order is taken as filled
+    at its limit price, with a ``fee_pct`` fee.
+    """
+    if report.executions:
+        exit_price = report.avg_price
+        assert exit_price is not None
+        exit_fee = ZERO
+        for ex in report.executions:
+            exit_fee += (ex.fee if quote_asset is None or ex.fee_asset == quote_asset
+                         else fee(ex.price * ex.qty, fee_pct))
+    else:
+        exit_price = report.limit_price or report.stop_price or position.limit or ZERO
+        exit_fee = fee(exit_price * position.qty, fee_pct)
+    pnl = trade_pnl(entry_price=position.entry_price, exit_price=exit_price, qty=position.qty,
+                    entry_fee=position.entry_fee, exit_fee=exit_fee)
+    return exit_price, pnl
+
+
+def _is_stop(order: Order) -> bool:
+    return order.side is Side.SELL and order.type is OrderType.STOP_LOSS_LIMIT
+
+
+def _is_market(order: Order, side: Side) -> bool:
+    return order.side is side and order.type is OrderType.MARKET
+
+
+class _Diff:
+    def __init__(self, local: LocalState, venue: VenueState):
+        self.local = local
+        self.venue = venue
+        self.open = {r.client_order_id: r for r in venue.open_orders}
+        self.orders = [o for o in local.orders if not o.state.is_final]
+        self.live = [p for p in local.positions if p.state is not PositionState.FLAT]
+        self.actions: list[Action] = []
+
+    def report(self, order: Order) -> OrderReport | None:
+        cid = order.client_order_id
+        if cid in self.open:
+            return self.open[cid]
+        if cid not in self.venue.queried:
+            raise ValueError(f"order {cid} is neither open on the venue nor queried; query "
+                             "every order orders_to_query() returns")
+        return self.venue.queried[cid]
+
+    def run(self) -> list[Action]:
+        by_position: dict[str, list[Order]] = {}
+        for order in self.orders:
+            by_position.setdefault(order.position_id, []).append(order)
+        stays_open = [p for p in self.live
+                      if p.state is not PositionState.ENTERING
+                      and not self.closes(p, by_position.get(p.position_id, []))]
+        halted = self.halted_symbols(stays_open)
+        settled: set[str] = set()
+        for position in self.live:
+            orders = by_position.get(position.position_id, [])
+            if position.state is not PositionState.ENTERING:
+                self.position(position, orders, position.symbol in halted)
+                settled.update(o.client_order_id for o in orders if _is_stop(o))
+                settled.update(o.client_order_id for o in orders if _is_market(o, Side.SELL))
+        live_ids = {p.position_id for p in self.live}
+        for order in self.orders:
+            if order.client_order_id not in settled:
+                self.settle(order, self.report(order), takes_on=order.position_id in live_ids)
+        self.orphans()
+        for symbol, reason in halted.items():
+            self.actions.append(HaltPair(symbol, reason))
+        return self.actions
+
+    # which positions survive
+
+    def closes(self, position: Position, orders: list[Order]) -> bool:
+        """Whether a filled exit sell or stop of the position closed it while we were down."""
+        for order in orders:
+            if _is_stop(order) or _is_market(order, Side.SELL):
+                report = self.report(order)
+                if report is not None and report.state is OrderState.FILLED:
+                    return True
+        return False
+
+    def halted_symbols(self, stays_open: list[Position]) -> dict[str, str]:
+        """Symbols whose base balance cannot cover their open positions, or that lack
+        settings or filters (so a stop cannot be computed)."""
+        need: dict[str, Decimal] = {}
+        for position in stays_open:
+            need[position.symbol] = need.get(position.symbol, ZERO) + position.qty
+        halted: dict[str, str] = {}
+        for symbol, qty in need.items():
+            filters = self.local.filters.get(symbol)
+            if filters is None or symbol not in self.local.settings:
+                halted[symbol] = f"no settings or symbol filters for {symbol}"
+                continue
+            balance = self.venue.balances.get(filters.base_asset)
+            total = balance.total if balance is not None else ZERO
+            if total < qty:
+                halted[symbol] = (f"{filters.base_asset} balance {total} is below the open "
+                                  f"position qty {qty}")
+        return halted
+
+    # one position
+
+    def position(self, position: Position, orders: list[Order], halted: bool) -> None:
+        stops = [(o, self.report(o)) for o in orders if _is_stop(o)]
+        sells = [(o, self.report(o)) for o in orders if _is_market(o, Side.SELL)]
+        sold = [(o, r) for o, r in sells if r is not None and r.state is OrderState.FILLED]
+        for order, report in sells:
+            self.settle(order, report, takes_on=True)
+        filled = [(o, r) for o, r in stops if r is not None and r.state is OrderState.FILLED]
+        if sold:
+            self.cancel_or_settle(stops)
+            return
+        if filled:
+            order, report = filled[0]
+            if order.state is OrderState.PENDING_NEW:
+                self.actions.append(AdoptIntent(order, report))
+            else:
+                self.record_fill(position, order, report)
+            self.cancel_or_settle([s for s in stops if s[0] is not order])
+            return
+        working = [(o, r) for o, r in stops if r is not None and r.state.is_open]
+        if working:
+            keep = next(((o, r) for o, r in working
+                         if o.client_order_id == position.stop_order_id), working[-1])
+            self.cancel_or_settle([s for s in stops if s[0] is not keep[0]])
+            self.keep(position, *keep, halted=halted)
+            return
+        own = next((o for o, _ in stops if o.client_order_id == position.stop_order_id), None)
+        if own is not None and own.state is OrderState.PENDING_NEW:
+            own = None  # an intent is settled as an intent (adopt or fail), not as the old stop
+        self.cancel_or_settle([s for s in stops if s[0] is not own])
+        own_report = self.report(own) if own is not None else None
+        if not halted:
+            self.replace(position, own, own_report)
+        elif own is not None:
+            self.settle(own, own_report, takes_on=False)
+
+    def keep(self, position: Position, order: Order, report: OrderReport, *,
+             halted: bool) -> None:
+        if order.state is OrderState.PENDING_NEW:
+            self.actions.append(AdoptIntent(order, report))
+            return
+        correct = (report.stop_price == position.stop and report.limit_price == position.limit
+                   and report.qty == position.qty)
+        if correct or halted:
+            self.actions.append(KeepStop(position.position_id, order.client_order_id))
+            return
+        self.actions.append(CancelOrphan(report))
+        self.replace(position, order, report)
+
+    def replace(self, position: Position, old: Order | None,
+                old_report: OrderReport | None) -> None:
+        settings = self.local.settings[position.symbol]
+        filters = self.local.filters[position.symbol]
+        last = self.local.last_prices.get(position.symbol)
+        highest = position.highest if last is None else max(position.highest, last)
+        levels = levels_at(highest, settings, filters.tick)
+        self.actions.append(ReplaceStop(position.position_id, old, levels.stop, levels.limit,
+                                        highest, old_report=old_report, last_price=last))
+
+    def record_fill(self, position: Position, order: Order, report: OrderReport) -> None:
+        settings = self.local.settings.get(position.symbol)
+        filters = self.local.filters.get(position.symbol)
+        if settings is None:
+            settings = PairSettings(symbol=position.symbol)  # the §3 default fee
+        exit_price, pnl = stop_fill_pnl(
+            position, report, fee_pct=settings.fee_pct,
+            quote_asset=filters.quote_asset if filters is not None else None)
+        self.actions.append(RecordStopFill(position.position_id, order, report, exit_price, pnl))
+
+    # single orders
+
+    def cancel_or_settle(self, stops: list[tuple[Order, OrderReport | None]]) -> None:
+        """Stops the position no longer uses: cancel the open ones, settle the rest."""
+        for order, report in stops:
+            if report is not None and report.state.is_open:
+                self.actions.append(CancelOrphan(report))
+            else:
+                self.settle(order, report, takes_on=False)
+
+    def settle(self, order: Order, report: OrderReport | None, *, takes_on: bool) -> None:
+        """One order row outside the stop logic: adopt, fail, mark, cancel or leave alone.
+
+        ``takes_on``: the order belongs to a live position, which must take on its outcome.
+        """
+        if report is None:
+            self.actions.append(FailIntent(order))
+        elif order.state is OrderState.PENDING_NEW:
+            if _is_stop(order) and report.state.is_open and not takes_on:
+                self.actions.append(CancelOrphan(report))  # a stop for a position that is gone
+            else:
+                self.actions.append(AdoptIntent(order, report))
+        elif report.state.is_final:
+            if takes_on and order.type is OrderType.MARKET:
+                self.actions.append(AdoptIntent(order, report))  # an entry or exit settled
+            else:
+                self.actions.append(MarkOrder(order, report))
+        elif _is_stop(order) and not takes_on:
+            self.actions.append(CancelOrphan(report))  # an open stop of a position that is gone
+
+    def orphans(self) -> None:
+        known = {o.client_order_id for o in self.local.orders}
+        for report in self.venue.open_orders:
+            cid = report.client_order_id
+            if cid.startswith(self.local.prefix) and cid not in known:
+                self.actions.append(CancelOrphan(report))
