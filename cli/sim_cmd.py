@@ -1,0 +1,108 @@
+"""``ratchet sim-exchange``: a Binance-compatible venue on 127.0.0.1 (exchange/sim/PROTOCOL.md)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+from core.errors import InputError
+from core.money import to_decimal
+from exchange.sim.server import DEFAULT_SYMBOLS, SimConfig, SimServer, default_credentials
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sim-exchange", help="run a Binance-compatible sim exchange on 127.0.0.1",
+        description="A Binance-compatible REST and websocket venue on 127.0.0.1 with the "
+                    "DESIGN.md §3 fill model. See exchange/sim/PROTOCOL.md.",
+    )
+    p.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
+    p.add_argument("--symbols", nargs="+", default=list(DEFAULT_SYMBOLS), metavar="SYM",
+                   help="symbols to list (default: %(default)s)")
+    p.add_argument("--prices", type=Path, metavar="CSV",
+                   help="drive every symbol with this price CSV instead of a random walk")
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="CSV playback speed, x real time (default: %(default)s)")
+    p.add_argument("--latency-ms", type=int, default=0, help="delay of every /api/v3 request")
+    p.add_argument("--fail-rate", type=float, default=0.0,
+                   help="probability that a request fails as the real venue can (0..1)")
+    p.add_argument("--state", type=Path, metavar="FILE",
+                   help="SQLite state file (orders, trades, balances); default: temporary")
+    p.add_argument("--api-key", help="accepted API key (default: $RATCHET_API_KEY or sim-key)")
+    p.add_argument("--api-secret",
+                   help="its secret (default: $RATCHET_API_SECRET or sim-secret)")
+    p.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
+                   help="starting balance of a new state file, repeatable (default USDT=100000)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the random walk and faults")
+    p.add_argument("--volatility-pct", default="1",
+                   help="random walk: standard deviation per minute, %% (default: 1)")
+    p.add_argument("--interval-ms", type=int, default=250,
+                   help="random walk: time between prices (default: %(default)s)")
+    p.add_argument("--fee-pct", default="0.1", help="fee, %% of notional (default: 0.1)")
+    p.add_argument("--weight-1m", type=int, default=6000, help="REQUEST_WEIGHT per minute")
+    p.add_argument("--orders-10s", type=int, default=100, help="ORDERS per 10 seconds")
+    p.add_argument("--orders-1d", type=int, default=200_000, help="ORDERS per day")
+    p.add_argument("--ban-s", type=int, default=120, help="length of a 418 ban, seconds")
+    p.add_argument("--timeout-s", type=float, default=30.0,
+                   help="how long an injected timeout holds the connection")
+    p.set_defaults(handler=run)
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    env_key, env_secret = default_credentials()
+    if not 0 <= args.fail_rate <= 1:
+        raise InputError(f"--fail-rate must be between 0 and 1, got {args.fail_rate}")
+    if args.speed <= 0 or args.interval_ms <= 0:
+        raise InputError("--speed and --interval-ms must be positive")
+    balances: dict[str, Decimal] = {}
+    for item in args.balance:
+        asset, sep, amount = item.partition("=")
+        if not sep or not asset:
+            raise InputError(f"--balance {item!r}: expected ASSET=AMOUNT")
+        balances[asset.upper()] = _decimal(amount, f"--balance {asset}")
+    if args.prices is not None and not args.prices.is_file():
+        raise InputError(f"{args.prices}: not found")
+    return SimConfig(
+        port=args.port, symbols=tuple(s.upper() for s in args.symbols), prices=args.prices,
+        speed=args.speed, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
+        state=args.state, api_key=args.api_key or env_key,
+        api_secret=args.api_secret or env_secret,
+        balances=balances or {"USDT": Decimal("100000")}, seed=args.seed,
+        volatility_pct=_decimal(args.volatility_pct, "--volatility-pct"),
+        interval_ms=args.interval_ms, fee_pct=_decimal(args.fee_pct, "--fee-pct"),
+        weight_1m=args.weight_1m, orders_10s=args.orders_10s, orders_1d=args.orders_1d,
+        ban_s=args.ban_s, timeout_s=args.timeout_s,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if config.state is not None:
+        config.state.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        server = SimServer(config)
+    except OSError as exc:
+        raise InputError(f"cannot listen on 127.0.0.1:{config.port}: {exc.strerror}") from None
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    server.start()
+    print(f"listening on {server.url}", flush=True)
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    sys.stdout.flush()
+    return 0
+
+
+def _decimal(text: str, what: str) -> Decimal:
+    try:
+        return to_decimal(text, what=what)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None

@@ -1,0 +1,129 @@
+"""Test-only control endpoints under ``/sim/...``: not Binance's namespace, no auth, no limits.
+
+They change the venue "from outside" (a price, a cancel, an order) exactly as the venue itself
+would, so the engine sees the same events it would see from Binance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from core.errors import VenueError
+from core.money import to_decimal
+from core.types import Side
+from exchange.sim import wire
+from exchange.sim.api import venue_error
+from exchange.sim.faults import Faults
+from exchange.sim.guard import SimError
+from exchange.sim.venue import SimVenue
+
+
+class Control:
+    """``handle(method, path, payload) -> (status, body)``."""
+
+    def __init__(
+        self, venue: SimVenue, faults: Faults, *, paused: Callable[[], bool],
+        pause: Callable[[bool], None], counts: Callable[[], dict[str, int]],
+        reset_counts: Callable[[], None],
+    ) -> None:
+        self.venue = venue
+        self.faults = faults
+        self._paused, self._pause = paused, pause
+        self._counts, self._reset_counts = counts, reset_counts
+
+    def handle(self, method: str, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        route = {
+            ("GET", "/sim/info"): self.info,
+            ("POST", "/sim/price"): self.price,
+            ("POST", "/sim/pause"): self.pause,
+            ("POST", "/sim/force"): self.force,
+            ("POST", "/sim/clock"): self.clock,
+            ("POST", "/sim/cancel"): self.cancel,
+            ("POST", "/sim/order"): self.order,
+            ("POST", "/sim/balance"): self.balance,
+            ("GET", "/sim/orders"): self.orders,
+            ("GET", "/sim/trades"): self.trades,
+            ("GET", "/sim/requests"): self.requests,
+            ("POST", "/sim/requests/reset"): self.reset_requests,
+        }.get((method, path.rstrip("/")))
+        if route is None:
+            return 404, {"code": -1, "msg": f"no control endpoint {method} {path}"}
+        try:
+            return 200, route(payload)
+        except VenueError as exc:
+            raise venue_error(exc) from None
+
+    def info(self, payload: dict[str, Any]) -> dict[str, Any]:
+        book = self.venue.book
+        return {
+            "symbols": book.symbols(),
+            "prices": {s: str(p) for s, p in book.last_prices().items()},
+            "server_time": self.venue.clock.now_ms(),
+            "paused": self._paused(),
+        }
+
+    def price(self, payload: dict[str, Any]) -> dict[str, Any]:
+        price = _decimal(payload, "price")
+        self.venue.book.filters(payload["symbol"])
+        self.venue.on_price(payload["symbol"], price, None)
+        return {"symbol": payload["symbol"], "price": str(price)}
+
+    def pause(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._pause(bool(payload.get("paused", True)))
+        return {"paused": self._paused()}
+
+    def force(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.faults.force(
+            str(payload["kind"]), retry_after_s=int(payload.get("retry_after_s", 5)),
+            count=int(payload.get("count", 1)),
+        )
+        return {"forced": payload["kind"]}
+
+    def clock(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.venue.clock.shift_ms = int(payload["shift_ms"])
+        return {"server_time": self.venue.clock.now_ms()}
+
+    def cancel(self, payload: dict[str, Any]) -> dict[str, Any]:
+        order = self.venue.cancel(
+            payload["symbol"], payload.get("origClientOrderId"),
+            int(payload["orderId"]) if payload.get("orderId") else None,
+        )
+        return wire.order_json(order)
+
+    def order(self, payload: dict[str, Any]) -> dict[str, Any]:
+        symbol, client_id = payload["symbol"], payload["newClientOrderId"]
+        qty = _decimal(payload, "quantity")
+        if payload.get("type", "STOP_LOSS_LIMIT") == "MARKET":
+            order = self.venue.market(symbol, Side(payload.get("side", "BUY")), qty, client_id)
+        elif payload.get("type", "STOP_LOSS_LIMIT") == "STOP_LOSS_LIMIT":
+            order = self.venue.stop_limit(
+                symbol, qty, _decimal(payload, "stopPrice"), _decimal(payload, "price"),
+                client_id,
+            )
+        else:
+            raise SimError(400, -1116, "Invalid orderType.")
+        return wire.order_json(order)
+
+    def balance(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.venue.book.set_balance(payload["asset"], _decimal(payload, "free"))
+        return {"asset": payload["asset"], "free": str(payload["free"])}
+
+    def orders(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        return [wire.order_json(o) for o in self.venue.book.all_orders()]
+
+    def trades(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        return [wire.trade_json(t) for t in self.venue.book.trades()]
+
+    def requests(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"counts": self._counts()}
+
+    def reset_requests(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._reset_counts()
+        return {"counts": {}}
+
+
+def _decimal(payload: dict[str, Any], name: str) -> Decimal:
+    """Control bodies are parsed with ``parse_float=Decimal``; strings work too."""
+    return to_decimal(payload[name], what=name)

@@ -1,0 +1,62 @@
+"""Fault injection: latency, random failures of order requests, and forced answers.
+
+``--fail-rate F`` makes an order request fail with probability F, in one of the ways the real
+venue fails, and the order may or may not have been applied (a seeded coin flip).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+ORDER_FAULTS = ("500", "-1007", "timeout")
+REPLACE_FAULTS = (*ORDER_FAULTS, "409")
+FORCEABLE = frozenset({"418", "429", "-1021", "500", "timeout"})
+
+
+@dataclass(frozen=True, slots=True)
+class Forced:
+    """An answer forced by ``POST /sim/force`` for the next request."""
+
+    kind: str
+    retry_after_s: int
+
+
+class Faults:
+    """Seeded decisions about which requests fail, and how. Thread-safe."""
+
+    def __init__(self, *, fail_rate: float, latency_ms: int, timeout_s: float, seed: int | None):
+        self.fail_rate = fail_rate
+        self.latency_ms = latency_ms
+        self.timeout_s = timeout_s
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._forced: deque[Forced] = deque()
+
+    def force(self, kind: str, *, retry_after_s: int = 5, count: int = 1) -> None:
+        if kind not in FORCEABLE:
+            raise ValueError(f"kind must be one of {sorted(FORCEABLE)}, not {kind!r}")
+        with self._lock:
+            self._forced.extend(Forced(kind, retry_after_s) for _ in range(count))
+
+    def take_forced(self) -> Forced | None:
+        with self._lock:
+            return self._forced.popleft() if self._forced else None
+
+    def order_fault(self, *, cancel_replace: bool) -> str | None:
+        """The way this order request fails, or ``None``."""
+        with self._lock:
+            if self.fail_rate <= 0 or self._rng.random() >= self.fail_rate:
+                return None
+            return self._rng.choice(REPLACE_FAULTS if cancel_replace else ORDER_FAULTS)
+
+    def read_fault(self) -> bool:
+        with self._lock:
+            return self.fail_rate > 0 and self._rng.random() < self.fail_rate
+
+    def applied(self) -> bool:
+        """Whether a failed order request still took effect on the venue."""
+        with self._lock:
+            return self._rng.random() < 0.5

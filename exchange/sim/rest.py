@@ -1,0 +1,191 @@
+"""The sim's HTTP server: ``/api/v3`` (guarded, faulty on request) and ``/sim`` (control).
+
+Order of work for an ``/api/v3`` request: count it, wait ``--latency-ms``, answer a forced
+fault if one is queued, check the rate limits, then the key, signature and timestamp, inject a
+random fault, and finally run the endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections import Counter
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from exchange.sim.api import Api, Endpoint
+from exchange.sim.control import Control
+from exchange.sim.faults import Faults
+from exchange.sim.guard import (
+    RateLimiter,
+    SimError,
+    check_key,
+    check_signature,
+    check_timestamp,
+)
+from exchange.sim.ws import WsHub
+
+API_PREFIX = "/api/v3/"
+SAPI_RESTRICTIONS = "/sapi/v1/account/apiRestrictions"
+UNKNOWN_ERROR = SimError(500, -1000, "An unknown error occurred while processing the request.")
+UNKNOWN_STATUS = SimError(503, -1007, (
+    "Timeout waiting for response from backend server. Send status unknown; execution status "
+    "unknown."))
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    """Holds what every request needs."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, *, api: Api, control: Control, faults: Faults,
+                 limiter: RateLimiter, keys: dict[str, str], hub: WsHub, ws_api) -> None:
+        super().__init__(address, SimHandler)
+        self.api, self.control, self.faults, self.limiter = api, control, faults, limiter
+        self.keys, self.hub, self.ws_api = keys, hub, ws_api
+        self.counts: Counter[str] = Counter()
+        self.counts_lock = threading.Lock()
+
+
+class SimHandler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True
+    protocol_version = "HTTP/1.1"
+    server: SimHTTPServer
+    server_version = "ratchet-sim"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Quiet: a request log line per call would drown the engine's output."""
+
+    def do_GET(self) -> None:
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self.server.hub.serve(self, self.server.ws_api)
+            return
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    # --- dispatch ------------------------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        if parts.path.startswith("/sim/"):
+            self._control(method, parts.path, body)
+            return
+        endpoint_name = parts.path[len(API_PREFIX):] if parts.path.startswith(API_PREFIX) else None
+        with self.server.counts_lock:
+            self.server.counts[f"{method} {parts.path}"] += 1
+        if parts.path == SAPI_RESTRICTIONS:
+            endpoint = Endpoint(self._restrictions, lambda p: 1, signed=True)
+        else:
+            endpoint = self.server.api.routes.get((method, endpoint_name or ""))
+        if endpoint is None:
+            self._send(404, {"code": -1000, "msg": f"Unknown endpoint {method} {parts.path}"})
+            return
+        now = self.server.api.venue.clock.now_ms
+        headers: dict[str, str] = {}
+        try:
+            params = dict(parse_qsl(parts.query, keep_blank_values=True))
+            params.update(parse_qsl(body, keep_blank_values=True))
+            result = self._guarded(endpoint, params, parts.query, body, headers)
+        except SimError as err:
+            if err.status == 0:  # a timeout: no answer at all
+                self.close_connection = True
+                return
+            if endpoint.order_write and err.status == 400:
+                self.server.limiter.charge(now(), 1)
+            headers.update(err.headers)
+            headers.update(self.server.limiter.headers(now(), order=endpoint.places_order))
+            self._send(err.status, err.body(), headers)
+            return
+        headers.update(self.server.limiter.headers(now(), order=endpoint.places_order))
+        self._send(200, result, headers)
+
+    def _guarded(self, endpoint: Endpoint, params: dict[str, str], query: str, body: str,
+                 headers: dict[str, str]) -> Any:
+        server, now = self.server, self.server.api.venue.clock.now_ms
+        if server.faults.latency_ms:
+            time.sleep(server.faults.latency_ms / 1000)
+        forced = server.faults.take_forced()
+        if forced is not None:
+            self._forced(forced.kind, forced.retry_after_s)
+        server.limiter.admit(now(), endpoint.weight(params), order=endpoint.places_order)
+        if endpoint.signed:
+            secret = check_key(self.headers.get("X-MBX-APIKEY"), server.keys)
+            check_signature(secret, query, body)
+            check_timestamp(params, now())
+        if endpoint.order_write:
+            fault = server.faults.order_fault(cancel_replace=endpoint.handler
+                                              == server.api.cancel_replace)
+            if fault == "409":
+                return server.api.cancel_replace(params, fail_new=True)
+            if fault is not None:
+                if server.faults.applied():
+                    with contextlib.suppress(SimError):
+                        endpoint.handler(params)
+                self._fail(fault)
+        elif endpoint.read_faults and server.faults.read_fault():
+            raise UNKNOWN_ERROR
+        return endpoint.handler(params)
+
+    def _forced(self, kind: str, retry_after_s: int) -> None:
+        now = self.server.api.venue.clock.now_ms()
+        if kind == "418":
+            self.server.limiter.ban(now, retry_after_s)
+            self.server.limiter.admit(now, 0, order=False)  # raises the 418
+        if kind == "429":
+            raise SimError(429, -1003, "Too many requests; forced by /sim/force.",
+                           headers={"Retry-After": str(retry_after_s)})
+        if kind == "-1021":
+            raise SimError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        self._fail(kind)
+
+    def _fail(self, kind: str) -> None:
+        if kind == "timeout":
+            time.sleep(self.server.faults.timeout_s)
+            raise SimError(0, 0, "timeout")
+        raise UNKNOWN_STATUS if kind == "-1007" else UNKNOWN_ERROR
+
+    def _restrictions(self, params: dict[str, str]) -> dict[str, Any]:
+        """``GET /sapi/v1/account/apiRestrictions``: what the key may do."""
+        return {
+            "ipRestrict": False, "createTime": 1700000000000, "enableReading": True,
+            "enableSpotAndMarginTrading": True, "enableWithdrawals": False,
+            "enableInternalTransfer": False, "enableMargin": False, "enableFutures": False,
+            "permitsUniversalTransfer": False, "enableVanillaOptions": False,
+            "enableFixApiTrade": False, "enableFixReadOnly": False,
+            "enablePortfolioMarginTrading": False,
+        }
+
+    def _control(self, method: str, path: str, body: str) -> None:
+        try:
+            payload = json.loads(body, parse_float=Decimal) if body else {}
+            status, result = self.server.control.handle(method, path, payload)
+        except SimError as err:
+            status, result = err.status, err.body()
+        except (ValueError, KeyError, TypeError) as exc:
+            status, result = 400, {"code": -1, "msg": f"bad control request: {exc}"}
+        self._send(status, result)
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)

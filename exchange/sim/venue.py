@@ -1,0 +1,125 @@
+"""The sim's venue: the Book plus a clock, and the events every change sends out.
+
+Every change of an order (placed, triggered, filled, canceled), from REST, from a price or from
+a control endpoint, becomes a user-data ``executionReport``; every price becomes a market-data
+frame, sent after the book has matched it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from decimal import Decimal
+
+from core.types import Side
+from exchange.base import ReplaceReport
+from exchange.book import Book, BookOrder, BookTrade
+from exchange.sim import wire
+from exchange.sim.ws import WsHub
+
+
+class SimClock:
+    """The server clock: wall clock plus a shift (``/sim/clock``)."""
+
+    def __init__(self) -> None:
+        self.shift_ms = 0
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.shift_ms
+
+    def now_ts(self) -> Decimal:
+        return Decimal(self.now_ms()) / 1000
+
+
+class SimVenue:
+    """Book operations that also publish what they changed."""
+
+    def __init__(self, book: Book, clock: SimClock, hub: WsHub) -> None:
+        self.book = book
+        self.clock = clock
+        self.hub = hub
+        self._trade_ids = itertools.count(1)
+        self._tickers: dict[str, dict[str, Decimal]] = {}
+        self._tick_lock = threading.Lock()
+
+    # --- prices --------------------------------------------------------------------------
+
+    def on_price(self, symbol: str, price: Decimal, ts: Decimal | None, time_: str = "") -> None:
+        """One price: match the book, send the user events, then the market-data frame."""
+        ts = self.clock.now_ts() if ts is None else ts
+        with self._tick_lock:  # prices of one symbol reach the book and the feed in order
+            for order in self.book.on_price(symbol, price, ts, time_):
+                if order.executions:
+                    self._emit_fills(order)
+                else:
+                    self._emit(order, "NEW")
+            self._publish_price(symbol, price, ts)
+
+    def _publish_price(self, symbol: str, price: Decimal, ts: Decimal) -> None:
+        ticker = self._tickers.setdefault(symbol, {
+            "open": price, "high": price, "low": price, "volume": Decimal(0),
+            "quote_volume": Decimal(0),
+        })
+        ticker["high"], ticker["low"] = max(ticker["high"], price), min(ticker["low"], price)
+        ticker["volume"] += Decimal("0.01")
+        ticker["quote_volume"] += price * Decimal("0.01")
+        trade_id, event_ms, price_ms = next(self._trade_ids), self.clock.now_ms(), wire.ms(ts)
+        self.hub.publish_market(
+            symbol,
+            lambda kind: wire.trade_event(kind, symbol, trade_id, price, price_ms, event_ms,
+                                          ticker),
+        )
+
+    # --- orders --------------------------------------------------------------------------
+
+    def market(self, symbol: str, side: Side, qty: Decimal, client_id: str) -> BookOrder:
+        order = self.book.market_order(symbol, side, qty, client_id, self.clock.now_ts())
+        self._emit(order, "NEW", as_new=True)
+        self._emit_fills(order)
+        return order
+
+    def stop_limit(
+        self, symbol: str, qty: Decimal, stop: Decimal, limit: Decimal, client_id: str
+    ) -> BookOrder:
+        order = self.book.place_stop_limit(symbol, qty, stop, limit, client_id,
+                                           self.clock.now_ts())
+        self._emit(order, "NEW")
+        return order
+
+    def cancel(self, symbol: str, client_id: str | None, order_id: int | None) -> BookOrder:
+        order = self.book.cancel(symbol, client_id, order_id=order_id, ts=self.clock.now_ts())
+        self._emit(order, "CANCELED")
+        return order
+
+    def cancel_replace(
+        self, symbol: str, client_id: str | None, order_id: int | None, qty: Decimal,
+        stop: Decimal, limit: Decimal, new_client_id: str,
+    ) -> ReplaceReport:
+        report = self.book.cancel_replace(
+            symbol, client_id, qty, stop, limit, new_client_id, self.clock.now_ts(),
+            cancel_order_id=order_id,
+        )
+        if report.canceled is not None:
+            self._emit(report.canceled, "CANCELED")
+        if report.new is not None:
+            self._emit(report.new, "NEW")
+        return report
+
+    def trades_of(self, order: BookOrder) -> list[BookTrade]:
+        return self.book.trades(order_id=order.order_id)
+
+    # --- events --------------------------------------------------------------------------
+
+    def _emit_fills(self, order: BookOrder) -> None:
+        for trade in self.trades_of(order):
+            self.hub.publish_user(wire.execution_report(
+                order, self.clock.now_ms(), execution="TRADE", trade=trade))
+
+    def _emit(self, order: BookOrder, execution: str, *, as_new: bool = False) -> None:
+        if not self.hub.has_user_subscribers():
+            return
+        event = wire.execution_report(order, self.clock.now_ms(), execution=execution)
+        if as_new:  # a market order's NEW event precedes its fill
+            event.update({"X": "NEW", "z": wire.ZERO8, "Z": wire.ZERO8})
+        self.hub.publish_user(event)

@@ -1,0 +1,75 @@
+"""A sim server per test, reached through python-binance's real ``Client`` over loopback."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from decimal import Decimal
+
+import pytest
+from binance.client import Client
+
+from exchange.sim.server import SimConfig, SimServer
+
+KEY, SECRET = "test-key", "test-secret"
+
+
+def make_client(url: str, key: str = KEY, secret: str = SECRET, timeout: float = 5) -> Client:
+    client = Client(key, secret, ping=False, requests_params={"timeout": timeout})
+    client.API_URL = f"{url}/api"
+    return client
+
+
+def control(url: str, path: str, body: dict | None = None):
+    """Call a /sim control endpoint (POST with a body, else GET)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url}/sim/{path}", data=data, method=(
+        "GET" if body is None else "POST"))
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def start_sim(tmp_path):
+    """Start sims with a paused price path; stops them after the test."""
+    servers: list[SimServer] = []
+
+    def start(**overrides) -> SimServer:
+        overrides.setdefault("state", tmp_path / f"sim{len(servers)}.db")
+        overrides.setdefault("api_key", KEY)
+        overrides.setdefault("api_secret", SECRET)
+        overrides.setdefault("interval_ms", 60_000)
+        server = SimServer(SimConfig(**overrides)).start()
+        server.driver.pause(True)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def sim(start_sim) -> SimServer:
+    return start_sim()
+
+
+@pytest.fixture
+def client(sim) -> Client:
+    return make_client(sim.url)
+
+
+def buy_btc(client: Client, qty: str = "0.01", client_id: str = "buy-1") -> dict:
+    return client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET",
+                               quantity=qty, newClientOrderId=client_id)
+
+
+def place_stop(client: Client, client_id: str = "stop-1", qty: str = "0.01",
+               stop: str = "48000", limit: str = "47900") -> dict:
+    return client.create_order(
+        symbol="BTCUSDT", side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",
+        quantity=qty, price=limit, stopPrice=stop, newClientOrderId=client_id,
+    )
+
+
+D = Decimal
