@@ -47,7 +47,7 @@ def redact(text: str) -> str:
     return _replace_all(text, secret_values())
 
 
-def log_event(logger: logging.Logger, event: str, *, level: int = logging.INFO,
+def log_event(logger: logging.Logger, event: str, /, *, level: int = logging.INFO,
               **fields: Any) -> None:
     """Log one structured event. ``fields`` become key=value pairs (or JSON members).
 
@@ -58,7 +58,7 @@ def log_event(logger: logging.Logger, event: str, *, level: int = logging.INFO,
         logger.log(level, event, extra={_EVENT_ATTR: event, _FIELDS_ATTR: fields})
 
 
-def log_order_event(logger: logging.Logger, event: str, *, symbol: str, client_order_id: str,
+def log_order_event(logger: logging.Logger, event: str, /, *, symbol: str, client_order_id: str,
                     state: Any, level: int = logging.INFO, **fields: Any) -> None:
     """Log an order event: it always carries its symbol, client order id and state."""
     log_event(logger, event, level=level, symbol=symbol, client_order_id=client_order_id,
@@ -66,20 +66,27 @@ def log_order_event(logger: logging.Logger, event: str, *, symbol: str, client_o
 
 
 class RedactSecrets(logging.Filter):
-    """Rewrites a record so that no secret env value survives in its message or fields."""
+    """Rewrites a record so that no secret env value survives in its message or fields, for
+    whatever formatter the handler has."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         secrets = secret_values()
         if not secrets:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: the handler reports it, as logging does
+            return True
         record.msg, record.args = _replace_all(message, secrets), None
         fields = getattr(record, _FIELDS_ATTR, None)
         if fields:
-            setattr(record, _FIELDS_ATTR, {
-                key: _replace_all(value, secrets) if isinstance(value, str) else value
-                for key, value in fields.items()
-            })
+            setattr(record, _FIELDS_ATTR,
+                    {key: _clean(value, secrets) for key, value in fields.items()})
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _replace_all(record.exc_text, secrets)
+            record.exc_info = None
         return True
 
 
@@ -104,13 +111,12 @@ class _StructuredFormatter(logging.Formatter):
             pairs["exc"] = self.formatException(record.exc_info)
         elif record.exc_text:
             pairs["exc"] = record.exc_text
+        # Plain values first (an object's str() may hold a secret), then redact, then render:
+        # JSON or kv quoting could otherwise escape a secret past the final replace.
         secrets = secret_values()
-        if not secrets:
-            return self.render(pairs)
-        # Redact before rendering (JSON escaping could hide a secret), and after (nested values).
-        pairs = {key: _replace_all(value, secrets) if isinstance(value, str) else value
-                 for key, value in pairs.items()}
-        return _replace_all(self.render(pairs), secrets)
+        pairs = {key: _clean(value, secrets) for key, value in pairs.items()}
+        line = self.render(pairs)
+        return _replace_all(line, secrets) if secrets else line
 
     def render(self, pairs: Mapping[str, Any]) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -127,8 +133,7 @@ class JsonFormatter(_StructuredFormatter):
     """One JSON object per line."""
 
     def render(self, pairs: Mapping[str, Any]) -> str:
-        return json.dumps(pairs, default=_json_default, ensure_ascii=False,
-                          separators=(",", ":"))
+        return json.dumps(pairs, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 def configure_logging(fmt: Literal["kv", "json"] = "kv", level: str | int = "INFO",
@@ -176,18 +181,22 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _json_default(value: Any) -> Any:
-    """Called by ``json`` only for values it cannot encode itself."""
-    return _plain(value)
+def _clean(value: Any, secrets: list[str]) -> Any:
+    """A JSON-ready copy of ``value`` (containers walked) with every secret replaced."""
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(v, secrets) for v in value]
+    plain = _plain(value)
+    return _replace_all(plain, secrets) if isinstance(plain, str) else plain
 
 
 def _kv_value(value: Any) -> str:
-    plain = _plain(value)
-    if plain is None:
+    if value is None:
         return "null"
-    if isinstance(plain, bool):
-        return "true" if plain else "false"
-    text = str(plain)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
     if text == "" or any(c in text for c in ' "=\\\n\r\t') or not text.isprintable():
         return json.dumps(text, ensure_ascii=False)
     return text
