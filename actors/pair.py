@@ -86,6 +86,7 @@ class PairActor(pykka.ThreadingActor):
         self.in_flight: set[str] = set()
         self.exiting = False  # a timeout exit: cancel sent, market sell follows
         self.closed_on_this_price = False
+        self.matched = False  # the report being handled came from the venue's own matching
         self.last_price: Decimal | None = None
         self.tick_time = ""
         self.realized = realized
@@ -131,6 +132,7 @@ class PairActor(pykka.ThreadingActor):
                     self._on_tick(tick)
             case OrderUpdated(report=report, reply=reply):
                 self._done(report.client_order_id, reply)
+                self.matched = not reply
                 self._on_report(report)
             case StopReplaced():
                 self._done(message.new.client_order_id, True)
@@ -316,7 +318,8 @@ class PairActor(pykka.ThreadingActor):
             self._forget(stale)
         self.position = closed.position
         self.exiting = False
-        self.closed_on_this_price = True
+        # Closed by the venue matching a price (§3 step 2): re-enter on the next price, not this.
+        self.closed_on_this_price = self.matched
         self._count_order(order, "filled")
         log.info("position closed symbol=%s position_id=%s reason=%s exit=%s pnl=%s",
                  self.symbol, closed.position.position_id, reason, closed.position.exit_price,
