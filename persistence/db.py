@@ -3,8 +3,9 @@
 ``open_database`` checks a file before it writes anything to it: it reads the header and then
 the schema version through a read-only connection. A file it refuses (not SQLite, truncated,
 wrong password, newer schema, read-only) is left byte-identical, and the error is one line
-naming the path. Only then does it open the read-write connection (WAL, ``foreign_keys``,
-``busy_timeout``, ``synchronous``) in the calling thread and run the migrations.
+naming the path. Only then does it open the read-write connection (``foreign_keys``,
+``busy_timeout``, ``synchronous``) in the calling thread, run the migrations, and switch the
+file to WAL (after migrating, so that a migration which fails leaves a legacy file as it was).
 """
 
 from __future__ import annotations
@@ -73,8 +74,13 @@ def open_database(
     db = _database(path, password=password, readonly=readonly, synchronous=sync)
     try:
         db.connect()
-        if not readonly and migrate:
-            migrations.migrate(db, where=str(path))
+        if not readonly:
+            if migrate:
+                migrations.migrate(db, where=str(path))
+            # WAL after migrating: a migration that fails leaves a rollback-mode file as it was.
+            mode = db.execute_sql("PRAGMA journal_mode = wal").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"database {path} cannot use WAL (journal_mode is {mode})")
     except StoreError:
         db.close()
         raise
@@ -201,7 +207,7 @@ def _synchronous(value: str) -> str:
 def _database(path: Path, *, password: str | None, readonly: bool, synchronous: str) -> Database:
     pragmas: list[tuple[str, Any]] = [("busy_timeout", BUSY_TIMEOUT_MS)]
     if not readonly:
-        pragmas += [("journal_mode", "wal"), ("foreign_keys", 1), ("synchronous", synchronous)]
+        pragmas += [("foreign_keys", 1), ("synchronous", synchronous)]
     target = _ro_uri(path) if readonly else str(path)
     params: dict[str, Any] = {"pragmas": pragmas}
     if readonly:
