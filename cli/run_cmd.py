@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    reload = threading.Event()
+    _install_signals(stop, reload)
     cfg = load_config(args.config)
     configure_logging(args.log_format or cfg.engine.log_format)
     check_live_safety(cfg, live_flag=args.live)
@@ -50,18 +53,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         open_database(cfg.engine.db_path, password=password,
                       synchronous=cfg.engine.synchronous).close()  # refuse bad DBs up front
-        return _run_locked(cfg, args, password)
+        return _run_locked(cfg, args, password, stop, reload)
     finally:
         lock.release()
 
 
-def _run_locked(cfg, args, password) -> int:
+def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Event) -> int:
     metrics = Metrics()
     metrics.serve(cfg.engine.metrics_host, cfg.engine.metrics_port)
     exchange = build_exchange(cfg)
-    stop = threading.Event()
-    reload = threading.Event()
-    _install_signals(stop, reload)
     supervisor = Supervisor.start(config=cfg, exchange=exchange, metrics=metrics,
                                   password=password)
     try:
