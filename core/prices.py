@@ -6,7 +6,8 @@ The file has a header. Its columns are ``timestamp`` and either ``price`` (one p
 without ``Z``/an offset; a naive time is UTC) or epoch milliseconds (digits only).
 
 A bar becomes four prices carrying the bar's timestamp: ``open, low, high, close`` when
-``close >= open``, else ``open, high, low, close``.
+``close >= open``, else ``open, high, low, close``. Bars are taken as given: a bar whose high
+is below its open or close is not refused.
 
 Every problem is an ``InputError`` with one line naming the file and the row; a row is
 numbered as its line in the file (the header is line 1).

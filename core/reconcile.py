@@ -24,7 +24,7 @@ Every other non-final order row settles on its own: a ``PENDING_NEW`` intent the
 adopted (``AdoptIntent``), one it does not know failed (``FailIntent``); an acknowledged order
 that reached a final state is ``MarkOrder``-ed, except an entry buy or exit sell of a live
 position, which the position must take on (``AdoptIntent``). An open order with our prefix and no
-row is an orphan (``CancelOrphan``). When the base asset's total balance is below the qty of the
+row (or with a row the DB holds as final) is an orphan (``CancelOrphan``). When the base asset's total balance is below the qty of the
 symbol's positions that stay open, the pair halts (``HaltPair``) and gets no ``ReplaceStop``.
 """
 
@@ -418,7 +418,9 @@ class _Diff:
             self.actions.append(CancelOrphan(report))  # an open stop of a position that is gone
 
     def orphans(self) -> None:
-        known = {o.client_order_id for o in self.local.orders}
+        # Only non-final rows count: an order the DB holds as final but the venue as open
+        # would sell what the DB no longer protects, so it is cancelled like an orphan.
+        known = {o.client_order_id for o in self.orders}
         for report in self.venue.open_orders:
             cid = report.client_order_id
             if cid.startswith(self.local.prefix) and cid not in known:

@@ -329,6 +329,9 @@ CASES = [
     pytest.param(lambda: case_row_without_live_position(
         market_row(Side.SELL, 3, OrderState.NEW), OrderState.FILLED),
         id="settled-order-of-closed-position-is-marked"),
+    pytest.param(lambda: dataclasses.replace(
+        case_row_without_live_position(stop_row(state=OrderState.CANCELED), OrderState.NEW),
+        queried={}), id="open-order-final-in-db-is-cancelled"),
     pytest.param(lambda: Case(), id="nothing-to-do"),
 ]
 
