@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
+from typing import Any
+
+import pykka
 
 from core.types import Tick
 
@@ -54,3 +57,16 @@ class TickSlot:
         with self._lock:
             tick, self._tick = self._tick, None
             return tick
+
+
+def tell_if_alive(ref: pykka.ActorRef, message: Any) -> bool:
+    """``tell``, but a consumer that died (and is being restarted) is not the sender's failure.
+
+    Nothing is lost that matters: a restarted pair re-reads its state from the DB and settles
+    every order whose outcome it did not see.
+    """
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        return False
+    return True

@@ -11,7 +11,6 @@ consumer gets one tick carrying all three: a high or a low is never lost.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import threading
@@ -22,7 +21,7 @@ from typing import Any
 
 import pykka
 
-from actors.conflation import TickSlot
+from actors.conflation import TickSlot, tell_if_alive
 from actors.messages import PriceReady
 from core.errors import InvariantViolation
 from core.money import floor_tick
@@ -80,7 +79,7 @@ class RandomWalk:
 
 def deliver(target: Target, price: Decimal, ts: Decimal, time_text: str = "") -> None:
     if target.slot.put(price, ts, time_text, received_ns=time.perf_counter_ns()):
-        target.consumer.tell(PriceReady(symbol=target.slot.symbol))
+        tell_if_alive(target.consumer, PriceReady(symbol=target.slot.symbol))
 
 
 class SimulatedFeed(pykka.ThreadingActor):
@@ -143,5 +142,4 @@ class SimulatedFeed(pykka.ThreadingActor):
             self.timer.start()
 
     def _tick_later(self) -> None:
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(Step())
+        tell_if_alive(self.actor_ref, Step())

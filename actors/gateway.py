@@ -12,7 +12,6 @@ venue matches them before the pair decides (§3, step 1).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -21,7 +20,7 @@ from typing import Any
 
 import pykka
 
-from actors.conflation import TickSlot
+from actors.conflation import TickSlot, tell_if_alive
 from actors.messages import (
     CancelOrder,
     DrainMoves,
@@ -138,9 +137,9 @@ class Gateway(pykka.ThreadingActor):
             return
         pair, slot = route
         for report in reports:
-            pair.tell(OrderUpdated(report=report))
+            tell_if_alive(pair, OrderUpdated(report=report))
         if slot.put_tick(tick):
-            pair.tell(PriceReady(symbol=symbol))
+            tell_if_alive(pair, PriceReady(symbol=symbol))
 
     # --- commands -----------------------------------------------------------------------------
 
@@ -210,8 +209,7 @@ class Gateway(pykka.ThreadingActor):
             threading.Timer(delay_s, self._tell_self, args=(DrainMoves(),)).start()
 
     def _tell_self(self, message: Any) -> None:
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(message)
+        tell_if_alive(self.actor_ref, message)
 
     # --- outcomes -----------------------------------------------------------------------------
 
@@ -264,7 +262,9 @@ class Gateway(pykka.ThreadingActor):
         if route is None:
             log.warning("no pair for %s; dropping %s", symbol, type(message).__name__)
             return
-        route[0].tell(message)
+        if not tell_if_alive(route[0], message):
+            log.warning("pair %s is down; %s waits for its restart to re-query", symbol,
+                        type(message).__name__)
 
     def on_failure(self, exception_type, exception_value, traceback) -> None:
         log.error("gateway failed: %r", exception_value)

@@ -20,7 +20,7 @@ from typing import Any
 import pykka
 
 from actors import recovery
-from actors.conflation import TickSlot
+from actors.conflation import TickSlot, tell_if_alive
 from actors.db_writer import DBWriter
 from actors.feed import SetTarget, SimulatedFeed, Target, WalkSettings
 from actors.gateway import Gateway
@@ -183,8 +183,7 @@ class Supervisor(pykka.ThreadingActor):
         timer.start()
 
     def _tell_self(self, message: Any) -> None:
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(message)
+        tell_if_alive(self.actor_ref, message)
 
     def _reload(self, config: Any) -> dict:
         """Start pairs for new symbols; stop removed ones (their stops stay on the venue)."""
