@@ -1,0 +1,149 @@
+"""Bans, rate limits, clock skew and half-failed replaces, through real HTTP to the sim."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from decimal import Decimal
+
+import pytest
+
+from core.errors import RetryableVenueError, StatusUnknown, VenueBanned
+from core.types import OrderState, Side
+from tests.exchange.binance.simproc import Sim
+
+D = Decimal
+_ids = itertools.count(1)
+
+
+def cid(tag: str) -> str:
+    return f"rt-{tag}-{next(_ids)}"
+
+
+class Recorder:
+    """A metrics object as the engine passes one: records what the adapter reports."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.bans: list[bool] = []
+        self.requests: list[str] = []
+        self.weights: list[int] = []
+
+    def exchange_request(self, endpoint: str, seconds: float) -> None:
+        self.requests.append(endpoint)
+
+    def exchange_error(self, code: str) -> None:
+        self.errors.append(code)
+
+    def weight_used(self, n: int) -> None:
+        self.weights.append(n)
+
+    def banned(self, on: bool) -> None:
+        self.bans.append(on)
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    sim = Sim(tmp_path_factory.mktemp("sim-faults"), "--timeout-s", "0.3")
+    sim.pause()
+    yield sim
+    sim.stop()
+
+
+def test_forced_418_stops_all_sending_until_retry_after(sim):
+    metrics = Recorder()
+    ex = sim.exchange(metrics=metrics)
+    sim.force("418", retry_after_s=1)
+    sim.reset_requests()
+
+    with pytest.raises(VenueBanned) as first:
+        ex.last_price("BTCUSDT")
+    with pytest.raises(VenueBanned):
+        ex.market_order(symbol="BTCUSDT", side=Side.BUY, qty=D("0.001"),
+                        client_order_id=cid("banned"))
+    sent_while_banned = sim.requests()
+    time.sleep(first.value.retry_after_s)
+    price = ex.last_price("BTCUSDT")
+
+    assert first.value.retry_after_s == 1
+    assert sent_while_banned == {"GET /api/v3/ticker/price": 1}  # only the one that was banned
+    assert metrics.bans == [True] and "-1003" in metrics.errors
+    assert price == D("50000")
+
+
+def test_forced_429_backs_off_for_retry_after_without_sending(sim):
+    ex = sim.exchange()
+    sim.force("429", retry_after_s=1)
+    sim.reset_requests()
+
+    with pytest.raises(RetryableVenueError) as first:
+        ex.last_price("BTCUSDT")
+    with pytest.raises(RetryableVenueError):
+        ex.last_price("BTCUSDT")
+
+    assert first.value.retry_after_s == 1
+    assert sim.requests() == {"GET /api/v3/ticker/price": 1}
+
+
+def test_forced_1021_resyncs_the_clock_and_then_succeeds(sim):
+    metrics = Recorder()
+    ex = sim.exchange(metrics=metrics)
+    sim.force("-1021")
+    sim.reset_requests()
+
+    balances = ex.balances()
+
+    assert balances["USDT"].free > 0
+    assert sim.requests() == {"GET /api/v3/account": 2, "GET /api/v3/time": 1}
+    assert metrics.errors == ["-1021"]
+
+
+def test_a_shifted_venue_clock_is_followed_by_the_adapter(sim):
+    ex = sim.exchange()
+    sim.control("POST", "/sim/clock", {"shift_ms": 120_000})
+    try:
+        balances = ex.balances()
+        offset = ex.client.timestamp_offset
+    finally:
+        sim.control("POST", "/sim/clock", {"shift_ms": 0})
+
+    assert balances["USDT"].free > 0
+    assert 110_000 < offset < 130_000
+
+
+def test_a_timeout_is_a_status_unknown(sim):
+    ex = sim.exchange(timeout_s="0.2")
+    sim.force("timeout")
+
+    with pytest.raises(StatusUnknown):
+        ex.last_price("BTCUSDT")
+
+
+def test_cancel_replace_409_reads_both_halves(tmp_path):
+    # Every order request fails; about one cancelReplace in four fails as a 409.
+    sim = Sim(tmp_path, "--fail-rate", "1", "--timeout-s", "0.05", "--seed", "3")
+    try:
+        sim.pause()
+        ex = sim.exchange(timeout_s="0.5")
+        sim.control("POST", "/sim/balance", {"asset": "BTC", "free": "1"})
+        report = None
+        for _ in range(60):
+            old, new = cid("old"), cid("new")
+            sim.control("POST", "/sim/order", {
+                "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS_LIMIT",
+                "quantity": "0.001", "price": "44000", "stopPrice": "45000",
+                "newClientOrderId": old})
+            try:
+                report = ex.cancel_replace(symbol="BTCUSDT", cancel_client_order_id=old,
+                                           qty=D("0.001"), stop_price=D("45100"),
+                                           limit_price=D("44100"), new_client_order_id=new)
+                break
+            except StatusUnknown:
+                continue
+    finally:
+        sim.stop()
+
+    assert report is not None
+    assert report.canceled is not None and report.canceled.client_order_id == old
+    assert report.canceled.state is OrderState.CANCELED
+    assert report.new is None and report.new_error_code is not None
