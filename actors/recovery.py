@@ -59,10 +59,9 @@ def plan(
     open_positions = tuple(p for p in positions if p.state is not PositionState.FLAT)
     last_prices: dict[str, Decimal] = {}
     for symbol in {p.symbol for p in open_positions}:
-        try:
+        # Without a last price, reconcile falls back to the persisted highest.
+        with contextlib.suppress(StatusUnknown, UnknownOrder, OrderRejected, KeyError, ValueError):
             last_prices[symbol] = exchange.last_price(symbol)
-        except (StatusUnknown, UnknownOrder, OrderRejected, KeyError, ValueError):
-            pass  # reconcile falls back to the persisted highest
     local = rc.LocalState(
         positions=open_positions, orders=tuple(o for o in orders if not o.state.is_final),
         settings=settings, filters=filters, last_prices=last_prices, prefix=prefix,

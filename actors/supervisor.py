@@ -202,6 +202,7 @@ class Supervisor(pykka.ThreadingActor):
         self.config = config
         for symbol in added:
             pair = wanted[symbol]
+            self.exchange.add_pair(pair)
             self.pairs[symbol] = PairHandle(settings=pair,
                                             filters=self.exchange.symbol_filters(symbol),
                                             slot=TickSlot(symbol))

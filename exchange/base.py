@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.types import Balance, OrderState, OrderType, Side, SymbolFilters
+from core.types import Balance, OrderState, OrderType, PairSettings, Side, SymbolFilters
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +132,9 @@ class Exchange(ABC):
     @abstractmethod
     def last_price(self, symbol: str) -> Decimal:
         """The last traded price of a symbol."""
+
+    def add_pair(self, settings: PairSettings) -> None:  # noqa: B027
+        """A pair was added at run time; venues that take filters from the config learn it."""
 
     def set_listener(self, listener: ExecutionListener | None) -> None:  # noqa: B027
         """Where asynchronous execution reports (fills of resting orders) go."""

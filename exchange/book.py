@@ -152,6 +152,13 @@ class Book:
     def symbols(self) -> list[str]:
         return list(self._filters)
 
+    def add_symbol(self, filters: SymbolFilters, fee_pct: Decimal | None = None) -> None:
+        """List a new symbol (a pair added by a config reload)."""
+        with self._lock:
+            self._filters[filters.symbol] = filters
+            if fee_pct is not None:
+                self._symbol_fee_pct[filters.symbol] = fee_pct
+
     def filters(self, symbol: str) -> SymbolFilters:
         try:
             return self._filters[symbol]

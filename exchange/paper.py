@@ -79,6 +79,9 @@ class PaperExchange(Exchange):
         """Match resting and triggered stops against ``price``; reports of what changed."""
         return [r.plain() for r in self._book.on_price(symbol, price, ts, time)]
 
+    def add_pair(self, settings: PairSettings) -> None:
+        self._book.add_symbol(filters_for(settings), settings.fee_pct)
+
     def symbol_filters(self, symbol: str) -> SymbolFilters:
         return self._book.filters(symbol)
 
