@@ -97,3 +97,17 @@ def file_digests(directory: Path) -> dict[str, str]:
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(directory.iterdir()) if p.is_file()
     }
+
+
+def run_main(argv, capsys, monkeypatch, env=None):
+    """``ratchet ARGV`` in this process: (exit code, stdout, stderr)."""
+    for name in ("RATCHET_DB_PASSWORD", "DB_PASSWORD", "RATCHET_DB_NEW_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    from cli.main import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, code, out, err)

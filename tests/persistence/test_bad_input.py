@@ -15,7 +15,6 @@ import sys
 
 import pytest
 
-from cli.main import main
 from persistence.db import SCHEMA_VERSION, open_database
 from persistence.repository import Repository
 from tests.conftest import REPO
@@ -25,6 +24,7 @@ from tests.persistence.helpers import (
     order,
     position,
     ratchet,
+    run_main,
     write_config,
 )
 
@@ -67,18 +67,6 @@ def _wrong_password(path, env):
     env["RATCHET_DB_PASSWORD"] = "a-wrong-one"
 
 
-def _main(argv, capsys, monkeypatch, env=None):
-    """``ratchet ARGV`` in this process: (exit code, stdout, stderr)."""
-    for name in ("RATCHET_DB_PASSWORD", "DB_PASSWORD", "RATCHET_DB_NEW_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in (env or {}).items():
-        monkeypatch.setenv(name, value)
-    capsys.readouterr()
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(argv, code, out, err)
-
-
 CASES = {
     "random-bytes": (_random_bytes, "not a SQLite database"),
     "truncated": (_truncated, "truncated"),
@@ -112,7 +100,7 @@ def test_bad_store_is_refused_in_one_line_with_exit_2_and_left_untouched(
     before = file_digests(store)
 
     # Act
-    result = _main(["db", command, "-c", str(config)], capsys, monkeypatch, env)
+    result = run_main(["db", command, "-c", str(config)], capsys, monkeypatch, env)
 
     # Assert
     _assert_refused(result, db_path, before, file_digests(store), reason)
@@ -136,7 +124,7 @@ def test_store_held_by_another_process_is_refused_naming_its_pid(tmp_path, comma
         before = file_digests(db_path.parent)
 
         # Act
-        result = _main(["db", command, "-c", str(config)], capsys, monkeypatch)
+        result = run_main(["db", command, "-c", str(config)], capsys, monkeypatch)
 
         # Assert
         _assert_refused(result, db_path, before, file_digests(db_path.parent),
@@ -181,7 +169,7 @@ def test_check_of_a_damaged_store_that_opens_exits_1(tmp_path, capsys, monkeypat
     config = write_config(tmp_path, db_path)
 
     # Act
-    result = _main(["db", "check", "-c", str(config)], capsys, monkeypatch)
+    result = run_main(["db", "check", "-c", str(config)], capsys, monkeypatch)
 
     # Assert
     assert result.returncode == 1, result
@@ -196,7 +184,7 @@ def test_check_of_a_sound_store_prints_version_and_counts_and_exits_0(tmp_path, 
     config = write_config(tmp_path, db_path)
 
     # Act
-    result = _main(["db", "check", "-c", str(config)], capsys, monkeypatch)
+    result = run_main(["db", "check", "-c", str(config)], capsys, monkeypatch)
 
     # Assert
     assert result.returncode == 0, result
