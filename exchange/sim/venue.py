@@ -112,6 +112,8 @@ class SimVenue:
     # --- events --------------------------------------------------------------------------
 
     def _emit_fills(self, order: BookOrder) -> None:
+        if not self.hub.has_user_subscribers():
+            return
         for trade in self.trades_of(order):
             self.hub.publish_user(wire.execution_report(
                 order, self.clock.now_ms(), execution="TRADE", trade=trade))
@@ -121,5 +123,5 @@ class SimVenue:
             return
         event = wire.execution_report(order, self.clock.now_ms(), execution=execution)
         if as_new:  # a market order's NEW event precedes its fill
-            event.update({"X": "NEW", "z": wire.ZERO8, "Z": wire.ZERO8})
+            event.update({"X": "NEW", "z": wire.ZERO8, "Z": wire.ZERO8, "w": True})
         self.hub.publish_user(event)

@@ -231,8 +231,7 @@ def symbol_json(f: SymbolFilters) -> dict[str, Any]:
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
         ],
-        "permissions": [],
-        "permissionSets": [["SPOT"]],
+        "permissions": ["SPOT"],
         "defaultSelfTradePreventionMode": STP_MODE,
         "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
     }

@@ -97,8 +97,8 @@ class WsConn:
             for frame in events:
                 if frame.opcode is Opcode.TEXT:
                     on_text(frame.data.decode())
-            if not data or self._protocol.state is State.CLOSED:
-                break
+            if not data or self._protocol.close_expected():
+                break  # closing handshake done or peer gone: close the TCP connection
         self.close()
 
     def close(self) -> None:

@@ -1,0 +1,70 @@
+"""``ratchet sim-exchange`` as a process: its one ready line, SIGTERM, and a state that
+outlives kill -9."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+from tests.conftest import REPO
+from tests.exchange.sim.conftest import KEY, SECRET, buy_btc, make_client, place_stop
+
+
+def start(*args: str) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "sim-exchange", "--port", "0",
+         "--api-key", KEY, "--api-secret", SECRET, *args],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    line = process.stdout.readline()
+    return process, line
+
+
+def test_prints_one_ready_line_and_stops_cleanly_on_sigterm(tmp_path):
+    process, line = start("--state", str(tmp_path / "s.db"))
+    url = line.strip().removeprefix("listening on ")
+    pong = make_client(url).ping()
+
+    process.send_signal(signal.SIGTERM)
+    rest, errors = process.communicate(timeout=20)
+
+    assert line.startswith("listening on http://127.0.0.1:") and line.endswith("\n")
+    assert pong == {}
+    assert (process.returncode, rest, errors) == (0, "", "")
+
+
+def test_state_file_survives_kill_9(tmp_path):
+    state = tmp_path / "sim.db"
+    first, line = start("--state", str(state), "--balance", "USDT=5000", "--interval-ms",
+                        "60000")
+    client = make_client(line.strip().removeprefix("listening on "))
+    buy_btc(client)
+    place_stop(client)
+    before = client.get_open_orders()
+
+    first.kill()
+    first.communicate(timeout=20)
+    second, line = start("--state", str(state), "--interval-ms", "60000")
+    client = make_client(line.strip().removeprefix("listening on "))
+    after = client.get_open_orders()
+    balances = {b["asset"]: b for b in client.get_account()["balances"]}
+    trades = client.get_my_trades(symbol="BTCUSDT")
+    second.send_signal(signal.SIGTERM)
+    second.communicate(timeout=20)
+
+    assert first.returncode == -signal.SIGKILL
+    assert after == before
+    assert balances["BTC"]["locked"] == "0.01000000"
+    assert balances["USDT"]["free"] == "4499.50000000"  # seeded once: 5000 - 500 - fee
+    assert len(trades) == 1
+
+
+def test_bad_balance_argument_is_one_line_and_exit_2():
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "sim-exchange", "--port", "0", "--balance", "USDT"],
+        cwd=REPO, capture_output=True, text=True, timeout=30,
+    )
+
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "ASSET=AMOUNT" in done.stderr
