@@ -1,0 +1,30 @@
+"""Benchmarks. ``python -m bench`` runs every ``bench/*_bench.py`` module's ``main()``.
+
+Each figure is one JSON object a line with at least ``bench``, ``metric``, ``value``, ``unit``,
+``baseline`` and ``ratio`` (value / baseline), measured side by side in the same run. ``emit``
+prints one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def emit(*, bench: str, metric: str, value: float, unit: str, baseline: float | None,
+         better: str, **extra: Any) -> dict[str, Any]:
+    """Print one figure as a JSON line and return it. ``better`` is "higher" or "lower"."""
+    ratio = None if not baseline else value / baseline
+    record = {"bench": bench, "metric": metric, "value": _round(value), "unit": unit,
+              "baseline": _round(baseline), "ratio": _round(ratio), "better": better}
+    record.update({k: _round(v) if isinstance(v, float) else v for k, v in extra.items()})
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+    return record
+
+
+def _round(x: float | None) -> float | None:
+    if x is None:
+        return None
+    return float(f"{x:.4g}")  # display
