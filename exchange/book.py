@@ -12,8 +12,9 @@ Choices, written down:
   among open orders): reusing one is refused with -2010 "Duplicate order sent." A rejected
   order is not stored, as on Binance.
 - The stop-fill timeout is the engine's job; the book only triggers and fills.
-- The last price is kept in memory and written with every order change and at ``close``, so a
-  price-only tick costs no fsync.
+- The last price and the open stops are also kept in memory: a price that changes no order
+  costs no query and no fsync. The last price is written with every order change and at
+  ``close``.
 
 Every public method may be called from any thread; one lock guards the one connection.
 """
@@ -22,14 +23,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 from core.errors import OrderRejected, UnknownOrder
-from core.fill_model import StopState, match_stop
+from core.fill_model import StopMatch, StopState, match_stop
 from core.money import HUNDRED, ZERO, on_grid
 from core.types import Balance, OrderState, OrderType, Side, SymbolFilters
 from exchange.base import Execution, OrderReport, ReplaceReport
@@ -137,15 +138,19 @@ class Book:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._prices: dict[str, tuple[Decimal, Decimal, str]] = {}
+        # symbol -> order id -> (stop state, qty): the open stops, so a price that changes
+        # nothing costs no query; refreshed from the file after every change.
+        self._stops: dict[str, dict[int, tuple[StopState, Decimal]]] = {}
         self._conn.executescript(_SCHEMA)
         with self._tx() as cur:
             seeded = cur.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
             if seeded is None:
                 for asset, amount in (balances or {}).items():
-                    self._set_free(cur, asset, Decimal(amount))
+                    self._move(cur, asset, free=Decimal(amount))
                 cur.execute("INSERT INTO meta(key, value) VALUES ('seeded', '1')")
             for symbol, price, ts, time in cur.execute("SELECT * FROM prices"):
                 self._prices[symbol] = (Decimal(price), Decimal(ts), time)
+        self._load_stops()
 
     # --- market data ---------------------------------------------------------------------
 
@@ -185,21 +190,20 @@ class Book:
         self.filters(symbol)
         with self._lock:
             self._prices[symbol] = (price, ts, time)
-            rows = self._conn.execute(
-                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status IN (?, ?) AND symbol=? "
-                "AND type=? ORDER BY order_id",
-                (*_OPEN, symbol, OrderType.STOP_LOSS_LIMIT.value),
-            ).fetchall()
-            if not rows:
+            stops = self._stops.get(symbol)
+            if not stops:
                 return []
-            changed: list[int] = []
+            matches = [(order_id, qty, state, match_stop(state, price, ts))
+                       for order_id, (state, qty) in stops.items()]
+            changed = [m for m in matches if m[3].fill_price is not None or m[3].state != m[2]]
+            if not changed:
+                return []
             with self._tx() as cur:
-                for row in rows:
-                    if self._match(cur, row, price, ts, time):
-                        changed.append(row[0])
-                if changed:
-                    self._save_price(cur, symbol)
-            return [self._order_by_id(order_id) for order_id in changed]
+                for order_id, qty, state, result in changed:
+                    self._apply_match(cur, symbol, order_id, qty, state, result, ts, time)
+                self._save_price(cur, symbol)
+            self._load_stops(symbol)
+            return [self._order_by_id(m[0]) for m in changed]
 
     # --- orders --------------------------------------------------------------------------
 
@@ -215,16 +219,15 @@ class Book:
                 raise OrderRejected(f"No price for {symbol} yet.", code=-2010, http_status=400)
             price, price_ts, time = last
             ts = price_ts if ts is None else ts
-            self._check_lot(f, qty)
-            self._check_notional(f, qty, price)
+            self._check_filters(f, qty, price)
             notional = price * qty
             fee = self._fee(symbol, notional)
             with self._tx() as cur:
                 self._check_new_id(cur, client_order_id)
                 if side is Side.BUY:
-                    self._debit(cur, f.quote_asset, notional + fee)
+                    self._move(cur, f.quote_asset, free=-(notional + fee))
                 else:
-                    self._debit(cur, f.base_asset, qty)
+                    self._move(cur, f.base_asset, free=-qty)
                 order_id = self._insert_order(
                     cur, client_order_id, symbol, side, OrderType.MARKET, qty, None, None, ts
                 )
@@ -238,13 +241,8 @@ class Book:
     ) -> BookOrder:
         """A STOP_LOSS_LIMIT SELL, GTC. Locks ``qty`` of the base asset."""
         f = self.filters(symbol)
-        with self._lock:
-            ts = self._now(symbol, ts)
-            with self._tx() as cur:
-                order_id = self._place_stop(
-                    cur, f, qty, stop_price, limit_price, client_order_id, ts
-                )
-            return self._order_by_id(order_id)
+        return self._change(symbol, ts, lambda cur, now: self._place_stop(
+            cur, f, qty, stop_price, limit_price, client_order_id, now))
 
     def cancel(
         self, symbol: str, client_order_id: str | None = None, *, order_id: int | None = None,
@@ -252,11 +250,8 @@ class Book:
     ) -> BookOrder:
         """Cancel an open order and unlock its balance; -2011 if there is no such open order."""
         self.filters(symbol)
-        with self._lock:
-            ts = self._now(symbol, ts)
-            with self._tx() as cur:
-                found = self._cancel(cur, symbol, client_order_id, order_id, ts)
-            return self._order_by_id(found)
+        return self._change(symbol, ts, lambda cur, now: self._cancel(
+            cur, symbol, client_order_id, order_id, now))
 
     def cancel_replace(
         self, symbol: str, cancel_client_order_id: str | None, qty: Decimal,
@@ -288,6 +283,7 @@ class Book:
                     new_id, new_error, new_code = None, str(exc), exc.code
                 else:
                     new_error, new_code = None, None
+            self._load_stops(symbol)
             canceled = self._order_by_id(canceled_id)
             new = None if new_id is None else self._order_by_id(new_id)
             return ReplaceReport(
@@ -346,8 +342,10 @@ class Book:
 
     def set_balance(self, asset: str, free: Decimal) -> None:
         """Set an asset's free balance (tests and the sim's control endpoints)."""
-        with self._lock, self._tx() as cur:
-            self._set_free(cur, asset, free)
+        with self._lock:
+            current = self.balances().get(asset)
+            with self._tx() as cur:
+                self._move(cur, asset, free=free - (current.free if current else ZERO))
 
     def close(self) -> None:
         with self._lock:
@@ -370,6 +368,16 @@ class Book:
         else:
             cur.execute("COMMIT")
 
+    def _change(self, symbol: str, ts: Decimal | None,
+                change: Callable[[sqlite3.Cursor, Decimal], int]) -> BookOrder:
+        """Run ``change`` (returning an order id) in one transaction; report that order."""
+        with self._lock:
+            ts = self._now(symbol, ts)
+            with self._tx() as cur:
+                order_id = change(cur, ts)
+            self._load_stops(symbol)
+            return self._order_by_id(order_id)
+
     def _now(self, symbol: str, ts: Decimal | None) -> Decimal:
         if ts is not None:
             return ts
@@ -383,12 +391,10 @@ class Book:
         return fee
 
     @staticmethod
-    def _check_lot(f: SymbolFilters, qty: Decimal) -> None:
+    def _check_filters(f: SymbolFilters, qty: Decimal, price: Decimal) -> None:
+        """LOT_SIZE and NOTIONAL (at ``price``); -1013 as Binance words it."""
         if qty <= 0 or not on_grid(qty, f.step):
             raise OrderRejected("Filter failure: LOT_SIZE", code=-1013, http_status=400)
-
-    @staticmethod
-    def _check_notional(f: SymbolFilters, qty: Decimal, price: Decimal) -> None:
         if qty * price < f.min_notional:
             raise OrderRejected("Filter failure: NOTIONAL", code=-1013, http_status=400)
 
@@ -406,10 +412,9 @@ class Book:
         for price in (stop_price, limit_price):
             if price <= 0 or not on_grid(price, f.tick):
                 raise OrderRejected("Filter failure: PRICE_FILTER", code=-1013, http_status=400)
-        self._check_lot(f, qty)
-        self._check_notional(f, qty, limit_price)
+        self._check_filters(f, qty, limit_price)
         self._check_new_id(cur, client_order_id)
-        self._debit(cur, f.base_asset, qty, lock=True)
+        self._move(cur, f.base_asset, free=-qty, locked=qty)
         return self._insert_order(
             cur, client_order_id, f.symbol, Side.SELL, OrderType.STOP_LOSS_LIMIT, qty,
             limit_price, stop_price, ts,
@@ -425,40 +430,46 @@ class Book:
         found, side, qty, executed = row[0], Side(row[3]), Decimal(row[5]), Decimal(row[9])
         if row[4] == OrderType.STOP_LOSS_LIMIT.value and side is Side.SELL:
             base = self._filters[symbol].base_asset
-            self._unlock(cur, base, qty - executed)
+            self._move(cur, base, free=qty - executed, locked=executed - qty)
         cur.execute(
             "UPDATE orders SET status=?, updated_ts=? WHERE order_id=?",
             (OrderState.CANCELED.value, str(ts), found),
         )
         return found
 
-    def _match(
-        self, cur: sqlite3.Cursor, row: tuple, price: Decimal, ts: Decimal, time: str
-    ) -> bool:
-        """Match one open stop against ``price``; whether it triggered or filled."""
-        order_id, qty, limit, stop, triggered = row[0], row[5], row[6], row[7], row[11]
-        state = StopState(
-            stop=Decimal(stop), limit=Decimal(limit),
-            triggered_ts=None if triggered is None else Decimal(triggered),
-        )
-        result = match_stop(state, price, ts)
+    def _apply_match(
+        self, cur: sqlite3.Cursor, symbol: str, order_id: int, qty: Decimal, state: StopState,
+        result: StopMatch, ts: Decimal, time: str,
+    ) -> None:
+        """Write what matching one price did to one stop: its trigger, its fill."""
         newly_triggered = state.triggered_ts is None and result.state.triggered_ts is not None
         if newly_triggered:
             cur.execute(
                 "UPDATE orders SET triggered_ts=?, updated_ts=? WHERE order_id=?",
                 (str(result.state.triggered_ts), str(ts), order_id),
             )
-        if result.fill_price is None:
-            return newly_triggered
-        f = self._filters[row[2]]
-        qty = Decimal(qty)
-        self._unlock(cur, f.base_asset, qty)
-        self._debit(cur, f.base_asset, qty)
-        self._fill(
-            cur, order_id, f, Side.SELL, result.fill_price, qty, ts, time,
-            is_maker=not newly_triggered,
-        )
-        return True
+        if result.fill_price is not None:
+            f = self._filters[symbol]
+            self._move(cur, f.base_asset, locked=-qty)  # sold out of the locked balance
+            self._fill(cur, order_id, f, Side.SELL, result.fill_price, qty, ts, time,
+                       is_maker=not newly_triggered)
+
+    def _load_stops(self, symbol: str | None = None) -> None:
+        """Refresh the in-memory index of open stops (of one symbol) from the file."""
+        sql = ("SELECT order_id, symbol, qty, price, stop_price, triggered_ts FROM orders "
+               "WHERE status IN (?, ?) AND type=?")
+        args: tuple = (*_OPEN, OrderType.STOP_LOSS_LIMIT.value)
+        if symbol is None:
+            self._stops.clear()
+        else:
+            self._stops.pop(symbol, None)
+            sql, args = sql + " AND symbol=?", (*args, symbol)
+        for order_id, sym, qty, limit, stop, triggered in self._conn.execute(
+            sql + " ORDER BY order_id", args
+        ):
+            state = StopState(stop=Decimal(stop), limit=Decimal(limit),
+                              triggered_ts=_dec(triggered))
+            self._stops.setdefault(sym, {})[order_id] = (state, Decimal(qty))
 
     def _fill(
         self, cur: sqlite3.Cursor, order_id: int, f: SymbolFilters, side: Side, price: Decimal,
@@ -468,9 +479,9 @@ class Book:
         notional = price * qty
         fee = self._fee(f.symbol, notional)
         if side is Side.BUY:
-            self._credit(cur, f.base_asset, qty)
+            self._move(cur, f.base_asset, free=qty)
         else:
-            self._credit(cur, f.quote_asset, notional - fee)
+            self._move(cur, f.quote_asset, free=notional - fee)
         cur.execute(
             "INSERT INTO trades(order_id, symbol, side, price, qty, quote_qty, commission, "
             "commission_asset, is_maker, ts, time) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -492,43 +503,26 @@ class Book:
             "INSERT INTO orders(client_order_id, symbol, side, type, qty, price, stop_price, "
             "status, executed_qty, quote_qty, created_ts, updated_ts) "
             "VALUES (?,?,?,?,?,?,?,?,'0','0',?,?)",
-            (client_order_id, symbol, side.value, type_.value, str(qty), _text(price),
-             _text(stop), OrderState.NEW.value, str(ts), str(ts)),
+            (client_order_id, symbol, side.value, type_.value, str(qty), _str(price),
+             _str(stop), OrderState.NEW.value, str(ts), str(ts)),
         )
         return int(cur.lastrowid)
 
-    def _balance(self, cur: sqlite3.Cursor, asset: str) -> tuple[Decimal, Decimal]:
-        row = cur.execute(
-            "SELECT free, locked FROM balances WHERE asset=?", (asset,)
-        ).fetchone()
-        return (ZERO, ZERO) if row is None else (Decimal(row[0]), Decimal(row[1]))
-
-    def _write_balance(
-        self, cur: sqlite3.Cursor, asset: str, free: Decimal, locked: Decimal
+    @staticmethod
+    def _move(
+        cur: sqlite3.Cursor, asset: str, *, free: Decimal = ZERO, locked: Decimal = ZERO
     ) -> None:
+        """Add ``free`` and ``locked`` (either may be negative) to a balance; -2010 when the
+        free balance would go below zero."""
+        row = cur.execute("SELECT free, locked FROM balances WHERE asset=?", (asset,)).fetchone()
+        old_free, old_locked = (ZERO, ZERO) if row is None else map(Decimal, row)
+        if old_free + free < 0:
+            raise OrderRejected(INSUFFICIENT, code=-2010, http_status=400)
         cur.execute(
             "INSERT INTO balances(asset, free, locked) VALUES (?,?,?) ON CONFLICT(asset) "
             "DO UPDATE SET free=excluded.free, locked=excluded.locked",
-            (asset, str(free), str(locked)),
+            (asset, str(old_free + free), str(old_locked + locked)),
         )
-
-    def _set_free(self, cur: sqlite3.Cursor, asset: str, free: Decimal) -> None:
-        self._write_balance(cur, asset, free, self._balance(cur, asset)[1])
-
-    def _debit(self, cur: sqlite3.Cursor, asset: str, amount: Decimal, *, lock=False) -> None:
-        """Take ``amount`` from the free balance (into locked if ``lock``); -2010 if short."""
-        free, locked = self._balance(cur, asset)
-        if free < amount:
-            raise OrderRejected(INSUFFICIENT, code=-2010, http_status=400)
-        self._write_balance(cur, asset, free - amount, locked + amount if lock else locked)
-
-    def _credit(self, cur: sqlite3.Cursor, asset: str, amount: Decimal) -> None:
-        free, locked = self._balance(cur, asset)
-        self._write_balance(cur, asset, free + amount, locked)
-
-    def _unlock(self, cur: sqlite3.Cursor, asset: str, amount: Decimal) -> None:
-        free, locked = self._balance(cur, asset)
-        self._write_balance(cur, asset, free + amount, locked - amount)
 
     def _save_price(self, cur: sqlite3.Cursor, symbol: str) -> None:
         last = self._prices.get(symbol)
@@ -538,22 +532,14 @@ class Book:
                 (symbol, str(last[0]), str(last[1]), last[2]),
             )
 
-    def _find(
-        self, cur: sqlite3.Cursor | sqlite3.Connection, symbol: str,
-        client_order_id: str | None, order_id: int | None,
-    ) -> tuple | None:
-        if order_id is not None:
-            row = cur.execute(
-                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_id=? AND symbol=?",
-                (int(order_id), symbol),
-            ).fetchone()
-            if row is None or client_order_id is None or row[1] == client_order_id:
-                return row
-            return None
-        return cur.execute(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id=? AND symbol=?",
-            (client_order_id, symbol),
-        ).fetchone()
+    def _find(self, cur: sqlite3.Cursor | sqlite3.Connection, symbol: str,
+              client_order_id: str | None, order_id: int | None) -> tuple | None:
+        """An order of ``symbol`` by id and/or client id (both must match when both given)."""
+        where = " AND ".join(clause for clause, value in (
+            ("order_id=?", order_id), ("client_order_id=?", client_order_id)) if value is not None)
+        args = [v for v in (order_id, client_order_id) if v is not None]
+        return cur.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where} AND symbol=?",
+                           (*args, symbol)).fetchone()
 
     def _order_by_id(self, order_id: int) -> BookOrder:
         row = self._conn.execute(
@@ -599,9 +585,9 @@ def _trade(row: tuple) -> BookTrade:
     )
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)

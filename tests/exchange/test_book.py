@@ -342,3 +342,18 @@ def test_several_threads_may_trade_on_one_book(book):
 
     assert book.balances()["BTC"].free == D("8.0")
     assert len(book.trades("BTCUSDT")) == 80
+
+
+def test_canceled_or_replaced_stops_never_fill(book):
+    holding(book, qty="0.02")
+    book.place_stop_limit("BTCUSDT", D("0.01"), D("97"), D("96.5"), "gone")
+    book.place_stop_limit("BTCUSDT", D("0.01"), D("97"), D("96.5"), "old")
+    book.cancel("BTCUSDT", "gone")
+    book.cancel_replace("BTCUSDT", "old", D("0.01"), D("90"), D("89.5"), "new")
+
+    untouched = book.on_price("BTCUSDT", D("95"), D(1))
+    [filled] = book.on_price("BTCUSDT", D("89.9"), D(2))
+
+    assert untouched == []
+    assert (filled.client_order_id, filled.executions[0].price) == ("new", D("89.9"))
+    assert book.balances()["BTC"].total == D("0.01")
