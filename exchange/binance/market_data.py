@@ -22,6 +22,7 @@ from binance import AsyncClient, BinanceSocketManager
 
 from core.errors import VenueError
 from exchange.binance.dto import TradeEventDTO
+from exchange.binance.sockets import close_promptly
 from exchange.binance.translate import ms_to_s
 
 log = logging.getLogger("ratchet.binance.market_data")
@@ -113,7 +114,10 @@ class BinanceMarketData:
             async with socket as stream:
                 came_up = True
                 self._connected.set()
-                await self._receive(stream)
+                try:
+                    await self._receive(stream)
+                finally:
+                    await close_promptly(stream)
         except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
             log.warning("market data down: %s: %s", type(exc).__name__, exc)
         finally:

@@ -20,6 +20,8 @@ from typing import Any
 from binance import AsyncClient, BinanceSocketManager
 from binance.ws.websocket_api import WebsocketAPI
 
+from exchange.binance.sockets import close_promptly
+
 log = logging.getLogger("ratchet.binance.user_stream")
 
 RECV_POLL_S = 0.25  # how often the receive loop looks at the stop flag
@@ -86,6 +88,8 @@ class UserStream(threading.Thread):
         finally:
             if up:
                 self._on_state(False)
+            if client.ws_api is not None:
+                await close_promptly(client.ws_api)
             with contextlib.suppress(Exception):
                 await client.close_connection()
         return up
