@@ -77,9 +77,3 @@ def test_read_faults_are_plain_500s_and_public_endpoints_never_fail(start_sim):
 
     assert (err.value.status_code, err.value.code) == (500, -1000)
     assert ticker["symbol"] == "BTCUSDT"
-
-
-def test_latency_setting_still_answers(start_sim):
-    sim = start_sim(latency_ms=20)
-
-    assert make_client(sim.url).ping() == {}
