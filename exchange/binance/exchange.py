@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from binance import Client
@@ -99,10 +100,17 @@ def pin_environment(session: requests.Session, url: str) -> None:
     session.trust_env = False
 
 
-def ws_api_url_for(base_url: str) -> str:
-    """The WebSocket API URL beside a REST base URL (``http://h:p`` → ``ws://h:p/ws-api/v3``)."""
+def ws_api_url_for(base_url: str) -> str | None:
+    """The WebSocket API URL beside a REST base URL (``http://h:p`` → ``ws://h:p/ws-api/v3``).
+
+    ``None`` for Binance's own hosts, whose WebSocket API lives elsewhere: python-binance
+    knows those URLs (production, or testnet with ``testnet=True``).
+    """
     base = base_url.rstrip("/")
     scheme, _, rest = base.partition("://")
+    host = urlsplit(base).hostname or ""
+    if host.endswith((".binance.com", ".binance.vision", ".binance.us")):
+        return None
     return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws-api/v3"
 
 
@@ -127,6 +135,7 @@ class BinanceExchange(Exchange):
         )
         self.client.REQUEST_RECVWINDOW = recv_window_ms
         self._ws_api_url = ws_api_url
+        self._ban_reported = False
         if base_url:
             base = base_url.rstrip("/")
             self.client.API_URL = base + "/api"
@@ -177,6 +186,10 @@ class BinanceExchange(Exchange):
             self._timed(endpoint, elapsed)
             raise err from exc
         self._timed(endpoint, time.perf_counter() - started)
+        if self._ban_reported:
+            self._ban_reported = False
+            if self._metrics is not None:
+                self._metrics.banned(False)
         response = self.client.response
         self._observe(getattr(response, "headers", None))
         return result
@@ -188,6 +201,7 @@ class BinanceExchange(Exchange):
         if isinstance(err, VenueBanned):
             self.gate.ban(err.retry_after_s)
             log.error("binance ban (418): nothing is sent for %.0f s", err.retry_after_s)
+            self._ban_reported = True
             if self._metrics is not None:
                 self._metrics.banned(True)
         elif err.http_status == 429:
@@ -267,6 +281,11 @@ class BinanceExchange(Exchange):
 
     def rate_budget(self) -> RateBudget:
         return self.meter.budget()
+
+    @property
+    def banned(self) -> bool:
+        """Whether a 418 ban is in force (nothing is sent until it has passed)."""
+        return self.gate.banned
 
     # --- orders -------------------------------------------------------------------------------
 

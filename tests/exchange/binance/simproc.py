@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -18,6 +19,12 @@ from exchange.binance import BinanceExchange
 from tests.conftest import REPO
 
 KEY, SECRET = "K", "S"
+_ids = itertools.count(1)
+
+
+def cid(tag: str) -> str:
+    """A client order id unique within the test session (the sim is shared)."""
+    return f"rt-{tag}-{next(_ids)}"
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from decimal import Decimal
 
@@ -10,16 +9,9 @@ import pytest
 
 from core.errors import RetryableVenueError, StatusUnknown, VenueBanned
 from core.types import OrderState, Side
-from tests.exchange.binance.simproc import Sim
+from tests.exchange.binance.simproc import Sim, cid
 
 D = Decimal
-_ids = itertools.count(1)
-
-
-def cid(tag: str) -> str:
-    return f"rt-{tag}-{next(_ids)}"
-
-
 class Recorder:
     """A metrics object as the engine passes one: records what the adapter reports."""
 
@@ -42,14 +34,6 @@ class Recorder:
         self.bans.append(on)
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    sim = Sim(tmp_path_factory.mktemp("sim-faults"), "--timeout-s", "0.3")
-    sim.pause()
-    yield sim
-    sim.stop()
-
-
 def test_forced_418_stops_all_sending_until_retry_after(sim):
     metrics = Recorder()
     ex = sim.exchange(metrics=metrics)
@@ -62,13 +46,14 @@ def test_forced_418_stops_all_sending_until_retry_after(sim):
         ex.market_order(symbol="BTCUSDT", side=Side.BUY, qty=D("0.001"),
                         client_order_id=cid("banned"))
     sent_while_banned = sim.requests()
+    banned_flag = ex.banned
     time.sleep(first.value.retry_after_s)
     price = ex.last_price("BTCUSDT")
 
-    assert first.value.retry_after_s == 1
+    assert first.value.retry_after_s == 1 and banned_flag
     assert sent_while_banned == {"GET /api/v3/ticker/price": 1}  # only the one that was banned
-    assert metrics.bans == [True] and "-1003" in metrics.errors
-    assert price == D("50000")
+    assert metrics.bans == [True, False] and "-1003" in metrics.errors
+    assert price == D("50000") and not ex.banned
 
 
 def test_forced_429_backs_off_for_retry_after_without_sending(sim):

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 from decimal import Decimal
 
 import pytest
 
 from core.errors import AuthError, OrderRejected, UnknownOrder
 from core.types import OrderState, OrderType, Side
-from tests.exchange.binance.simproc import Sim
+from tests.exchange.binance.simproc import cid
 
 D = Decimal
-_ids = itertools.count(1)
-
-
-def cid(tag: str) -> str:
-    return f"rt-{tag}-{next(_ids)}"
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    sim = Sim(tmp_path_factory.mktemp("sim-rest"))
-    sim.pause()
-    yield sim
-    sim.stop()
-
-
 @pytest.fixture
 def ex(sim):
     ex = sim.exchange(symbols=("BTCUSDT", "ETHUSDT"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import queue
 from decimal import Decimal
 
@@ -11,24 +10,9 @@ import pytest
 from core.types import OrderState, Side
 from exchange.base import OrderReport
 from exchange.binance import BinanceMarketData
-from tests.exchange.binance.simproc import Sim
+from tests.exchange.binance.simproc import cid
 
 D = Decimal
-_ids = itertools.count(1)
-
-
-def cid(tag: str) -> str:
-    return f"rt-{tag}-{next(_ids)}"
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    sim = Sim(tmp_path_factory.mktemp("sim-streams"))
-    sim.pause()
-    yield sim
-    sim.stop()
-
-
 @pytest.fixture
 def ex(sim):
     ex = sim.exchange(symbols=("BTCUSDT", "ETHUSDT"))
