@@ -7,7 +7,7 @@ timestamp offset from ``/api/v3/time`` and retries once; nothing else is retried
 Gateway decides (DESIGN.md §4). Prices and quantities go out as plain decimal strings.
 
 Order updates come from the user-data socket (``user_stream.UserStream``); while it is down the
-Gateway calls ``poll_orders()`` (see there for the cadence and its weight).
+Gateway calls ``poll_orders()`` (``updates`` documents the cadence and its weight).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import requests
 from binance import Client
 from binance.exceptions import BinanceAPIException
 
-from core.errors import AuthError, ConfigError, StatusUnknown, UnknownOrder, VenueBanned, VenueError
+from core.errors import AuthError, ConfigError, VenueBanned, VenueError
 from core.types import Balance, OrderType, Side, SymbolFilters
 from exchange.base import Exchange, ExecutionListener, OrderReport, RateBudget, ReplaceReport
 from exchange.binance import enums, translate
@@ -35,7 +35,6 @@ from exchange.binance.dto import (
     ApiRestrictionsDTO,
     CancelReplaceDTO,
     ExchangeInfoDTO,
-    ExecutionReportDTO,
     MyTradeDTO,
     OrderDTO,
     ServerTimeDTO,
@@ -52,21 +51,16 @@ from exchange.binance.errors import (
 from exchange.binance.filters import SymbolRules, check_order, rules_from_symbol
 from exchange.binance.gate import RateMeter, SendGate
 from exchange.binance.tracker import OpenOrderTracker
+from exchange.binance.updates import OrderUpdates
 from exchange.binance.user_stream import UserStream
 
 log = logging.getLogger("ratchet.binance")
 T = TypeVar("T")
 
-# REST polling while the user stream is down: one all-symbol openOrders (weight 80) at most every
-# POLL_INTERVAL_S, i.e. 960 of the 6,000 weight a minute; plus GET order (4) and, for a fill,
-# myTrades (20) per order that left the book. A poll is skipped while the last seen weight is
-# above POLL_WEIGHT_CEILING of the limit, so polling never crowds out order traffic.
-POLL_INTERVAL_S = 5.0
-POLL_WEIGHT_CEILING = 0.7
-WEIGHT_OPEN_ORDERS_ALL = 80
-
 
 class Metrics(Protocol):
+    """What the adapter reports; ``telemetry.metrics`` provides it. Optional."""
+
     def exchange_request(self, endpoint: str, seconds: float) -> None: ...
     def exchange_error(self, code: str) -> None: ...
     def weight_used(self, n: int) -> None: ...
@@ -148,11 +142,10 @@ class BinanceExchange(Exchange):
         self._rules: dict[str, SymbolRules] = {}
         self._last_price: dict[str, Decimal] = {}
         self._tracker = OpenOrderTracker()
-        self._listener: ExecutionListener | None = None
-        self._stream: UserStream | None = None
-        self._stream_up = threading.Event()
-        self._catch_up = False
-        self._last_poll = float("-inf")
+        self.updates = OrderUpdates(
+            tracker=self._tracker, list_open=self._list_open, get_order=self.get_order,
+            budget=self.meter.budget, clock=clock, stream_factory=self._user_stream,
+        )
 
     # --- the one request path -----------------------------------------------------------------
 
@@ -391,94 +384,47 @@ class BinanceExchange(Exchange):
         self._tracker.note(report)
         return report
 
-    # --- asynchronous order updates -----------------------------------------------------------
+    # --- asynchronous order updates (see ``updates`` for the polling cadence) ---------------
 
     def set_listener(self, listener: ExecutionListener | None) -> None:
-        self._listener = listener
+        self.updates.set_listener(listener)
 
     @property
     def user_stream_up(self) -> bool:
-        return self._stream_up.is_set()
+        return self.updates.stream_up
 
     def start_user_stream(self) -> None:
         """Subscribe to order updates on a thread of its own; reports go to the listener."""
-        if self._stream is not None and self._stream.is_alive():
-            return
-        self._stream = UserStream(
-            api_key=self._api_key, api_secret=self._api_secret,
-            testnet=self._testnet and self._ws_api_url is None, ws_api_url=self._ws_api_url,
-            timestamp_offset_ms=lambda: self.client.timestamp_offset,
-            on_event=self._on_user_event, on_state=self._on_stream_state,
-        )
-        self._stream.start()
+        self.updates.start_stream()
 
     def stop_user_stream(self) -> None:
-        if self._stream is not None:
-            self._stream.stop()
-            self._stream = None
-        self._stream_up.clear()
+        self.updates.stop_stream()
 
     def wait_user_stream(self, timeout_s: float) -> bool:
         """Block until the user stream is subscribed (boot and tests)."""
-        return self._stream_up.wait(timeout_s)
-
-    def _on_stream_state(self, up: bool) -> None:
-        if up:
-            self._stream_up.set()
-        else:
-            self._stream_up.clear()
-        self._catch_up = True  # events may have been missed: the next poll runs regardless
-
-    def _on_user_event(self, event: dict[str, Any]) -> None:
-        if event.get("e") != enums.EVENT_EXECUTION_REPORT:
-            return
-        try:
-            report = translate.execution_report(ExecutionReportDTO.parse(event))
-        except (VenueError, enums.UnmappedEnum) as exc:
-            log.warning("unreadable executionReport: %s", exc)
-            return
-        self._deliver(self._noted(report))
-
-    def _deliver(self, report: OrderReport) -> None:
-        listener = self._listener
-        if listener is not None:
-            listener(report)
+        return self.updates.wait_stream(timeout_s)
 
     def poll_due(self) -> bool:
         """Whether ``poll_orders`` would send a request now."""
-        if self.user_stream_up and not self._catch_up:
-            return False
-        if self._clock() - self._last_poll < POLL_INTERVAL_S:
-            return False
-        budget = self.meter.budget()
-        return budget.weight_used + WEIGHT_OPEN_ORDERS_ALL <= \
-            budget.weight_limit * POLL_WEIGHT_CEILING
+        return self.updates.poll_due()
 
     def poll_orders(self, *, force: bool = False) -> list[OrderReport]:
         """REST fallback for the user stream; the Gateway calls it on a timer.
 
-        Runs only when the stream is down (or has just come back), at most every
-        ``POLL_INTERVAL_S`` and within the weight ceiling, unless ``force``. Lists every open
-        order in one call, then queries by client id only the known orders that left the book.
-        Each resulting report goes to the listener and is returned.
+        Runs only when the stream is down (or has just come back), at most every 5 s and
+        within the weight ceiling, unless ``force``. Lists every open order in one call, then
+        queries by client id only the known orders that left the book. Each resulting report
+        goes to the listener and is returned.
         """
-        if not force and not self.poll_due():
-            return []
-        self._last_poll = self._clock()
-        self._catch_up = False
-        listing = self._list_open()
-        changed, gone = self._tracker.diff(listing)
-        reports = list(changed)
-        for symbol, client_order_id in gone:
-            try:
-                reports.append(self.get_order(symbol=symbol, client_order_id=client_order_id))
-            except UnknownOrder:
-                self._tracker.forget(client_order_id)
-            except StatusUnknown as exc:
-                log.info("poll: %s still unknown: %s", client_order_id, exc)
-        for report in reports:
-            self._deliver(report)
-        return reports
+        return self.updates.poll(force=force)
+
+    def _user_stream(self, on_event, on_state) -> UserStream:
+        return UserStream(
+            api_key=self._api_key, api_secret=self._api_secret,
+            testnet=self._testnet and self._ws_api_url is None, ws_api_url=self._ws_api_url,
+            timestamp_offset_ms=lambda: self.client.timestamp_offset,
+            on_event=on_event, on_state=on_state,
+        )
 
     def close(self) -> None:
         self.stop_user_stream()

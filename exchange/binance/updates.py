@@ -1,0 +1,127 @@
+"""Asynchronous order reports: the user-data socket, and REST polling while it is down.
+
+Cadence of the REST fallback: one all-symbol openOrders (weight 80) at most every
+``POLL_INTERVAL_S`` (5 s), i.e. at most 960 of the 6,000 weight a minute (16 %); plus, per
+order that left the book since the last look, GET order (weight 4) and, if it filled, myTrades
+(weight 20 on Binance). A poll is skipped while the last seen weight is above
+``POLL_WEIGHT_CEILING`` (70 %) of the limit, so polling never crowds out order traffic.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from core.errors import StatusUnknown, UnknownOrder, VenueError
+from exchange.base import ExecutionListener, OrderReport, RateBudget
+from exchange.binance import enums, translate
+from exchange.binance.dto import ExecutionReportDTO
+from exchange.binance.tracker import OpenOrderTracker
+from exchange.binance.user_stream import UserStream
+
+log = logging.getLogger("ratchet.binance.updates")
+
+POLL_INTERVAL_S = 5.0
+POLL_WEIGHT_CEILING = 0.7
+WEIGHT_OPEN_ORDERS_ALL = 80
+
+StreamFactory = Callable[[Callable[[dict[str, Any]], None], Callable[[bool], None]], UserStream]
+
+
+class OrderUpdates:
+    """Delivers ``OrderReport``s to one listener, from the stream's thread or from a poll."""
+
+    def __init__(
+        self, *, tracker: OpenOrderTracker, list_open: Callable[[], list[OrderReport]],
+        get_order: Callable[..., OrderReport], budget: Callable[[], RateBudget],
+        clock: Callable[[], float], stream_factory: StreamFactory,
+    ) -> None:
+        self._tracker = tracker
+        self._list_open = list_open
+        self._get_order = get_order
+        self._budget = budget
+        self._clock = clock
+        self._stream_factory = stream_factory
+        self._listener: ExecutionListener | None = None
+        self._stream: UserStream | None = None
+        self._up = threading.Event()
+        self._catch_up = False
+        self._last_poll = float("-inf")
+
+    def set_listener(self, listener: ExecutionListener | None) -> None:
+        self._listener = listener
+
+    # --- the user-data socket -----------------------------------------------------------------
+
+    @property
+    def stream_up(self) -> bool:
+        return self._up.is_set()
+
+    def start_stream(self) -> None:
+        if self._stream is not None and self._stream.is_alive():
+            return
+        self._stream = self._stream_factory(self._on_event, self._on_state)
+        self._stream.start()
+
+    def stop_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream = None
+        self._up.clear()
+
+    def wait_stream(self, timeout_s: float) -> bool:
+        return self._up.wait(timeout_s)
+
+    def _on_state(self, up: bool) -> None:
+        if up:
+            self._up.set()
+        else:
+            self._up.clear()
+        self._catch_up = True  # events may have been missed: the next poll runs regardless
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("e") != enums.EVENT_EXECUTION_REPORT:
+            return
+        try:
+            report = translate.execution_report(ExecutionReportDTO.parse(event))
+        except (VenueError, enums.UnmappedEnum) as exc:
+            log.warning("unreadable executionReport: %s", exc)
+            return
+        self._tracker.note(report)
+        self._deliver(report)
+
+    def _deliver(self, report: OrderReport) -> None:
+        listener = self._listener
+        if listener is not None:
+            listener(report)
+
+    # --- the REST fallback --------------------------------------------------------------------
+
+    def poll_due(self) -> bool:
+        if self.stream_up and not self._catch_up:
+            return False
+        if self._clock() - self._last_poll < POLL_INTERVAL_S:
+            return False
+        budget = self._budget()
+        return budget.weight_used + WEIGHT_OPEN_ORDERS_ALL <= \
+            budget.weight_limit * POLL_WEIGHT_CEILING
+
+    def poll(self, *, force: bool = False) -> list[OrderReport]:
+        if not force and not self.poll_due():
+            return []
+        self._last_poll = self._clock()
+        self._catch_up = False
+        changed, gone = self._tracker.diff(self._list_open())
+        reports = list(changed)
+        for symbol, client_order_id in gone:
+            try:
+                reports.append(self._get_order(symbol=symbol, client_order_id=client_order_id))
+            except UnknownOrder:
+                self._tracker.forget(client_order_id)
+            except StatusUnknown as exc:
+                log.info("poll: %s still unknown: %s", client_order_id, exc)
+        for report in reports:
+            self._deliver(report)
+        return reports
