@@ -195,13 +195,14 @@ class DBWriter(pykka.ThreadingActor):
                 self._metrics.db_failure()
             for future in acks:
                 future.set_exception((type(exc), exc, exc.__traceback__))
-            return
-        elapsed = time.perf_counter() - started
-        self.commits += 1
-        for future in acks:
-            future.set(None)
+        else:
+            elapsed = time.perf_counter() - started
+            self.commits += 1
+            for future in acks:
+                future.set(None)
+            if self._metrics is not None:
+                self._metrics.db_commit(elapsed, len(units))
         if self._metrics is not None:
-            self._metrics.db_commit(elapsed, len(units))
             self._metrics.db_queue_depth(self.actor_inbox.qsize())
 
     def _load_state(self, *, open_only: bool, symbol: str | None) -> StoredState:

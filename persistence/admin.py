@@ -18,11 +18,11 @@ from typing import Any
 from core.errors import InputError, StoreError
 from persistence import migrations
 from persistence.db import (
-    _sqlcipher,
     acquire_lock,
     connect_raw,
     driver_errors,
     open_database,
+    sqlcipher_dbapi,
 )
 from persistence.repository import Repository
 
@@ -136,7 +136,7 @@ def rekey(path: str | Path, old_password: str, new_password: str) -> CheckResult
 def _reencrypt(path: Path, old_password: str | None, new_password: str) -> CheckResult:
     if not new_password:
         raise InputError("the new password is empty: set RATCHET_DB_NEW_PASSWORD")
-    dbapi2 = _sqlcipher()
+    dbapi2 = sqlcipher_dbapi()
     with acquire_lock(path):
         if not path.exists():
             raise StoreError(f"database {path} does not exist")

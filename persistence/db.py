@@ -22,13 +22,13 @@ from urllib.parse import quote
 from peewee import Database, SqliteDatabase
 from peewee import DatabaseError as PeeweeDatabaseError
 
-from core.errors import DatabaseLocked, SchemaTooNew, StoreError, WrongPassword
+from core.errors import DatabaseLocked, StoreError, WrongPassword
 from persistence import migrations
 from persistence.migrations import SCHEMA_VERSION, check_not_newer
 
 __all__ = [
-    "SCHEMA_VERSION", "DbLock", "SchemaTooNew", "acquire_lock", "connect_raw",
-    "db_password_from_env", "open_database",
+    "SCHEMA_VERSION", "DbLock", "acquire_lock", "check_file", "connect_raw",
+    "db_password_from_env", "driver_errors", "open_database", "sqlcipher_dbapi",
 ]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -84,7 +84,7 @@ def open_database(
     except StoreError:
         db.close()
         raise
-    except (PeeweeDatabaseError, sqlite3.Error, OSError) as exc:
+    except (*driver_errors(), OSError) as exc:
         db.close()
         raise StoreError(f"database {path} cannot be opened: {_reason(exc)}") from None
     return db
@@ -123,7 +123,7 @@ def connect_raw(path: str | Path, *, password: str | None = None, readonly: bool
         conn = sqlite3.connect(target, uri=readonly, isolation_level=None,
                                timeout=BUSY_TIMEOUT_MS / 1000)
         return conn
-    dbapi2 = _sqlcipher()
+    dbapi2 = sqlcipher_dbapi()
     conn = dbapi2.connect(target, uri=readonly, isolation_level=None)
     try:
         # SQLCipher otherwise logs a wrong key to stderr; our error is the one line shown.
@@ -139,7 +139,7 @@ def connect_raw(path: str | Path, *, password: str | None = None, readonly: bool
 def driver_errors() -> tuple[type[Exception], ...]:
     """The DB-API error classes of every driver in use (sqlite3, sqlcipher3 if installed)."""
     try:
-        return (sqlite3.Error, _sqlcipher().Error, PeeweeDatabaseError)
+        return (sqlite3.Error, sqlcipher_dbapi().Error, PeeweeDatabaseError)
     except StoreError:
         return (sqlite3.Error, PeeweeDatabaseError)
 
@@ -214,7 +214,7 @@ def _database(path: Path, *, password: str | None, readonly: bool, synchronous: 
         params["uri"] = True
     if password is None:
         return SqliteDatabase(target, timeout=BUSY_TIMEOUT_MS / 1000, **params)
-    _sqlcipher()
+    sqlcipher_dbapi()
     from playhouse.sqlcipher_ext import SqlCipherDatabase
 
     return SqlCipherDatabase(target, passphrase=password, **params)
@@ -224,7 +224,8 @@ def _ro_uri(path: Path, *, immutable: bool = False) -> str:
     return f"file:{quote(str(path.absolute()))}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
-def _sqlcipher() -> Any:
+def sqlcipher_dbapi() -> Any:
+    """The sqlcipher3 DB-API module, or a ``StoreError`` saying how to install it."""
     try:
         from sqlcipher3 import dbapi2
     except ImportError:

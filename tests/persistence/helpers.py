@@ -19,7 +19,8 @@ from core.types import (
     PositionState,
     Side,
 )
-from tests.conftest import REPO
+
+REPO = Path(__file__).resolve().parents[2]  # not tests.conftest: the crash child skips pytest
 
 
 def position(pid: str = "p1", *, symbol: str = "BTCUSDT", seq: int = 0,
