@@ -1,0 +1,315 @@
+"""Engine benchmarks (issue 3), each figure beside its baseline, measured in the same run.
+
+- ``ingest_prices_per_s``: 1,000 consumers fed the simulated feed's random walks flat out
+  through ``actors.feed.deliver``: conflating ``TickSlot``s (one ``PriceReady`` only when the
+  slot was empty) against one tell per price (``PerTickSlot``), same prices. Measured with real
+  PairActors (``bench.engine_fleet``: OPEN positions, stops that hold, DBWriter, Gateway over a
+  PaperExchange) and with a minimal consumer. ``lost_extremes`` counts symbols whose highest
+  high or lowest low, as the consumers took them, differs from the prices fed (must be 0).
+- ``tick_to_decision_p50`` / ``_p99``: the PairActor's own figure (from ``Tick.received_ns``)
+  with the feed paced at half the measured conflating maximum, as a steady stream.
+- ``rss_per_pair_actor``: in a fresh interpreter (``bench.engine_rss``); baseline: an idle
+  pykka actor.
+- ``replay_prices_per_s``: ``actors.replay.run_replay`` over the whole BTC file, lock-step;
+  baseline: ``core.backtest.simulate`` on the same prices.
+- ``orders_per_position_hour``: from that replay's report, against ``naive_engine`` below,
+  which sends a cancelReplace on every new high that raises the stop (no min-move step).
+
+``RATCHET_BENCH_QUICK=1`` shrinks every size (a smoke run; its figures mean little).
+``RATCHET_BENCH_DIR`` chooses where the temp files go.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pykka
+
+from actors.messages import GetSnapshot
+from actors.replay import run_replay
+from bench import emit
+from bench.db_bench import percentile
+from bench.engine_fleet import (
+    ASK_TIMEOUT_S,
+    START_PRICE,
+    Fleet,
+    LatencyRecorder,
+    PerTickSlot,
+    RecordingSlot,
+    SlotReader,
+    Stream,
+    feed_flat_out,
+    feed_paced,
+    make_stream,
+    settle,
+    symbols,
+    targets_for,
+)
+from bench.engine_rss import measure_in_subprocess
+from core.backtest import simulate
+from core.fill_model import StopState, match_stop, timed_out
+from core.prices import PricePoint, read_prices
+from core.trailing import candidate_stop, entry_quantity, levels_at
+from core.types import EntryMode, PairSettings
+from exchange.paper import filters_for
+
+BENCH = "engine"
+BTC_CSV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / \
+    "btc-perp-20211231-20220201_1m.csv"
+PER_TELL = "one tell per price"
+KIB = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    pairs: int = 1000
+    ingest_rounds: int = 100  # prices per symbol in each ingest run
+    latency_seconds: float = 5.0
+    rss_pairs: int = 1000
+    replay_prices: int | None = None  # None: the whole file
+
+
+QUICK = Sizes(pairs=50, ingest_rounds=20, latency_seconds=1.0, rss_pairs=50,
+              replay_prices=2000)
+
+
+# --- ingest and latency ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRun:
+    prices_per_s: float
+    deliveries: int
+    lost: int  # symbols whose high or low the consumer never saw
+
+
+def _ingest_once(fleet: Fleet, stream: Stream, slot_type: type, pairs: bool) -> IngestRun:
+    names = symbols(len(fleet.states))
+    slots = [slot_type(s) for s in names]
+    if pairs:
+        fleet.start_pairs(slots, LatencyRecorder())
+        consumers = fleet.pairs
+    else:
+        consumers = [SlotReader.start(s) for s in slots]
+    targets = targets_for(slots, consumers)
+    began = time.perf_counter()
+    feed_flat_out(targets, stream)
+    settle(consumers)
+    elapsed = time.perf_counter() - began
+    lost = sum(1 for s, hi, lo in zip(slots, stream.highs, stream.lows, strict=True)
+               if s.seen_high != hi or s.seen_low != lo)
+    if pairs:
+        lost += _highest_mismatches(consumers, stream)
+        fleet.stop_pairs()
+    else:
+        for ref in consumers:
+            ref.stop(block=True, timeout=ASK_TIMEOUT_S)
+    return IngestRun(prices_per_s=stream.size / elapsed,
+                     deliveries=sum(s.takes for s in slots), lost=lost)
+
+
+def _highest_mismatches(pairs: list[pykka.ActorRef], stream: Stream) -> int:
+    """Pairs whose position's ``highest`` is not max(entry price, highest price fed)."""
+    futures = [ref.ask(GetSnapshot(), block=False) for ref in pairs]
+    snaps = [f.get(timeout=ASK_TIMEOUT_S) for f in futures]
+    return sum(1 for snap, hi in zip(snaps, stream.highs, strict=True)
+               if snap["position"].highest != max(START_PRICE, hi))
+
+
+def ingest(sizes: Sizes, fleet: Fleet) -> tuple[list[dict], float]:
+    """Conflating vs one tell per price, minimal consumer and PairActor; returns the records
+    and the PairActor conflating rate (the maximum load for the latency benchmark)."""
+    stream = make_stream(sizes.pairs, sizes.ingest_rounds)
+    records, lost, max_rate = [], 0, 0.0
+    for consumer, pairs in (("SlotReader (minimal)", False), ("PairActor", True)):
+        per_tell = _ingest_once(fleet, stream, PerTickSlot, pairs)
+        conflating = _ingest_once(fleet, stream, RecordingSlot, pairs)
+        lost += per_tell.lost + conflating.lost
+        if pairs:
+            max_rate = conflating.prices_per_s
+        records.append(emit(
+            bench=BENCH, metric="ingest_prices_per_s", value=conflating.prices_per_s,
+            unit="prices/s", baseline=per_tell.prices_per_s, baseline_name=PER_TELL,
+            better="higher", target="ratio >= 2", consumer=consumer, actors=sizes.pairs,
+            prices=stream.size, deliveries=conflating.deliveries,
+            baseline_deliveries=per_tell.deliveries,
+            extremes_kept=conflating.lost == 0 and per_tell.lost == 0))
+    records.append(emit(bench=BENCH, metric="lost_extremes", value=lost, unit="symbols",
+                        baseline=None, better="lower", target="= 0", runs=4,
+                        actors=sizes.pairs))
+    return records, max_rate
+
+
+def latency(sizes: Sizes, fleet: Fleet, max_rate: float) -> list[dict]:
+    """Tick-to-decision at half ``max_rate``: conflating, and one tell per price as baseline."""
+    rate = max_rate / 2
+    rounds = max(2, round(rate * sizes.latency_seconds / sizes.pairs))
+    stream = make_stream(sizes.pairs, rounds, seed=11)
+    samples = {}
+    for name, slot_type in (("per_tell", PerTickSlot), ("conflating", RecordingSlot)):
+        recorder = LatencyRecorder()
+        slots = [slot_type(s) for s in symbols(sizes.pairs)]
+        fleet.start_pairs(slots, recorder)
+        feed_paced(targets_for(slots, fleet.pairs), stream, rate)
+        settle(fleet.pairs)
+        fleet.stop_pairs()
+        samples[name] = recorder.samples()
+    ours, theirs = samples["conflating"], samples["per_tell"]
+    common = {"actors": sizes.pairs, "load_prices_per_s": rate, "max_prices_per_s": max_rate,
+              "samples": len(ours), "baseline_name": PER_TELL}
+    ms = 1000.0
+    return [
+        emit(bench=BENCH, metric="tick_to_decision_p50", unit="ms", better="lower",
+             value=percentile(ours, 0.5) * ms, baseline=percentile(theirs, 0.5) * ms, **common),
+        emit(bench=BENCH, metric="tick_to_decision_p99", unit="ms", better="lower",
+             value=percentile(ours, 0.99) * ms, baseline=percentile(theirs, 0.99) * ms,
+             target="< 5 ms", **common),
+    ]
+
+
+# --- memory -----------------------------------------------------------------------------------
+
+
+def rss(sizes: Sizes) -> list[dict]:
+    pair = measure_in_subprocess("pair", sizes.rss_pairs)
+    idle = measure_in_subprocess("idle", sizes.rss_pairs)
+    return [emit(bench=BENCH, metric="rss_per_pair_actor", value=pair["per_actor"] / KIB,
+                 unit="KiB", baseline=idle["per_actor"] / KIB,
+                 baseline_name="idle pykka actor", better="lower", target="< 64 KiB",
+                 actors=sizes.rss_pairs, state="OPEN position, 3 orders, TickSlot, metrics")]
+
+
+# --- replay and churn -------------------------------------------------------------------------
+
+
+def replay(points: Sequence[PricePoint], settings: PairSettings) -> list[dict]:
+    """Lock-step replay speed against the backtest, then churn from the same replay."""
+    began = time.perf_counter()
+    result = run_replay(points, settings)
+    replay_s = time.perf_counter() - began
+    began = time.perf_counter()
+    reference = simulate(points, settings, filters_for(settings))
+    backtest_s = time.perf_counter() - began
+    same = result.to_report() == reference.to_report()
+    records = [emit(bench=BENCH, metric="replay_prices_per_s", value=len(points) / replay_s,
+                    unit="prices/s", baseline=len(points) / backtest_s,
+                    baseline_name="core.backtest.simulate", better="higher",
+                    target=">= 6000 prices/s", prices=len(points), seconds=replay_s,
+                    matches_backtest=same)]
+    naive = naive_engine(points, settings)
+    times = {p.time: p.ts for p in points}
+    ours_hours = position_hours(result.trades, times)
+    naive_hours = position_hours(naive.trades, times)
+    ours_rate = result.orders_sent / ours_hours if ours_hours else 0.0
+    naive_rate = naive.orders_sent / naive_hours if naive_hours else 0.0
+    records.append(emit(
+        bench=BENCH, metric="orders_per_position_hour", value=ours_rate, unit="orders/h",
+        baseline=naive_rate, baseline_name="naive: replace on every new high",
+        better="lower", target="ratio <= 0.1", orders_sent=result.orders_sent,
+        position_hours=ours_hours, baseline_orders_sent=naive.orders_sent,
+        baseline_position_hours=naive_hours, new_highs=naive.new_highs))
+    return records
+
+
+def position_hours(trades: list[dict], times: dict[str, Decimal]) -> float:
+    """Hours spent in a position, from each trade's entry and exit times."""
+    seconds = sum((times[t["exit_time"]] - times[t["entry_time"]] for t in trades), Decimal(0))
+    return float(seconds / 3600)  # display
+
+
+@dataclass(slots=True)
+class NaiveResult:
+    trades: list[dict]
+    orders_sent: int = 0
+    new_highs: int = 0
+
+
+def naive_engine(points: Sequence[PricePoint], settings: PairSettings) -> NaiveResult:
+    """The §3 rules and fill model, except the stop moves (one cancelReplace) on every new
+    high that raises it by a tick or more: no ``min_move_pct`` step. Counts orders like
+    ``core.backtest``: each market buy, each stop placed or replaced, each timeout sell."""
+    filters = filters_for(settings)
+    result = NaiveResult(trades=[])
+    entry: PricePoint | None = None
+    highest = Decimal(0)
+    stop: StopState | None = None
+    last: PricePoint | None = None
+
+    def close(at: PricePoint) -> None:
+        result.trades.append({"entry_time": entry.time, "exit_time": at.time})
+
+    for point in points:
+        last, price = point, point.price
+        if stop is not None:  # 1-2: the exchange matches the stop
+            match = match_stop(stop, price, point.ts)
+            stop = match.state
+            if match.fill_price is not None:
+                close(point)
+                stop = None
+                continue
+        if stop is None:  # 3: flat, buy at market
+            if settings.entry is EntryMode.ALWAYS:
+                entry, highest = point, price
+                entry_quantity(price, settings, filters)  # raises below min_notional
+                levels = levels_at(price, settings, filters.tick)
+                stop = StopState(levels.stop, levels.limit)
+                result.orders_sent += 2
+            continue
+        if stop.triggered:  # 4: timeout of a triggered stop, or trail
+            if timed_out(stop, point.ts, settings.stop_fill_timeout_s):
+                result.orders_sent += 1
+                close(point)
+                stop = None
+            continue
+        if price > highest:
+            highest = price
+            result.new_highs += 1
+            candidate = candidate_stop(highest, trail_pct=settings.trail_pct, tick=filters.tick)
+            if candidate > stop.stop:
+                stop = StopState(candidate, levels_at(highest, settings, filters.tick).limit)
+                result.orders_sent += 1
+    if stop is not None and last is not None:
+        close(last)
+    return result
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def run(sizes: Sizes, workdir: Path) -> list[dict]:
+    records = [emit(bench=BENCH, metric="load_average_1m", value=os.getloadavg()[0],
+                    unit="runnable", baseline=None, better="lower", cpus=os.cpu_count())]
+    fleet = Fleet.open(workdir, sizes.pairs)
+    try:
+        found, max_rate = ingest(sizes, fleet)
+        records += found
+        records += latency(sizes, fleet, max_rate)
+    finally:
+        fleet.close()
+    records += rss(sizes)
+    points = read_prices(BTC_CSV)
+    if sizes.replay_prices is not None:
+        points = points[:sizes.replay_prices]
+    records += replay(points, PairSettings(symbol="BTCUSDT"))
+    return records
+
+
+def main() -> None:
+    sizes = QUICK if os.environ.get("RATCHET_BENCH_QUICK") else Sizes()
+    workdir = Path(tempfile.mkdtemp(prefix="ratchet-engine-bench-",
+                                    dir=os.environ.get("RATCHET_BENCH_DIR")))
+    try:
+        run(sizes, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
