@@ -22,7 +22,7 @@ from binance import AsyncClient, BinanceSocketManager
 
 from core.errors import VenueError
 from exchange.binance.dto import TradeEventDTO
-from exchange.binance.sockets import close_promptly
+from exchange.binance.sockets import LoopThread, close_promptly, pause
 from exchange.binance.translate import ms_to_s
 
 log = logging.getLogger("ratchet.binance.market_data")
@@ -58,9 +58,8 @@ class BinanceMarketData:
         self.on_trade = on_trade
         self.kind = kind
         self.testnet = testnet
-        self._stopping = threading.Event()
         self._connected = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: LoopThread | None = None
 
     @property
     def connected(self) -> bool:
@@ -72,38 +71,25 @@ class BinanceMarketData:
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="binance-market-data",
-                                        daemon=True)
+        self._thread = LoopThread("binance-market-data", self._main)
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        self._stopping.set()
         if self._thread is not None:
-            self._thread.join(timeout_s)
+            self._thread.stop(timeout_s)
             self._thread = None
         self._connected.clear()
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._main())
-        finally:
-            loop.close()
-
     async def _main(self) -> None:
+        assert self._thread is not None
+        stopping = self._thread.stopping
         backoff = BACKOFF_MIN_S
-        while not self._stopping.is_set():
-            came_up = await self._session()
-            if self._stopping.is_set():
-                break
+        while not stopping.is_set():
+            came_up = await self._session(stopping)
             backoff = BACKOFF_MIN_S if came_up else min(backoff * 2, BACKOFF_MAX_S)
-            end = asyncio.get_running_loop().time() + backoff
-            while not self._stopping.is_set() and asyncio.get_running_loop().time() < end:
-                await asyncio.sleep(RECV_POLL_S)
+            await pause(backoff, stopping)
 
-    async def _session(self) -> bool:
+    async def _session(self, stopping: threading.Event) -> bool:
         client = AsyncClient(testnet=self.testnet, loop=asyncio.get_running_loop())
         came_up = False
         try:
@@ -115,7 +101,7 @@ class BinanceMarketData:
                 came_up = True
                 self._connected.set()
                 try:
-                    await self._receive(stream)
+                    await self._receive(stream, stopping)
                 finally:
                     await close_promptly(stream)
         except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
@@ -126,8 +112,8 @@ class BinanceMarketData:
                 await client.close_connection()
         return came_up
 
-    async def _receive(self, stream: Any) -> None:
-        while not self._stopping.is_set():
+    async def _receive(self, stream: Any, stopping: threading.Event) -> None:
+        while not stopping.is_set():
             try:
                 msg = await asyncio.wait_for(stream.recv(), RECV_POLL_S)
             except TimeoutError:

@@ -2,7 +2,7 @@
 
 python-binance 1.0.37 subscribes over the WebSocket API (``userDataStream.subscribe.signature``)
 inside ``BinanceSocketManager.user_socket()``; events arrive as ``{"subscriptionId", "event"}``
-frames and the socket hands us the ``event``. This thread owns one asyncio loop and one
+frames and the socket hands us the ``event``. The thread owns one asyncio loop and one
 ``AsyncClient`` whose WebSocket API URL is set per instance (no class attributes are changed,
 so several venues can live in one process). When the socket fails it reconnects with backoff,
 and ``on_state(False)`` tells the exchange to fall back to REST polling meanwhile.
@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from binance import AsyncClient, BinanceSocketManager
 from binance.ws.websocket_api import WebsocketAPI
 
-from exchange.binance.sockets import close_promptly
+from exchange.binance.sockets import LoopThread, close_promptly, pause
 
 log = logging.getLogger("ratchet.binance.user_stream")
 
@@ -29,15 +28,14 @@ BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 
 
-class UserStream(threading.Thread):
-    """Delivers each user-data event (a dict) to ``on_event`` on this thread."""
+class UserStream:
+    """Delivers each user-data event (a dict) to ``on_event`` on its own thread."""
 
     def __init__(
         self, *, api_key: str, api_secret: str, testnet: bool, ws_api_url: str | None,
         timestamp_offset_ms: Callable[[], int], on_event: Callable[[dict[str, Any]], None],
         on_state: Callable[[bool], None],
     ) -> None:
-        super().__init__(name="binance-user-stream", daemon=True)
         self._api_key = api_key
         self._api_secret = api_secret
         self._testnet = testnet
@@ -45,29 +43,24 @@ class UserStream(threading.Thread):
         self._offset = timestamp_offset_ms
         self._on_event = on_event
         self._on_state = on_state
-        self._stopping = threading.Event()
+        self._thread = LoopThread("binance-user-stream", self._main)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        self._stopping.set()
-        if self.is_alive():
-            self.join(timeout_s)
-
-    def run(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._main())
-        finally:
-            loop.close()
+        self._thread.stop(timeout_s)
 
     async def _main(self) -> None:
+        stopping = self._thread.stopping
         backoff = BACKOFF_MIN_S
-        while not self._stopping.is_set():
+        while not stopping.is_set():
             started = await self._session()
-            if self._stopping.is_set():
-                break
             backoff = BACKOFF_MIN_S if started else min(backoff * 2, BACKOFF_MAX_S)
-            await self._sleep(backoff)
+            await pause(backoff, stopping)
 
     async def _session(self) -> bool:
         """One subscription, until it fails or we stop. Returns whether it came up."""
@@ -95,7 +88,7 @@ class UserStream(threading.Thread):
         return up
 
     async def _receive(self, stream: Any) -> None:
-        while not self._stopping.is_set():
+        while not self._thread.stopping.is_set():
             try:
                 msg = await asyncio.wait_for(stream.recv(), RECV_POLL_S)
             except TimeoutError:
@@ -109,8 +102,3 @@ class UserStream(threading.Thread):
                 self._on_event(msg)
             except Exception:  # a bad event must not kill the stream
                 log.exception("user stream event handler failed")
-
-    async def _sleep(self, seconds: float) -> None:
-        end = asyncio.get_running_loop().time() + seconds
-        while not self._stopping.is_set() and asyncio.get_running_loop().time() < end:
-            await asyncio.sleep(min(RECV_POLL_S, seconds))

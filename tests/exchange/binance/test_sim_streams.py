@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from core.types import OrderState, Side
 from exchange.base import OrderReport
 from exchange.binance import BinanceMarketData
-from tests.exchange.binance.simproc import cid
+from tests.exchange.binance.simproc import Sim, cid
 
 D = Decimal
 @pytest.fixture
@@ -110,3 +111,26 @@ def test_trades_of_several_symbols_arrive_from_one_combined_stream(sim):
 
     assert [(s, p) for s, p, _ in got] == [("BTCUSDT", D("50123.45")), ("ETHUSDT", D("3001.5"))]
     assert all(isinstance(ts, Decimal) and ts > 0 for _, _, ts in got)
+
+
+def test_a_lost_user_stream_makes_polling_due(tmp_path):
+    own = Sim(tmp_path)
+    shift = [0.0]
+    ex = own.exchange(clock=lambda: time.time() + shift[0])
+    try:
+        ex.start_user_stream()
+        assert ex.wait_user_stream(5)
+        ex.poll_orders(force=True)  # the catch-up after connecting
+        shift[0] += 60
+        due_while_up = ex.poll_due()
+        own.stop()
+        deadline = time.monotonic() + 10
+        while ex.user_stream_up and time.monotonic() < deadline:
+            time.sleep(0.05)
+        due_when_down = ex.poll_due()
+    finally:
+        ex.close()
+        own.stop()
+
+    assert not due_while_up
+    assert not ex.user_stream_up and due_when_down

@@ -1,0 +1,108 @@
+"""REST polling while the user stream is down: cadence, weight ceiling, and what is queried."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.errors import UnknownOrder
+from core.types import OrderState, OrderType, Side
+from exchange.base import OrderReport, RateBudget
+from exchange.binance.tracker import OpenOrderTracker
+from exchange.binance.updates import POLL_INTERVAL_S, OrderUpdates
+
+
+def report(cid: str, state=OrderState.NEW, executed="0") -> OrderReport:
+    return OrderReport(client_order_id=cid, symbol="BTCUSDT", side=Side.SELL,
+                       type=OrderType.STOP_LOSS_LIMIT, state=state, qty=Decimal("1"),
+                       executed_qty=Decimal(executed))
+
+
+class FakeVenue:
+    """What polling needs from the exchange: a listing, single queries, a budget."""
+
+    def __init__(self) -> None:
+        self.listing: list[OrderReport] = []
+        self.orders: dict[str, OrderReport] = {}
+        self.calls: list[str] = []
+        self.weight_used = 0
+        self.now = 0.0
+
+    def list_open(self) -> list[OrderReport]:
+        self.calls.append("openOrders")
+        return list(self.listing)
+
+    def get_order(self, *, symbol: str, client_order_id: str) -> OrderReport:
+        self.calls.append(f"order {client_order_id}")
+        if client_order_id not in self.orders:
+            raise UnknownOrder("-2013")
+        return self.orders[client_order_id]
+
+    def budget(self) -> RateBudget:
+        return RateBudget(weight_used=self.weight_used, weight_limit=6000)
+
+
+def make(venue: FakeVenue) -> tuple[OrderUpdates, OpenOrderTracker, list[OrderReport]]:
+    tracker = OpenOrderTracker()
+    heard: list[OrderReport] = []
+    updates = OrderUpdates(tracker=tracker, list_open=venue.list_open, get_order=venue.get_order,
+                           budget=venue.budget, clock=lambda: venue.now,
+                           stream_factory=lambda *_: None)
+    updates.set_listener(heard.append)
+    return updates, tracker, heard
+
+
+def test_only_orders_that_left_the_book_are_queried_and_reported():
+    venue = FakeVenue()
+    updates, tracker, heard = make(venue)
+    for cid in ("a", "b", "c"):
+        tracker.note(report(cid))
+    venue.listing = [report("a"), report("b", OrderState.PARTIALLY_FILLED, executed="0.4")]
+    venue.orders["c"] = report("c", OrderState.FILLED, executed="1")
+
+    polled = updates.poll()
+
+    assert venue.calls == ["openOrders", "order c"]
+    assert [(r.client_order_id, r.state) for r in polled] == [
+        ("b", OrderState.PARTIALLY_FILLED), ("c", OrderState.FILLED)]
+    assert heard == polled
+
+
+def test_an_order_the_venue_never_saw_is_forgotten_not_reported():
+    venue = FakeVenue()
+    updates, tracker, heard = make(venue)
+    tracker.note(report("ghost"))
+
+    assert updates.poll() == [] and heard == []
+    assert len(tracker) == 0
+
+
+def test_polls_are_at_least_the_interval_apart():
+    venue = FakeVenue()
+    updates, _, _ = make(venue)
+
+    updates.poll()
+    venue.now += POLL_INTERVAL_S - 0.1
+    updates.poll()
+    venue.now += 0.1
+    updates.poll()
+
+    assert venue.calls == ["openOrders", "openOrders"]
+
+
+def test_no_poll_while_the_weight_is_near_the_limit():
+    venue = FakeVenue()
+    updates, _, _ = make(venue)
+    venue.weight_used = 4300
+
+    assert not updates.poll_due() and updates.poll() == []
+    assert venue.calls == []
+
+
+def test_forced_poll_ignores_cadence_and_ceiling():
+    venue = FakeVenue()
+    updates, _, _ = make(venue)
+    venue.weight_used = 5999
+    updates.poll(force=True)
+    updates.poll(force=True)
+
+    assert venue.calls == ["openOrders", "openOrders"]
