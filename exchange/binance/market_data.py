@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from binance import AsyncClient, BinanceSocketManager
 
@@ -35,6 +36,18 @@ BACKOFF_MAX_S = 30.0
 # Errors the socket's own read loop recovers from by reconnecting; anything else ends it.
 _TRANSIENT = frozenset({"ConnectionClosedError", "ConnectionClosedOK", "BinanceWebsocketClosed",
                         "IncompleteReadError", "gaierror"})
+
+
+def stream_url_for(base_url: str | None) -> str | None:
+    """The market-stream root beside a REST base URL (``http://h:p`` → ``ws://h:p/``);
+    ``None`` for Binance's own hosts (and no base URL), whose streams python-binance knows."""
+    if not base_url:
+        return None
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if host.endswith((".binance.com", ".binance.vision", ".binance.us")):
+        return None
+    return f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}/"
 
 
 def stream_names(symbols: Sequence[str], kind: str = "trade") -> list[str]:

@@ -31,10 +31,11 @@ LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))")
 class Sim:
     """Start with ``Sim(tmp_path, "--fail-rate", "0.1")``; ``stop()`` sends SIGTERM."""
 
-    def __init__(self, state_dir: Path, *args: str, start_timeout_s: float = 20.0) -> None:
+    def __init__(self, state_dir: Path, *args: str, latency_ms: int = 0,
+                 start_timeout_s: float = 20.0) -> None:
         cmd = [str(REPO / ".venv" / "bin" / "ratchet"), "sim-exchange", "--port", "0",
                "--state", str(state_dir / "sim-state.db"), "--api-key", KEY,
-               "--api-secret", SECRET, "--latency-ms", "0", *args]
+               "--api-secret", SECRET, "--latency-ms", str(latency_ms), *args]
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
