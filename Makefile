@@ -26,7 +26,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP) ## Create .venv and install ratchet with its dev, encryption and plot extras
 
 run: $(STAMP) ## Trade in paper mode on the simulated feed with ratchet.toml (no keys, no network)
-	$(BIN)/ratchet run -c $(CONFIG)
+	$(BIN)/ratchet run -c $(CONFIG) $(RUN_ARGS)
 
 test: $(STAMP) ## Run the whole test suite (unit, property, actor, crash, promtool, Prometheus)
 	$(BIN)/python -m pytest -q tests
