@@ -143,3 +143,66 @@ class SimulatedFeed(pykka.ThreadingActor):
 
     def _tick_later(self) -> None:
         tell_if_alive(self.actor_ref, Step())
+
+
+class StreamFeed(pykka.ThreadingActor):
+    """Binance market data: python-binance trade streams (combined) into the pairs' slots.
+
+    The stream's thread delivers straight into the slots; the actor owns the stream's lifetime
+    and its symbol set (a config reload restarts the stream with the new set).
+    """
+
+    def __init__(self, *, targets: dict[str, Target], stream_url: str | None,
+                 testnet: bool = False, metrics: Any = None) -> None:
+        super().__init__()
+        self.targets = dict(targets)
+        self.stream_url = stream_url
+        self.testnet = testnet
+        self.metrics = metrics
+        self.stream = None
+
+    def on_start(self) -> None:
+        self._restart()
+
+    def on_stop(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()
+
+    def on_receive(self, message):
+        match message:
+            case SetTarget(symbol=symbol, target=target):
+                changed = (target is None) == (symbol in self.targets)
+                if target is None:
+                    self.targets.pop(symbol, None)
+                else:
+                    self.targets[symbol] = target
+                if changed:
+                    self._restart()
+            case _:
+                raise InvariantViolation(f"Feed got an unknown message {message!r}")
+
+    def _restart(self) -> None:
+        from exchange.binance.market_data import BinanceMarketData
+
+        if self.stream is not None:
+            self.stream.stop()
+            self.stream = None
+        if not self.targets:
+            return
+        self.stream = BinanceMarketData(sorted(self.targets), stream_url=self.stream_url,
+                                        on_trade=self._on_trade, testnet=self.testnet)
+        self.stream.start()
+
+    def _on_trade(self, symbol: str, price: Decimal, ts: Decimal) -> None:
+        target = self.targets.get(symbol)
+        if target is None:
+            return
+        deliver(target, price, ts, _iso(ts))
+        if self.metrics is not None:
+            self.metrics.feed_tick(symbol)
+
+
+def _iso(ts: Decimal) -> str:
+    seconds = int(ts)
+    millis = int((ts - seconds) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"

@@ -24,6 +24,7 @@ from actors.conflation import TickSlot, tell_if_alive
 from actors.messages import (
     CancelOrder,
     DrainMoves,
+    Maintain,
     OrderMissing,
     OrderRejected,
     OrderUnknown,
@@ -54,7 +55,8 @@ from exchange.base import Exchange, OrderReport, ReplaceReport
 
 log = logging.getLogger("ratchet.gateway")
 
-QUERY_PATIENCE_S = 30.0  # how long to keep asking about an unknown outcome before giving up
+QUERY_PATIENCE_S = 30.0
+MAINTAIN_EVERY_S = 1.0  # how long to keep asking about an unknown outcome before giving up
 
 
 class Gateway(pykka.ThreadingActor):
@@ -75,8 +77,15 @@ class Gateway(pykka.ThreadingActor):
         self.moves: dict[str, ReplaceStop] = {}
         self.drain_scheduled = False
         self.banned_until = 0.0
+        self.stopped = False
 
     # --- wiring -------------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._schedule(MAINTAIN_EVERY_S, Maintain())
+
+    def on_stop(self) -> None:
+        self.stopped = True
 
     def price_slot(self, symbol: str) -> TickSlot:
         """Where the Feed puts prices when the venue matches in-process (called via proxy)."""
@@ -105,6 +114,11 @@ class Gateway(pykka.ThreadingActor):
             case ReplaceStop(old=old):
                 self.moves[old.symbol] = message  # the latest wanted stop per symbol
                 self._schedule_drain(0)
+            case OrderUpdated(report=report):  # pushed by the venue (user-data stream)
+                self._tell(report.symbol, message)
+            case Maintain():
+                self.exchange.maintain()
+                self._schedule(MAINTAIN_EVERY_S, Maintain())
             case DrainMoves():
                 self.drain_scheduled = False
                 self._drain_moves()
@@ -203,13 +217,17 @@ class Gateway(pykka.ThreadingActor):
         if self.drain_scheduled:
             return
         self.drain_scheduled = True
-        if delay_s <= 0:
-            self.actor_ref.tell(DrainMoves())
-        else:
-            threading.Timer(delay_s, self._tell_self, args=(DrainMoves(),)).start()
+        self._schedule(delay_s, DrainMoves())
 
-    def _tell_self(self, message: Any) -> None:
-        tell_if_alive(self.actor_ref, message)
+    def _schedule(self, delay_s: float, message: Any) -> None:
+        if self.stopped:
+            return
+        if delay_s <= 0:
+            self.actor_ref.tell(message)
+            return
+        timer = threading.Timer(delay_s, tell_if_alive, args=(self.actor_ref, message))
+        timer.daemon = True
+        timer.start()
 
     # --- outcomes -----------------------------------------------------------------------------
 

@@ -174,6 +174,11 @@ class UnregisterPair:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Maintain:
+    """Sent by the Gateway to itself about once a second: the venue's periodic upkeep."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DrainMoves:
     """Sent by the Gateway to itself: send queued stop moves the order budget allows."""
 

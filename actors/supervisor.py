@@ -22,12 +22,13 @@ import pykka
 from actors import recovery
 from actors.conflation import TickSlot, tell_if_alive
 from actors.db_writer import DBWriter
-from actors.feed import SetTarget, SimulatedFeed, Target, WalkSettings
+from actors.feed import SetTarget, SimulatedFeed, StreamFeed, Target, WalkSettings
 from actors.gateway import Gateway
 from actors.messages import (
     Boot,
     GetSnapshot,
     LoadState,
+    OrderUpdated,
     PairFailed,
     Persist,
     RegisterPair,
@@ -111,14 +112,14 @@ class Supervisor(pykka.ThreadingActor):
         self.report = self._reconcile()
         self.gateway = Gateway.start(self.exchange, metrics=self.metrics,
                                      matches_prices=self.matches)
+        gateway = self.gateway
+        self.exchange.set_listener(
+            lambda report: tell_if_alive(gateway, OrderUpdated(report=report)))
         for symbol in self.pairs:
             self._start_pair(symbol)
-        if self.start_feed and self.config.feed.kind == "simulated":
-            self.feed = SimulatedFeed.start(
-                targets={s: self._feed_target(s) for s in self.pairs},
-                starts={s: self._start_price(s) for s in self.pairs},
-                ticks={s: h.filters.tick for s, h in self.pairs.items()},
-                settings=self._walk_settings(), metrics=self.metrics)
+        self.exchange.start_streams()
+        if self.start_feed:
+            self.feed = self._start_feed()
         return {"actions": self.report.actions, "halted": self.report.halted,
                 "errors": self.report.errors, "queried": self.report.queried}
 
@@ -214,6 +215,22 @@ class Supervisor(pykka.ThreadingActor):
         log.info("config reloaded added=%s removed=%s", added, removed)
         return {"added": added, "removed": removed}
 
+    def _start_feed(self) -> pykka.ActorRef | None:
+        kind = self.config.feed.kind
+        targets = {s: self._feed_target(s) for s in self.pairs}
+        if kind == "simulated":
+            return SimulatedFeed.start(
+                targets=targets, starts={s: self._start_price(s) for s in self.pairs},
+                ticks={s: h.filters.tick for s, h in self.pairs.items()},
+                settings=self._walk_settings(), metrics=self.metrics)
+        if kind == "binance":
+            from exchange.binance.market_data import stream_url_for
+
+            ex = self.config.exchange
+            return StreamFeed.start(targets=targets, testnet=ex.testnet, metrics=self.metrics,
+                                    stream_url=ex.ws_url or stream_url_for(ex.base_url))
+        return None  # replay: driven lock-step from the edge
+
     def _feed_target(self, symbol: str) -> Target:
         if self.matches:  # the venue matches in-process: prices go through the Gateway first
             slot = self.gateway.proxy().price_slot(symbol).get(timeout=10)
@@ -237,6 +254,7 @@ class Supervisor(pykka.ThreadingActor):
     def _shutdown(self) -> None:
         if self.feed is not None:
             self.feed.stop(block=True, timeout=STOP_TIMEOUT_S)
+        self.exchange.set_listener(None)
         for handle in self.pairs.values():
             if handle.ref is not None:
                 with contextlib.suppress(pykka.ActorDeadError):

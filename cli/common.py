@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from typing import Any
 
 from core.config import Config, needs_live_flags
 from core.errors import SafetyHalt
@@ -20,7 +19,7 @@ def check_live_safety(cfg: Config, *, live_flag: bool) -> None:
         )
 
 
-def build_exchange(cfg: Config, *, env: Mapping[str, str] = os.environ) -> Exchange:
+def build_exchange(cfg: Config, *, metrics: Any = None) -> Exchange:
     """The configured venue: the paper exchange, or Binance (or its sim) via python-binance."""
     if cfg.engine.mode.value == "paper":
         from exchange.paper import PaperExchange
@@ -33,4 +32,5 @@ def build_exchange(cfg: Config, *, env: Mapping[str, str] = os.environ) -> Excha
     ex = cfg.exchange
     return BinanceExchange(api_key=ex.api_key, api_secret=ex.api_secret, base_url=ex.base_url,
                            testnet=ex.testnet, timeout_s=ex.timeout_s,
-                           recv_window_ms=ex.recv_window_ms, symbols=cfg.symbols)
+                           recv_window_ms=ex.recv_window_ms, symbols=cfg.symbols,
+                           metrics=metrics)

@@ -61,7 +61,13 @@ def run(args: argparse.Namespace) -> int:
 def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Event) -> int:
     metrics = Metrics()
     metrics.serve(cfg.engine.metrics_host, cfg.engine.metrics_port)
-    exchange = build_exchange(cfg)
+    try:
+        exchange = build_exchange(cfg, metrics=metrics)
+        for warning in exchange.connect():  # a wrong key or secret stops here: one line, exit 2
+            log.warning("%s", warning)
+    except BaseException:
+        metrics.stop()
+        raise
     supervisor = Supervisor.start(config=cfg, exchange=exchange, metrics=metrics,
                                   password=password)
     try:

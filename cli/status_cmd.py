@@ -12,9 +12,9 @@ import json
 from decimal import Decimal
 
 import pykka
-from actors.db_writer import DBWriter
 
 from actors import recovery
+from actors.db_writer import DBWriter
 from cli.common import build_exchange, check_live_safety
 from cli.main import add_config_arg
 from core.config import load_config

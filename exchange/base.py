@@ -136,6 +136,18 @@ class Exchange(ABC):
     def add_pair(self, settings: PairSettings) -> None:  # noqa: B027
         """A pair was added at run time; venues that take filters from the config learn it."""
 
+    def connect(self) -> list[str]:
+        """Check credentials and prepare (clock sync) before anything trades; returns
+        warnings for the operator. Raises ``AuthError`` for a wrong key or secret."""
+        return []
+
+    def start_streams(self) -> None:  # noqa: B027
+        """Start pushing execution reports to the listener (a venue's user-data stream)."""
+
+    def maintain(self) -> None:  # noqa: B027
+        """Periodic upkeep, called by the Gateway about once a second (REST polling of orders
+        while a user stream is down)."""
+
     def set_listener(self, listener: ExecutionListener | None) -> None:  # noqa: B027
         """Where asynchronous execution reports (fills of resting orders) go."""
 

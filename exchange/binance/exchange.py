@@ -426,6 +426,22 @@ class BinanceExchange(Exchange):
             on_event=on_event, on_state=on_state,
         )
 
+    def connect(self) -> list[str]:
+        """Boot checks: the key and secret work (else ``AuthError``), and the clock is synced."""
+        warnings = []
+        report = self.check_credentials()
+        if report.can_withdraw:
+            warnings.append("this API key can withdraw funds; Ratchet needs only spot trading")
+        self.resync_clock()
+        return warnings
+
+    def start_streams(self) -> None:
+        self.start_user_stream()
+
+    def maintain(self) -> None:
+        if self.poll_due():
+            self.poll_orders()
+
     def close(self) -> None:
         self.stop_user_stream()
         self.client.close_connection()
