@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -71,13 +72,20 @@ KIB = 1024
 class Sizes:
     pairs: int = 1000
     ingest_rounds: int = 100  # prices per symbol in each ingest run
+    repeats: int = 3  # ingest runs of each kind (medians are printed)
     latency_seconds: float = 5.0
     rss_pairs: int = 1000
     replay_prices: int | None = None  # None: the whole file
 
 
-QUICK = Sizes(pairs=50, ingest_rounds=20, latency_seconds=1.0, rss_pairs=50,
+QUICK = Sizes(pairs=50, ingest_rounds=20, repeats=1, latency_seconds=1.0, rss_pairs=50,
               replay_prices=2000)
+
+
+def _emit(**fields) -> dict:
+    """``bench.emit`` for this benchmark, with the 1-minute load average when the figure is
+    taken (``load_1m``): other work on the machine skews every figure here."""
+    return emit(bench=BENCH, **fields, load_1m=os.getloadavg()[0])
 
 
 # --- ingest and latency ---------------------------------------------------------------------
@@ -124,26 +132,36 @@ def _highest_mismatches(pairs: list[pykka.ActorRef], stream: Stream) -> int:
 
 
 def ingest(sizes: Sizes, fleet: Fleet) -> tuple[list[dict], float]:
-    """Conflating vs one tell per price, minimal consumer and PairActor; returns the records
-    and the PairActor conflating rate (the maximum load for the latency benchmark)."""
+    """Conflating vs one tell per price, minimal consumer and PairActor, each run
+    ``sizes.repeats`` times in alternating order (medians printed, every run in ``runs``).
+    Returns the records and the PairActor conflating median: the maximum load for the
+    latency benchmark."""
     stream = make_stream(sizes.pairs, sizes.ingest_rounds)
     records, lost, max_rate = [], 0, 0.0
     for consumer, pairs in (("SlotReader (minimal)", False), ("PairActor", True)):
-        per_tell = _ingest_once(fleet, stream, PerTickSlot, pairs)
-        conflating = _ingest_once(fleet, stream, RecordingSlot, pairs)
-        lost += per_tell.lost + conflating.lost
+        runs: dict[type, list[IngestRun]] = {PerTickSlot: [], RecordingSlot: []}
+        for i in range(sizes.repeats):
+            order = (PerTickSlot, RecordingSlot) if i % 2 == 0 else (RecordingSlot, PerTickSlot)
+            for slot_type in order:
+                runs[slot_type].append(_ingest_once(fleet, stream, slot_type, pairs))
+        lost += sum(r.lost for rs in runs.values() for r in rs)
+        ours, theirs = runs[RecordingSlot], runs[PerTickSlot]
+        rate = statistics.median(r.prices_per_s for r in ours)
         if pairs:
-            max_rate = conflating.prices_per_s
-        records.append(emit(
-            bench=BENCH, metric="ingest_prices_per_s", value=conflating.prices_per_s,
-            unit="prices/s", baseline=per_tell.prices_per_s, baseline_name=PER_TELL,
-            better="higher", target="ratio >= 2", consumer=consumer, actors=sizes.pairs,
-            prices=stream.size, deliveries=conflating.deliveries,
-            baseline_deliveries=per_tell.deliveries,
-            extremes_kept=conflating.lost == 0 and per_tell.lost == 0))
-    records.append(emit(bench=BENCH, metric="lost_extremes", value=lost, unit="symbols",
-                        baseline=None, better="lower", target="= 0", runs=4,
-                        actors=sizes.pairs))
+            max_rate = rate
+        records.append(_emit(
+            metric="ingest_prices_per_s", value=rate, unit="prices/s",
+            baseline=statistics.median(r.prices_per_s for r in theirs),
+            baseline_name=PER_TELL, better="higher", target="ratio >= 2", consumer=consumer,
+            actors=sizes.pairs, prices=stream.size,
+            deliveries=statistics.median(r.deliveries for r in ours),
+            baseline_deliveries=statistics.median(r.deliveries for r in theirs),
+            runs=[round(r.prices_per_s) for r in ours],
+            baseline_runs=[round(r.prices_per_s) for r in theirs],
+            extremes_kept=all(r.lost == 0 for rs in runs.values() for r in rs)))
+    records.append(_emit(metric="lost_extremes", value=lost, unit="symbols", baseline=None,
+                         better="lower", target="= 0", runs=4 * sizes.repeats,
+                         actors=sizes.pairs))
     return records, max_rate
 
 
@@ -163,14 +181,16 @@ def latency(sizes: Sizes, fleet: Fleet, max_rate: float) -> list[dict]:
         samples[name] = recorder.samples()
     ours, theirs = samples["conflating"], samples["per_tell"]
     common = {"actors": sizes.pairs, "load_prices_per_s": rate, "max_prices_per_s": max_rate,
-              "samples": len(ours), "baseline_name": PER_TELL}
+              "samples": len(ours), "baseline_samples": len(theirs),
+              "baseline_name": PER_TELL}
     ms = 1000.0
     return [
-        emit(bench=BENCH, metric="tick_to_decision_p50", unit="ms", better="lower",
-             value=percentile(ours, 0.5) * ms, baseline=percentile(theirs, 0.5) * ms, **common),
-        emit(bench=BENCH, metric="tick_to_decision_p99", unit="ms", better="lower",
-             value=percentile(ours, 0.99) * ms, baseline=percentile(theirs, 0.99) * ms,
-             target="< 5 ms", **common),
+        _emit(metric="tick_to_decision_p50", unit="ms", better="lower",
+              value=percentile(ours, 0.5) * ms, baseline=percentile(theirs, 0.5) * ms,
+              **common),
+        _emit(metric="tick_to_decision_p99", unit="ms", better="lower",
+              value=percentile(ours, 0.99) * ms, baseline=percentile(theirs, 0.99) * ms,
+              target="< 5 ms", **common),
     ]
 
 
@@ -180,10 +200,10 @@ def latency(sizes: Sizes, fleet: Fleet, max_rate: float) -> list[dict]:
 def rss(sizes: Sizes) -> list[dict]:
     pair = measure_in_subprocess("pair", sizes.rss_pairs)
     idle = measure_in_subprocess("idle", sizes.rss_pairs)
-    return [emit(bench=BENCH, metric="rss_per_pair_actor", value=pair["per_actor"] / KIB,
-                 unit="KiB", baseline=idle["per_actor"] / KIB,
-                 baseline_name="idle pykka actor", better="lower", target="< 64 KiB",
-                 actors=sizes.rss_pairs, state="OPEN position, 3 orders, TickSlot, metrics")]
+    return [_emit(metric="rss_per_pair_actor", value=pair["per_actor"] / KIB, unit="KiB",
+                  baseline=idle["per_actor"] / KIB, baseline_name="idle pykka actor",
+                  better="lower", target="< 64 KiB", actors=sizes.rss_pairs,
+                  state="OPEN position, 3 orders, TickSlot, metrics")]
 
 
 # --- replay and churn -------------------------------------------------------------------------
@@ -191,26 +211,26 @@ def rss(sizes: Sizes) -> list[dict]:
 
 def replay(points: Sequence[PricePoint], settings: PairSettings) -> list[dict]:
     """Lock-step replay speed against the backtest, then churn from the same replay."""
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     result = run_replay(points, settings)
-    replay_s = time.perf_counter() - began
+    replay_s, replay_cpu_s = time.perf_counter() - began, time.process_time() - cpu_began
     began = time.perf_counter()
     reference = simulate(points, settings, filters_for(settings))
     backtest_s = time.perf_counter() - began
     same = result.to_report() == reference.to_report()
-    records = [emit(bench=BENCH, metric="replay_prices_per_s", value=len(points) / replay_s,
-                    unit="prices/s", baseline=len(points) / backtest_s,
-                    baseline_name="core.backtest.simulate", better="higher",
-                    target=">= 6000 prices/s", prices=len(points), seconds=replay_s,
-                    matches_backtest=same)]
+    records = [_emit(metric="replay_prices_per_s", value=len(points) / replay_s,
+                     unit="prices/s", baseline=len(points) / backtest_s,
+                     baseline_name="core.backtest.simulate", better="higher",
+                     target=">= 6000 prices/s", prices=len(points), seconds=replay_s,
+                     cpu_seconds=replay_cpu_s, matches_backtest=same)]
     naive = naive_engine(points, settings)
     times = {p.time: p.ts for p in points}
     ours_hours = position_hours(result.trades, times)
     naive_hours = position_hours(naive.trades, times)
     ours_rate = result.orders_sent / ours_hours if ours_hours else 0.0
     naive_rate = naive.orders_sent / naive_hours if naive_hours else 0.0
-    records.append(emit(
-        bench=BENCH, metric="orders_per_position_hour", value=ours_rate, unit="orders/h",
+    records.append(_emit(
+        metric="orders_per_position_hour", value=ours_rate, unit="orders/h",
         baseline=naive_rate, baseline_name="naive: replace on every new high",
         better="lower", target="ratio <= 0.1", orders_sent=result.orders_sent,
         position_hours=ours_hours, baseline_orders_sent=naive.orders_sent,
@@ -284,8 +304,7 @@ def naive_engine(points: Sequence[PricePoint], settings: PairSettings) -> NaiveR
 
 
 def run(sizes: Sizes, workdir: Path) -> list[dict]:
-    records = [emit(bench=BENCH, metric="load_average_1m", value=os.getloadavg()[0],
-                    unit="runnable", baseline=None, better="lower", cpus=os.cpu_count())]
+    records = []
     fleet = Fleet.open(workdir, sizes.pairs)
     try:
         found, max_rate = ingest(sizes, fleet)

@@ -29,7 +29,7 @@ from core.types import PairSettings
 from exchange.paper import filters_for
 from tests.conftest import BTC_CSV
 
-TINY = Sizes(pairs=4, ingest_rounds=6, latency_seconds=0.2, rss_pairs=4, replay_prices=400)
+TINY = Sizes(pairs=4, ingest_rounds=6, repeats=2, latency_seconds=0.2, rss_pairs=4, replay_prices=400)
 KEYS = {"bench", "metric", "value", "unit", "baseline", "ratio"}
 
 
