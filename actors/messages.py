@@ -193,6 +193,7 @@ class PairFailed:
     symbol: str
     error: str
     actor_urn: str = ""
+    fatal: bool = False  # the store cannot commit: halt the engine, do not restart
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

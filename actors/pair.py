@@ -35,7 +35,7 @@ from actors.messages import (
     Sync,
 )
 from core import pair_logic as logic
-from core.errors import BelowMinNotional, InvariantViolation
+from core.errors import BelowMinNotional, InvariantViolation, StorageFailed
 from core.trailing import StopLevels, levels_at
 from core.types import (
     EntryMode,
@@ -106,8 +106,9 @@ class PairActor(pykka.ThreadingActor):
         if self.metrics:
             self.metrics.up(False)
         if self.w.supervisor is not None:
-            self.w.supervisor.tell(PairFailed(symbol=self.symbol, error=repr(exception_value),
-                                              actor_urn=self.actor_urn))
+            self.w.supervisor.tell(PairFailed(
+                symbol=self.symbol, error=str(exception_value), actor_urn=self.actor_urn,
+                fatal=isinstance(exception_value, StorageFailed)))
 
     def _resume(self) -> None:
         """After a (re)start from the DB: settle every order whose outcome is not known."""
@@ -383,10 +384,12 @@ class PairActor(pykka.ThreadingActor):
 
     def _durable(self, **rows) -> None:
         """Write ahead: block until the DBWriter has committed these rows."""
-        result = self.w.db_writer.ask(Persist(**rows), block=False)
-        error = result.get(timeout=self.w.durable_timeout_s)
-        if isinstance(error, BaseException):
-            raise error
+        try:
+            self.w.db_writer.ask(Persist(**rows), timeout=self.w.durable_timeout_s)
+        except pykka.ActorDeadError:
+            raise
+        except Exception as exc:  # the intent is not on disk: nothing may be sent
+            raise StorageFailed(f"database write failed: {exc}") from exc
 
     def _persist(self, **rows) -> None:
         self.w.db_writer.tell(Persist(**rows))

@@ -19,7 +19,7 @@ from typing import Any
 
 from core import pair_logic as logic
 from core import reconcile as rc
-from core.errors import OrderRejected, StatusUnknown, UnknownOrder
+from core.errors import OrderRejected, StatusUnknown, StorageFailed, UnknownOrder
 from core.trailing import StopLevels
 from core.types import Order, OrderState, PairSettings, Position, PositionState, SymbolFilters
 from exchange.base import Exchange, OrderReport
@@ -256,9 +256,10 @@ def reconcile_with_db(
     from actors.messages import LoadState, Persist
 
     def durable(**rows) -> None:
-        error = db.ask(Persist(**rows), timeout=60)
-        if isinstance(error, BaseException):
-            raise error
+        try:
+            db.ask(Persist(**rows), timeout=60)
+        except Exception as exc:  # noqa: BLE001 - nothing may be sent that is not on disk
+            raise StorageFailed(f"database write failed: {exc}") from exc
 
     started = time.perf_counter()
     state = db.ask(LoadState(open_only=True), timeout=60)

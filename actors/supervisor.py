@@ -30,7 +30,6 @@ from actors.messages import (
     LoadState,
     OrderUpdated,
     PairFailed,
-    Persist,
     RegisterPair,
     ReloadConfig,
     RestartPair,
@@ -62,6 +61,7 @@ class Supervisor(pykka.ThreadingActor):
     def __init__(
         self, *, config: Any, exchange: Any, metrics: Any = None, password: str | None = None,
         start_feed: bool = True, on_trade: Any = None, clock=time.monotonic,
+        on_fatal: Any = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -71,6 +71,7 @@ class Supervisor(pykka.ThreadingActor):
         self.start_feed = start_feed
         self.on_trade = on_trade
         self.clock = clock
+        self.on_fatal = on_fatal  # callable(reason): the engine must stop (exit 3)
         self.prefix = config.engine.client_id_prefix
         self.matches = hasattr(exchange, "on_price")
         self.db: pykka.ActorRef | None = None
@@ -85,6 +86,8 @@ class Supervisor(pykka.ThreadingActor):
         match message:
             case Boot():
                 return self._boot()
+            case PairFailed(symbol=symbol, error=error, fatal=True):
+                self._fatal(f"{symbol}: {error}")
             case PairFailed(symbol=symbol, error=error):
                 self._pair_failed(symbol, error)
             case RestartPair(symbol=symbol):
@@ -128,11 +131,6 @@ class Supervisor(pykka.ThreadingActor):
             self.exchange, self.db, settings={s: h.settings for s, h in self.pairs.items()},
             filters={s: h.filters for s, h in self.pairs.items()}, prefix=self.prefix,
             metrics=self.metrics)
-
-    def _durable(self, **rows) -> None:
-        error = self.db.ask(Persist(**rows), timeout=60)
-        if isinstance(error, BaseException):
-            raise error
 
     # --- pairs ------------------------------------------------------------------------------
 
@@ -182,6 +180,16 @@ class Supervisor(pykka.ThreadingActor):
         timer = threading.Timer(delay, self._tell_self, args=(RestartPair(symbol=symbol),))
         timer.daemon = True
         timer.start()
+
+    def _fatal(self, reason: str) -> None:
+        """The store cannot commit: stop trading everywhere; exchange stops stay in place."""
+        log.error("trading halted: %s; exchange stops stay in place", reason)
+        for handle in self.pairs.values():
+            handle.halted = True
+            if self.metrics is not None:
+                self.metrics.pair(handle.settings.symbol).up(False)
+        if self.on_fatal is not None:
+            self.on_fatal(reason)
 
     def _tell_self(self, message: Any) -> None:
         tell_if_alive(self.actor_ref, message)

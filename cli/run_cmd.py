@@ -17,7 +17,7 @@ from actors.supervisor import Supervisor
 from cli.common import build_exchange, check_live_safety
 from cli.main import add_config_arg
 from core.config import load_config, redacted
-from core.errors import RatchetError
+from core.errors import RatchetError, StorageFailed
 from persistence.db import acquire_lock, db_password_from_env, open_database
 from telemetry.logs import configure_logging
 from telemetry.metrics import Metrics
@@ -68,8 +68,14 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
     except BaseException:
         metrics.stop()
         raise
+    fatal: list[str] = []
+
+    def on_fatal(reason: str) -> None:
+        fatal.append(reason)
+        stop.set()
+
     supervisor = Supervisor.start(config=cfg, exchange=exchange, metrics=metrics,
-                                  password=password)
+                                  password=password, on_fatal=on_fatal)
     try:
         report = supervisor.ask(Boot(), timeout=BOOT_TIMEOUT_S)
         print(f"ratchet: {cfg.engine.mode.value} mode, {len(cfg.pairs)} pairs, "
@@ -88,6 +94,8 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
             if time.monotonic() >= next_status:
                 next_status += interval
                 _print_status(supervisor)
+        if fatal:
+            raise StorageFailed(f"trading halted, exchange stops left in place: {fatal[0]}")
         return 0
     finally:
         try:

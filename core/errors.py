@@ -17,6 +17,7 @@
      │   ├─ UnknownOrder         -2011: the venue has no such order; re-query
      │   └─ AuthError            wrong key or secret: refuse to start  (exit 2)
      ├─ SafetyHalt               a safety rule stopped trading         (exit 3)
+     │   └─ StorageFailed        the DB cannot commit (disk full, I/O)
      └─ InvariantViolation       crash the actor
 
 Every error carries a one-line message meant for a person; the CLI prints it as is.
@@ -113,6 +114,10 @@ class SafetyHalt(RatchetError):
     """A safety rule halted trading; exchange stops stay in place."""
 
     exit_code = EXIT_HALTED
+
+
+class StorageFailed(SafetyHalt):
+    """The DB could not commit (disk full, I/O error): trading halts; exchange stops stay."""
 
 
 class InvariantViolation(RatchetError):
