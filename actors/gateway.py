@@ -52,6 +52,7 @@ from core.errors import (
 )
 from core.types import Order, OrderState
 from exchange.base import Exchange, OrderReport, ReplaceReport
+from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.gateway")
 
@@ -239,7 +240,8 @@ class Gateway(pykka.ThreadingActor):
                 return call()
             except VenueBanned as exc:
                 self.banned_until = self.clock() + exc.retry_after_s
-                log.error("exchange ban: all sending stops for %.0f s", exc.retry_after_s)
+                log_event(log, "exchange_banned", level=logging.ERROR,
+                          retry_after_s=exc.retry_after_s)
                 if self.metrics is not None:
                     self.metrics.banned(True)
             except RetryableVenueError as exc:
@@ -278,12 +280,13 @@ class Gateway(pykka.ThreadingActor):
     def _tell(self, symbol: str, message: Any) -> None:
         route = self.routes.get(symbol)
         if route is None:
-            log.warning("no pair for %s; dropping %s", symbol, type(message).__name__)
+            log_event(log, "no_pair_for_report", level=logging.WARNING, symbol=symbol,
+                      message=type(message).__name__)
             return
         if not tell_if_alive(route[0], message):
-            log.warning("pair %s is down; %s waits for its restart to re-query", symbol,
-                        type(message).__name__)
+            log_event(log, "pair_down", level=logging.WARNING, symbol=symbol,
+                      message=type(message).__name__, note="settled on its restart")
 
     def on_failure(self, exception_type, exception_value, traceback) -> None:
-        log.error("gateway failed: %r", exception_value)
+        log_event(log, "gateway_failed", level=logging.ERROR, error=repr(exception_value))
 

@@ -50,6 +50,7 @@ from core.types import (
     Tick,
 )
 from exchange.base import OrderReport
+from telemetry.logs import log_event, log_order_event
 
 log = logging.getLogger("ratchet.pair")
 
@@ -289,8 +290,9 @@ class PairActor(pykka.ThreadingActor):
         self._forget(order)
         self._persist(orders=(order,))
         self._count_order(order, "rejected")
-        log.warning("order rejected symbol=%s client_order_id=%s code=%s reason=%s",
-                    self.symbol, order.client_order_id, msg.code, msg.reason)
+        log_order_event(log, "order_rejected", symbol=self.symbol,
+                        client_order_id=order.client_order_id, state=order.state,
+                        level=logging.WARNING, code=msg.code, reason=msg.reason)
         if order.side is Side.BUY:
             self._abandon_entry(order)
         elif order.client_order_id == self.position.stop_order_id or order.replaces:
@@ -322,9 +324,10 @@ class PairActor(pykka.ThreadingActor):
         # Closed by the venue matching a price (§3 step 2): re-enter on the next price, not this.
         self.closed_on_this_price = self.matched
         self._count_order(order, "filled")
-        log.info("position closed symbol=%s position_id=%s reason=%s exit=%s pnl=%s",
-                 self.symbol, closed.position.position_id, reason, closed.position.exit_price,
-                 closed.position.pnl)
+        log_event(log, "position_closed", symbol=self.symbol,
+                  position_id=closed.position.position_id, reason=reason,
+                  entry_price=closed.position.entry_price, exit_price=closed.position.exit_price,
+                  qty=closed.position.qty, pnl=closed.position.pnl)
         if self.w.on_trade is not None:
             self.w.on_trade(closed.position)
         self.realized += closed.position.pnl
@@ -361,7 +364,7 @@ class PairActor(pykka.ThreadingActor):
         self.halted = True
         self.position = self.position.replace(halted=True)
         self._persist(positions=(self.position,))
-        log.error("pair halted symbol=%s reason=%s", self.symbol, reason)
+        log_event(log, "pair_halted", level=logging.ERROR, symbol=self.symbol, reason=reason)
         if self.metrics:
             self.metrics.up(False)
 
@@ -415,8 +418,8 @@ class PairActor(pykka.ThreadingActor):
             self.metrics.order(order.type.value, result)
 
     def _log_order(self, client_order_id: str, state, type_) -> None:
-        log.info("order event symbol=%s client_order_id=%s state=%s type=%s", self.symbol,
-                 client_order_id, getattr(state, "value", state), getattr(type_, "value", type_))
+        log_order_event(log, "order", symbol=self.symbol, client_order_id=client_order_id,
+                        state=state, type=type_)
 
     def _snapshot(self) -> dict:
         return {"symbol": self.symbol, "position": self.position,

@@ -23,6 +23,7 @@ from core.errors import OrderRejected, StatusUnknown, StorageFailed, UnknownOrde
 from core.trailing import StopLevels
 from core.types import Order, OrderState, PairSettings, Position, PositionState, SymbolFilters
 from exchange.base import Exchange, OrderReport
+from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.reconcile")
 
@@ -105,7 +106,8 @@ class Applier:
                 self._apply(action)
             except (StatusUnknown, OrderRejected) as exc:
                 self.errors.append(f"{action.kind}: {exc}")
-                log.error("reconcile action failed kind=%s error=%s", action.kind, exc)
+                log_event(log, "reconcile_action_failed", level=logging.ERROR,
+                          kind=action.kind, error=str(exc))
         self._protect_open_positions()
 
     def _apply(self, action: Any) -> None:
@@ -136,7 +138,8 @@ class Applier:
                 for p in self.positions.values():
                     if p.symbol == symbol and p.state is not PositionState.FLAT:
                         self._save(p.replace(halted=True))
-                log.error("pair halted by reconciliation symbol=%s reason=%s", symbol, reason)
+                log_event(log, "pair_halted", level=logging.ERROR, symbol=symbol,
+                          reason=reason, by="reconcile")
             case _:
                 raise TypeError(f"unknown reconcile action {action!r}")
 
@@ -278,8 +281,8 @@ def reconcile_with_db(
                             queried=the_plan.queried, halted=applier.halted,
                             errors=applier.errors)
     durable(kv=((REPORT_KEY, report.to_json()),))
-    log.info("reconciled actions=%s queried=%d halted=%s errors=%d duration_s=%.3f",
-             counts, report.queried, report.halted, len(report.errors), report.duration_s)
+    log_event(log, "reconciled", actions=counts, queried=report.queried, halted=report.halted,
+              errors=len(report.errors), duration_s=round(report.duration_s, 6))
     if metrics is not None:
         metrics.reconcile(counts, report.duration_s)
         if report.errors:

@@ -39,6 +39,7 @@ from actors.messages import (
 from actors.pair import PairActor, PairWiring
 from core.errors import InvariantViolation
 from core.types import PairSettings, PositionState, SymbolFilters  # noqa: F401
+from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.supervisor")
 
@@ -167,23 +168,24 @@ class Supervisor(pykka.ThreadingActor):
         if len(handle.failures) > MAX_RESTARTS:
             handle.halted = True
             handle.ref = None
-            log.error("pair halted after %d failures in %.0f s symbol=%s error=%s; "
-                      "its exchange stop stays in place", len(handle.failures),
-                      RESTART_WINDOW_S, symbol, error)
+            log_event(log, "pair_halted", level=logging.ERROR, symbol=symbol, error=error,
+                      failures=len(handle.failures), window_s=RESTART_WINDOW_S,
+                      note="its exchange stop stays in place")
             if self.metrics is not None:
                 self.metrics.pair(symbol).up(False)
                 self.metrics.halted(symbol, True)
             return
         delay = min(0.1 * 2 ** (len(handle.failures) - 1), 5.0)
-        log.warning("pair failed symbol=%s error=%s; restart %d in %.1f s", symbol, error,
-                    len(handle.failures), delay)
+        log_event(log, "pair_failed", level=logging.WARNING, symbol=symbol, error=error,
+                  restart=len(handle.failures), delay_s=delay)
         timer = threading.Timer(delay, self._tell_self, args=(RestartPair(symbol=symbol),))
         timer.daemon = True
         timer.start()
 
     def _fatal(self, reason: str) -> None:
         """The store cannot commit: stop trading everywhere; exchange stops stay in place."""
-        log.error("trading halted: %s; exchange stops stay in place", reason)
+        log_event(log, "trading_halted", level=logging.ERROR, reason=reason,
+                  note="exchange stops stay in place")
         for handle in self.pairs.values():
             handle.halted = True
             if self.metrics is not None:
@@ -220,7 +222,7 @@ class Supervisor(pykka.ThreadingActor):
                 h = self.pairs[symbol]
                 self.feed.tell(SetTarget(symbol=symbol, target=self._feed_target(symbol),
                                          start=self._start_price(symbol), tick=h.filters.tick))
-        log.info("config reloaded added=%s removed=%s", added, removed)
+        log_event(log, "config_reloaded", added=added, removed=removed)
         return {"added": added, "removed": removed}
 
     def _start_feed(self) -> pykka.ActorRef | None:
@@ -271,5 +273,5 @@ class Supervisor(pykka.ThreadingActor):
             self.gateway.stop(block=True, timeout=STOP_TIMEOUT_S)
         if self.db is not None:
             self.db.stop(block=True, timeout=STOP_TIMEOUT_S)  # flushes last
-        log.info("shut down; stop orders stay on the exchange")
+        log_event(log, "shut_down", note="stop orders stay on the exchange")
 

@@ -19,7 +19,7 @@ from cli.main import add_config_arg
 from core.config import load_config, redacted
 from core.errors import RatchetError, StorageFailed
 from persistence.db import acquire_lock, db_password_from_env, open_database
-from telemetry.logs import configure_logging
+from telemetry.logs import configure_logging, log_event
 from telemetry.metrics import Metrics
 
 log = logging.getLogger("ratchet.run")
@@ -46,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     configure_logging(args.log_format or cfg.engine.log_format)
     check_live_safety(cfg, live_flag=args.live)
-    log.info("config %s", redacted(cfg))
     password = db_password_from_env()
     cfg.engine.db_path.parent.mkdir(parents=True, exist_ok=True)
     lock = acquire_lock(cfg.engine.db_path)
@@ -64,7 +63,7 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
     try:
         exchange = build_exchange(cfg, metrics=metrics)
         for warning in exchange.connect():  # a wrong key or secret stops here: one line, exit 2
-            log.warning("%s", warning)
+            log_event(log, "exchange_warning", level=logging.WARNING, warning=warning)
     except BaseException:
         metrics.stop()
         raise
@@ -74,6 +73,7 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
         fatal.append(reason)
         stop.set()
 
+    log_event(log, "config", config=redacted(cfg))
     supervisor = Supervisor.start(config=cfg, exchange=exchange, metrics=metrics,
                                   password=password, on_fatal=on_fatal)
     try:
@@ -110,17 +110,16 @@ def _reload(supervisor: pykka.ActorRef, path: str) -> None:
     try:
         cfg = load_config(path)
     except RatchetError as exc:  # a bad reload keeps the running config
-        log.error("config reload refused: %s", exc)
+        log_event(log, "config_reload_refused", level=logging.ERROR, error=str(exc))
         return
-    changes = supervisor.ask(ReloadConfig(config=cfg), timeout=60)
-    log.info("config reloaded added=%s removed=%s", changes["added"], changes["removed"])
+    supervisor.ask(ReloadConfig(config=cfg), timeout=60)
 
 
 def _print_status(supervisor: pykka.ActorRef) -> None:
     try:
         snapshots = supervisor.ask(GetSnapshot(), timeout=5)
     except Exception as exc:  # noqa: BLE001 - a status line must never stop the engine
-        log.warning("status unavailable: %s", exc)
+        log_event(log, "status_unavailable", level=logging.WARNING, error=str(exc))
         return
     for symbol, snap in sorted(snapshots.items()):
         if snap is None:

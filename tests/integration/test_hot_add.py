@@ -56,7 +56,7 @@ def test_sighup_removing_a_pair_keeps_its_exchange_stop(tmp_path):
                                 and len(s) == 2 and s, timeout=60, what="two pairs protected")
         engine.write_config(tmp_path, {"AAAUSDT": {}}, defaults=DEFAULTS, feed=FEED)
         proc.send_signal(signal.SIGHUP)
-        engine.wait_for(lambda: "config reloaded" in (proc.stdout.readline() or ""),
+        engine.wait_for(lambda: "config_reloaded" in (proc.stdout.readline() or ""),
                         timeout=30, what="the reload")
     finally:
         out = engine.stop(proc)
