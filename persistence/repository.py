@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from peewee import SQL, Database, Field, Model
+from peewee import SQL, Database, Model
 
 from actors.messages import Persist
 from core.types import Fill, Order, OrderState, Position, PositionState, Side
+from persistence.fields import JsonText, decimal_to_text
 from persistence.models import bind_models
 
 _ARG = SQL("?")
@@ -62,17 +63,13 @@ def collapse_units(units: Iterable[Persist]) -> Persist:
                    fills=tuple(fills), kv=tuple(kv.items()))
 
 
-class _Insert:
-    """An INSERT of one whole row, compiled once; values go through each field's ``db_value``."""
-
-    def __init__(self, model: type[Model], **conflict: Any):
-        self.fields: tuple[Field, ...] = tuple(model._meta.sorted_fields)
-        query = model.insert({f: _ARG for f in self.fields})
-        query = query.on_conflict(**conflict) if conflict else query.on_conflict_ignore()
-        self.sql = query.sql()[0]
-
-    def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(f.db_value(values[f.name]) for f in self.fields)
+def _insert_sql(model: type[Model], columns: tuple[str, ...], **conflict: Any) -> str:
+    """An INSERT of one whole row, compiled once; parameters go in the order of ``columns``."""
+    fields = model._meta.sorted_fields
+    assert tuple(f.name for f in fields) == columns, f"{model.__name__} columns moved"
+    query = model.insert({f: _ARG for f in fields})
+    query = query.on_conflict(**conflict) if conflict else query.on_conflict_ignore()
+    return query.sql()[0]
 
 
 class Repository:
@@ -82,13 +79,19 @@ class Repository:
         self.db = db
         self._m = m = bind_models(db)
         P, Ord, T, K = m.positions, m.orders, m.trades, m.kv
-        self._upsert_position = _Insert(P, conflict_target=[P.position_id],
-                                        preserve=[P.symbol, P.state, P.value, P.updated_at])
-        self._upsert_order = _Insert(  # created_at keeps its first value
-            Ord, conflict_target=[Ord.order_id],
+        self._upsert_position = _insert_sql(
+            P, ("position_id", "symbol", "state", "value", "updated_at"),
+            conflict_target=[P.position_id], preserve=[P.symbol, P.state, P.value, P.updated_at])
+        self._upsert_order = _insert_sql(  # created_at keeps its first value
+            Ord, ("order_id", "position_id", "symbol", "state", "value", "created_at",
+                  "updated_at"),
+            conflict_target=[Ord.order_id],
             preserve=[Ord.position_id, Ord.symbol, Ord.state, Ord.value, Ord.updated_at])
-        self._insert_trade = _Insert(T)  # OR IGNORE: a fill recorded twice is a no-op
-        self._upsert_kv = _Insert(K, conflict_target=[K.key], preserve=[K.value, K.updated_at])
+        self._insert_trade = _insert_sql(  # OR IGNORE: a fill recorded twice is a no-op
+            T, ("trade_id", "position_id", "symbol", "exchange_trade_id", "client_order_id",
+                "side", "price", "qty", "fee", "fee_asset", "pnl", "ts"))
+        self._upsert_kv = _insert_sql(K, ("key", "value", "updated_at"),
+                                      conflict_target=[K.key], preserve=[K.value, K.updated_at])
         self._position_by_id = P.select(P.value).where(P.position_id == _ARG).sql()[0]
         self._order_by_id = Ord.select(Ord.value).where(Ord.order_id == _ARG).sql()[0]
         self._orders_by_position = (Ord.select(Ord.value).where(Ord.position_id == _ARG)
@@ -139,9 +142,8 @@ class Repository:
         return [Position.from_json(value) for (value,) in query]
 
     def _save_position(self, p: Position, now: str) -> None:
-        self.db.execute_sql(self._upsert_position.sql, self._upsert_position.params({
-            "position_id": p.position_id, "symbol": p.symbol, "state": str(p.state),
-            "value": p.to_json(), "updated_at": now}))
+        self.db.execute_sql(self._upsert_position, (
+            p.position_id, p.symbol, str(p.state), _json(p.to_json()), now))
 
     # --- orders ---------------------------------------------------------------------------
 
@@ -187,10 +189,9 @@ class Repository:
         return found
 
     def _save_order(self, o: Order, now: str) -> None:
-        self.db.execute_sql(self._upsert_order.sql, self._upsert_order.params({
-            "order_id": o.client_order_id, "position_id": o.position_id, "symbol": o.symbol,
-            "state": str(o.state), "value": o.to_json(), "created_at": now,
-            "updated_at": now}))
+        self.db.execute_sql(self._upsert_order, (
+            o.client_order_id, o.position_id, o.symbol, str(o.state), _json(o.to_json()), now,
+            now))
 
     # --- fills ----------------------------------------------------------------------------
 
@@ -223,11 +224,10 @@ class Repository:
         return sum((pnl for (pnl,) in query), Decimal(0))
 
     def _record_fill(self, f: Fill) -> bool:
-        cursor = self.db.execute_sql(self._insert_trade.sql, self._insert_trade.params({
-            "trade_id": trade_id(f), "position_id": f.position_id, "symbol": f.symbol,
-            "exchange_trade_id": f.exchange_trade_id, "client_order_id": f.client_order_id,
-            "side": str(f.side), "price": f.price, "qty": f.qty, "fee": f.fee,
-            "fee_asset": f.fee_asset, "pnl": f.pnl, "ts": f.ts}))
+        cursor = self.db.execute_sql(self._insert_trade, (
+            trade_id(f), f.position_id, f.symbol, f.exchange_trade_id, f.client_order_id,
+            str(f.side), decimal_to_text(f.price), decimal_to_text(f.qty),
+            decimal_to_text(f.fee), f.fee_asset, _text_or_none(f.pnl), f.ts))
         return cursor.rowcount == 1
 
     # --- kv -------------------------------------------------------------------------------
@@ -239,8 +239,7 @@ class Repository:
         self._kv_set(key, value, utc_now())
 
     def _kv_set(self, key: str, value: str, now: str) -> None:
-        self.db.execute_sql(self._upsert_kv.sql, self._upsert_kv.params(
-            {"key": key, "value": value, "updated_at": now}))
+        self.db.execute_sql(self._upsert_kv, (key, value, now))
 
     # --- inspection -----------------------------------------------------------------------
 
@@ -256,3 +255,10 @@ class Repository:
     def _scalar(self, sql: str, arg: str) -> Any:
         row = self.db.execute_sql(sql, (arg,)).fetchone()
         return None if row is None else row[0]
+
+
+_json = JsonText().db_value
+
+
+def _text_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else decimal_to_text(value)
