@@ -20,7 +20,7 @@ from typing import Any
 from core import pair_logic as logic
 from core import reconcile as rc
 from core.errors import OrderRejected, StatusUnknown, StorageFailed, UnknownOrder
-from core.trailing import StopLevels
+from core.trailing import StopLevels, levels_at
 from core.types import Order, OrderState, PairSettings, Position, PositionState, SymbolFilters
 from exchange.base import Exchange, OrderReport
 from telemetry.logs import log_event
@@ -112,17 +112,24 @@ class Applier:
 
     def _apply(self, action: Any) -> None:
         match action:
-            case rc.KeepStop():
-                pass
+            case rc.KeepStop(position_id=pid, client_order_id=cid):
+                position = self.positions[pid]
+                if position.stop_order_id != cid:  # e.g. an exit whose stop was never canceled
+                    stop = self.orders[cid]
+                    self._save(position.replace(state=PositionState.OPEN, stop_order_id=cid,
+                                                stop=stop.stop_price, limit=stop.limit_price))
             case rc.RecordStopFill(position_id=pid, order=order, report=report):
                 self._close(self.positions[pid], order, report, reason="stop")
             case rc.ReplaceStop(position_id=pid, old_order=old, stop=stop, limit=limit,
-                                highest=highest):
+                                highest=highest, old_report=old_report, last_price=last):
                 position = self.positions[pid]
                 if old is not None:
-                    self._mark(old, OrderState.CANCELED)
-                self._place_stop(position.replace(highest=max(position.highest, highest)),
-                                 StopLevels(stop=stop, limit=limit))
+                    self._retire(old, old_report)
+                position = position.replace(highest=max(position.highest, highest))
+                if last is not None and last <= stop:
+                    self._exit_now(position)  # a stop there would trigger at once (-2010)
+                else:
+                    self._place_stop(position, StopLevels(stop=stop, limit=limit))
             case rc.AdoptIntent(order=order, report=report):
                 self._adopt(order, report)
             case rc.FailIntent(order=order):
@@ -130,9 +137,15 @@ class Applier:
             case rc.MarkOrder(order=order, report=report):
                 self.persist(orders=(logic.apply_report(order, report),))
             case rc.CancelOrphan(report=report):
-                with contextlib.suppress(UnknownOrder):
-                    self.exchange.cancel(symbol=report.symbol,
-                                         client_order_id=report.client_order_id)
+                try:
+                    canceled = self.exchange.cancel(symbol=report.symbol,
+                                                    client_order_id=report.client_order_id)
+                except UnknownOrder:
+                    canceled = None
+                row = self.orders.get(report.client_order_id)
+                if row is not None and canceled is not None:
+                    self.orders[row.client_order_id] = logic.apply_report(row, canceled)
+                    self.persist(orders=(self.orders[row.client_order_id],))
             case rc.HaltPair(symbol=symbol, reason=reason):
                 self.halted.append(symbol)
                 for p in self.positions.values():
@@ -199,10 +212,30 @@ class Applier:
         self.persist(positions=(flat,), orders=(order,))
         self.positions[position.position_id] = flat
 
-    def _mark(self, order: Order, state: OrderState) -> None:
-        marked = order.replace(state=state)
+    def _retire(self, order: Order, report: OrderReport | None) -> None:
+        """Record what became of a stop that no longer protects its position."""
+        if report is not None:
+            marked = logic.apply_report(order, report)
+        else:
+            marked = order.replace(state=OrderState.FAILED, reason="unknown to the venue")
         self.orders[order.client_order_id] = marked
         self.persist(orders=(marked,))
+
+    def _exit_now(self, position: Position) -> None:
+        """Sell at market: the price is already through where the stop would be."""
+        position, order = logic.plan_exit(position, self.prefix)
+        self.persist(positions=(position,), orders=(order,))  # write-ahead
+        self.positions[position.position_id] = position
+        try:
+            report = self.exchange.market_order(symbol=order.symbol, side=order.side,
+                                                qty=order.qty,
+                                                client_order_id=order.client_order_id)
+        except StatusUnknown:
+            return  # stays PENDING_NEW; the pair settles it by client id when it starts
+        if report.state is OrderState.FILLED:
+            self._close(position, order, report, reason="stop")
+        else:
+            self.persist(orders=(logic.apply_report(order, report),))
 
     def _save(self, position: Position) -> None:
         self.positions[position.position_id] = position
@@ -239,11 +272,9 @@ class Applier:
             if stop is not None and (stop.state.is_open or stop.state is OrderState.PENDING_NEW):
                 continue
             settings, filters = self.settings[position.symbol], self.filters[position.symbol]
-            levels = StopLevels(stop=position.stop, limit=position.limit) \
-                if position.stop is not None else None
-            if levels is None:
-                from core.trailing import levels_at
-
+            if position.stop is not None:
+                levels = StopLevels(stop=position.stop, limit=position.limit)
+            else:
                 levels = levels_at(position.highest, settings, filters.tick)
             try:
                 self._place_stop(position, levels)
