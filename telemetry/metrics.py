@@ -129,8 +129,8 @@ class PairMetrics:
     """
 
     __slots__ = ("symbol", "_metrics", "state", "realized_pnl", "is_up", "is_halted",
-                 "last_tick", "latency_counts", "latency_sum", "_stop_moves", "_orders",
-                 "_order_keys", "_lock")
+                 "is_unprotected", "last_tick", "latency_counts", "latency_sum", "_stop_moves",
+                 "_orders", "_order_keys", "_lock")
 
     def __init__(self, metrics: Metrics, symbol: str) -> None:
         self.symbol = symbol
@@ -140,6 +140,7 @@ class PairMetrics:
         self.realized_pnl = Decimal(0)
         self.is_up = False
         self.is_halted = False
+        self.is_unprotected = False
         self.last_tick = time.time()
         self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
@@ -173,6 +174,11 @@ class PairMetrics:
     def feed_tick(self) -> None:
         """The feed delivered a tick for this symbol (for the stale-feed alert)."""
         self.last_tick = time.time()
+
+    def unprotected(self, flag: bool) -> None:
+        """True while the pair holds an open position without a live stop order on the
+        exchange; ``unprotected_positions`` counts these flags over the pairs at scrape time."""
+        self.is_unprotected = flag
 
     def order(self, type: str, result: str) -> None:  # noqa: A002 - the label's name
         """Count one order outcome, e.g. ``order("STOP_LOSS_LIMIT", "accepted")``."""
@@ -216,6 +222,8 @@ class _PairCollector:
     )
     _DECISION = (PREFIX + "tick_to_decision_seconds",
                  "Time from a tick's arrival to the pair's decision.")
+    _UNPROTECTED = (PREFIX + "unprotected_positions",
+                    "Open positions without a live stop order.")
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
@@ -232,13 +240,16 @@ class _PairCollector:
         families: list[Metric] = [GaugeMetricFamily(PREFIX + name, doc, labels=["symbol"])
                                   for name, doc in self._GAUGES]
         families.append(HistogramMetricFamily(*self._DECISION))
+        families.append(GaugeMetricFamily(*self._UNPROTECTED))
         return families
 
     def collect(self) -> list[Metric]:
         families = self.describe()
-        gauges, decision = families[:-1], families[-1]
+        gauges, decision, unprotected = families[:-2], families[-2], families[-1]
         counts, total = list(self.retired_counts), self.retired_sum
-        for pm in self._metrics.pairs():
+        pairs = self._metrics.pairs()
+        unprotected.add_metric([], sum(1 for pm in pairs if pm.is_unprotected))
+        for pm in pairs:
             price, highest, stop, qty, unrealized = pm.state
             values = (_display(price), _display(highest), _display(stop),
                       _display_or_zero(qty), _display_or_zero(unrealized),
@@ -303,9 +314,6 @@ class Metrics:
                             "Request weight used in the current minute.", registry=r)
         self.banned_flag = Gauge(PREFIX + "exchange_banned",
                                  "1 while the exchange bans us (418), else 0.", registry=r)
-        self.unprotected_positions = Gauge(PREFIX + "unprotected_positions",
-                                           "Open positions without a live stop order.",
-                                           registry=r)
         self.actor_restarts = Counter(PREFIX + "actor_restarts", "Actor restarts by actor.",
                                       ["actor"], registry=r)
         self.reconcile_actions = Counter(PREFIX + "reconcile_actions",
@@ -369,9 +377,6 @@ class Metrics:
 
     def banned(self, is_banned: bool) -> None:
         self.banned_flag.set(1 if is_banned else 0)
-
-    def unprotected(self, n: int) -> None:
-        self.unprotected_positions.set(n)
 
     def db_commit(self, seconds: float, batch_size: int) -> None:
         self.db_commit_seconds.observe(seconds)

@@ -74,11 +74,11 @@ def _exercise(metrics: Metrics) -> None:
     pair.order("STOP_LOSS_LIMIT", "accepted")
     pair.decision_latency(0.00004)
     pair.feed_tick()
+    pair.unprotected(False)
     metrics.exchange_request("order", 0.0008)
     metrics.exchange_error(-2010)
     metrics.weight_used(120)
     metrics.banned(False)
-    metrics.unprotected(0)
     metrics.db_commit(0.0004, 7)
     metrics.db_queue_depth(3)
     metrics.db_failure()
@@ -130,6 +130,19 @@ def test_a_new_pair_exposes_its_series_before_its_first_tick():
     assert _value(metrics, "ratchet_pair_up", symbol="SOLUSDT") == 0
     assert _value(metrics, "ratchet_pair_halted", symbol="SOLUSDT") == 0
     assert _value(metrics, "ratchet_feed_last_tick_timestamp_seconds", symbol="SOLUSDT") > 0
+
+
+def test_unprotected_positions_counts_the_pairs_flagged_unprotected():
+    metrics = Metrics()
+    for symbol in ("AAAUSDT", "BBBUSDT", "CCCUSDT"):
+        metrics.pair(symbol).unprotected(True)
+    metrics.pair("BBBUSDT").unprotected(False)
+
+    before_removal = _value(metrics, "ratchet_unprotected_positions")
+    metrics.remove_pair("CCCUSDT")
+
+    assert before_removal == 2
+    assert _value(metrics, "ratchet_unprotected_positions") == 1
 
 
 def test_a_flat_pair_shows_no_highest_or_stop_and_zero_quantity():
