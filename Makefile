@@ -11,7 +11,7 @@ DATA ?= ../shared/data/btc-perp-20211231-20220201_1m.csv
 SIM_PORT ?= 8765
 PROM_PORT ?= 9090
 
-.PHONY: help install run test lint bench chaos replay-demo sim run-sim prometheus promtool clean
+.PHONY: help install run test lint bench chaos replay-demo sim run-sim prometheus promtool dashboards clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -56,6 +56,14 @@ prometheus: ## Start Prometheus on 127.0.0.1:$(PROM_PORT) scraping a running eng
 	mkdir -p var/prometheus
 	prometheus --config.file=dashboards/prometheus.yml --storage.tsdb.path=var/prometheus \
 		--web.listen-address=127.0.0.1:$(PROM_PORT)
+
+promtool: ## Check the Prometheus config and alert rules, and run the alert unit tests
+	promtool check config dashboards/prometheus.yml
+	promtool check rules dashboards/alerts.yml
+	promtool test rules dashboards/alerts_test.yml
+
+dashboards: $(STAMP) ## Regenerate the Grafana dashboard JSON from dashboards/build_dashboard.py
+	$(BIN)/python dashboards/build_dashboard.py
 
 clean: ## Remove the venv, caches and local state under var/ and out/
 	rm -rf $(VENV) var out .pytest_cache .ruff_cache .hypothesis

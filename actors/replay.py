@@ -36,7 +36,7 @@ class ReplayResult:
     stop_moves: int = 0
     final_position: dict | None = None
     prices: int = 0
-    stops: list[tuple[str, Decimal]] = field(default_factory=list)  # (time, stop) for plots
+    stops: list[tuple[str, Decimal | None]] = field(default_factory=list)  # for plots
 
     def to_report(self) -> dict:
         return {"trades": self.trades, "orders_sent": self.orders_sent,
@@ -81,10 +81,10 @@ def _replay(points, settings, work: Path, prefix: str, record_stops: bool) -> Re
                 gateway.ask(Sync(), timeout=ASK_TIMEOUT_S)
             last = point
             result.prices += 1
-            if record_stops:
+            if record_stops:  # None while flat, so a plot breaks the line between trades
                 snap = pair.ask(GetSnapshot(), timeout=ASK_TIMEOUT_S)
-                if snap["position"].stop is not None:
-                    result.stops.append((point.time, snap["position"].stop))
+                open_ = snap["position"].state is PositionState.OPEN
+                result.stops.append((point.time, snap["position"].stop if open_ else None))
         snap = pair.ask(GetSnapshot(), timeout=ASK_TIMEOUT_S)
         history = db.ask(LoadState(open_only=False), timeout=ASK_TIMEOUT_S)
     finally:

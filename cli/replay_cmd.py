@@ -78,7 +78,9 @@ def plot(points, result: ReplayResult, symbol: str, out: str) -> None:
     ax.plot(range(len(points)), [float(p.price) for p in points], lw=0.5,  # display
             color="#555", label="price")
     if result.stops:
-        ax.step([index[t] for t, _ in result.stops], [float(s) for _, s in result.stops],  # display
+        nan = float("nan")  # display: a gap while flat
+        ax.step(range(len(result.stops)),
+                [nan if s is None else float(s) for _, s in result.stops],  # display
                 where="post", lw=0.8, color="#d62728", label="stop")
     trades = result.trades
     ax.scatter([index.get(t["entry_time"], 0) for t in trades],
