@@ -102,6 +102,7 @@ class PairActor(pykka.ThreadingActor):
             self.metrics.realized(self.realized)
         if not self.halted:
             self._resume()
+        self._observe_protection()
 
     def on_failure(self, exception_type, exception_value, traceback) -> None:
         if self.metrics:
@@ -127,6 +128,12 @@ class PairActor(pykka.ThreadingActor):
     # --- dispatch ---------------------------------------------------------------------------
 
     def on_receive(self, message):
+        try:
+            return self._dispatch(message)
+        finally:
+            self._observe_protection()
+
+    def _dispatch(self, message):
         match message:
             case PriceReady():
                 tick = self.w.slot.take()
@@ -412,6 +419,16 @@ class PairActor(pykka.ThreadingActor):
                           logic.unrealized_pnl(p, tick.price, self.settings.fee_pct))
         if tick.received_ns:
             self.metrics.decision_latency((time.perf_counter_ns() - tick.received_ns) / 1e9)
+
+    def _observe_protection(self) -> None:
+        """Flag a held position with no live stop on the exchange. During a cancelReplace the
+        old stop stays tracked and open until the venue confirms, so a move is not a gap."""
+        if self.metrics is None:
+            return
+        held = self.position.state in (PositionState.OPEN, PositionState.EXITING)
+        self.metrics.unprotected(held and not any(
+            o.side is Side.SELL and o.type is OrderType.STOP_LOSS_LIMIT and o.state.is_open
+            for o in self.orders.values()))
 
     def _count_order(self, order: Order, result: str) -> None:
         if self.metrics:
