@@ -98,6 +98,7 @@ class PairActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         if self.metrics:
+            self.metrics.halted(self.halted)
             self.metrics.up(not self.halted)
             self.metrics.realized(self.realized)
         if not self.halted:
@@ -373,7 +374,7 @@ class PairActor(pykka.ThreadingActor):
         self._persist(positions=(self.position,))
         log_event(log, "pair_halted", level=logging.ERROR, symbol=self.symbol, reason=reason)
         if self.metrics:
-            self.metrics.up(False)
+            self.metrics.halted(True)  # also takes the pair down
 
     # --- plumbing ---------------------------------------------------------------------------
 

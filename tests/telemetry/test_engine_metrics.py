@@ -80,3 +80,12 @@ def test_a_position_whose_stop_was_rejected_is_counted_unprotected(boot):
                     timeout=20, what="the position counted unprotected")
 
     assert _value(metrics, "ratchet_position_quantity", symbol="AAAUSDT") > 0
+
+
+def test_a_pair_that_halts_itself_is_exposed_as_halted_and_down(boot):
+    metrics, _ = boot(StopRejectingPaper)
+
+    engine.wait_for(lambda: _value(metrics, "ratchet_pair_halted", symbol="AAAUSDT") == 1,
+                    timeout=20, what="the pair exposed as halted")
+
+    assert _value(metrics, "ratchet_pair_up", symbol="AAAUSDT") == 0
