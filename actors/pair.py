@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 import pykka
@@ -67,7 +67,9 @@ class PairWiring:
     metrics: object | None = None
     durable_timeout_s: float = 30.0
     on_trade: object | None = None  # callable(Position) for replay reports
-    extra: dict = field(default_factory=dict)
+    # Replay stops at an entry it cannot size (BelowMinNotional); live trading halts the pair.
+    on_failure: object | None = None  # callable(exception), told when the actor dies
+    strict_entry: bool = False
 
 
 class PairActor(pykka.ThreadingActor):
@@ -106,6 +108,8 @@ class PairActor(pykka.ThreadingActor):
         self._observe_protection()
 
     def on_failure(self, exception_type, exception_value, traceback) -> None:
+        if self.w.on_failure is not None:
+            self.w.on_failure(exception_value)
         if self.metrics:
             self.metrics.up(False)
         if self.w.supervisor is not None:
@@ -185,7 +189,11 @@ class PairActor(pykka.ThreadingActor):
             position, order = logic.plan_entry(self.position, tick, self.settings, self.filters,
                                                self.w.prefix)
         except BelowMinNotional as exc:
-            raise BelowMinNotional(f"{exc} at {tick.time or tick.ts} price {tick.price}") from None
+            error = BelowMinNotional(f"{exc} at {tick.time or tick.ts} price {tick.price}")
+            if self.w.strict_entry:
+                raise error from None
+            self._halt(str(error))
+            return
         self._durable(positions=(position,), orders=(order,))
         self.position = position
         self._send(PlaceMarketOrder(order=order), order)
@@ -257,6 +265,7 @@ class PairActor(pykka.ThreadingActor):
         elif report.state in (OrderState.CANCELED, OrderState.EXPIRED, OrderState.REJECTED):
             self._forget(updated)
             self._persist(orders=(updated,))
+            self._count_order(updated, updated.state.value.lower())
             if order.client_order_id != self.position.stop_order_id:
                 return
             if self.exiting:
@@ -264,6 +273,8 @@ class PairActor(pykka.ThreadingActor):
             else:  # canceled from outside: the position must not stay unprotected
                 self._place_fresh_stop(max(self.position.highest, self.last_price or 0))
         else:
+            if order.state is OrderState.PENDING_NEW and updated.state.is_open:
+                self._count_order(updated, "accepted")  # the venue acknowledged a new stop
             self._track(updated)
             self._persist(orders=(updated,))
 

@@ -69,16 +69,21 @@ def _replay(points, settings, work: Path, prefix: str, record_stops: bool) -> Re
     try:
         gateway = Gateway.start(exchange, matches_prices=True)
         slot = TickSlot(symbol)
+        failures: list[BaseException] = []
         pair = PairActor.start(settings=settings, filters=filters, wiring=PairWiring(
-            db_writer=db, gateway=gateway, slot=slot, prefix=prefix, on_trade=closed.append))
+            db_writer=db, gateway=gateway, slot=slot, prefix=prefix, on_trade=closed.append,
+            on_failure=failures.append, strict_entry=True))
         gateway.ask(RegisterPair(symbol=symbol, pair=pair, slot=slot), timeout=ASK_TIMEOUT_S)
         prices = gateway.proxy().price_slot(symbol).get(timeout=ASK_TIMEOUT_S)
         last: PricePoint | None = None
         for point in points:
             prices.put(point.price, point.ts, point.time)
             gateway.ask(PriceReady(symbol=symbol), timeout=ASK_TIMEOUT_S)
-            while pair.ask(Sync(), timeout=ASK_TIMEOUT_S):
-                gateway.ask(Sync(), timeout=ASK_TIMEOUT_S)
+            try:
+                while pair.ask(Sync(), timeout=ASK_TIMEOUT_S):
+                    gateway.ask(Sync(), timeout=ASK_TIMEOUT_S)
+            except pykka.ActorDeadError:
+                raise failures[0] if failures else RuntimeError("the pair actor died") from None
             last = point
             result.prices += 1
             if record_stops:  # None while flat, so a plot breaks the line between trades
