@@ -71,6 +71,8 @@ def test_a_position_whose_stop_is_live_is_not_counted_unprotected(boot):
 
     assert _value(metrics, "ratchet_position_quantity", symbol="AAAUSDT") > 0
     assert _value(metrics, "ratchet_unprotected_positions") == 0
+    assert _value(metrics, "ratchet_orders_total", symbol="AAAUSDT", type="STOP_LOSS_LIMIT",
+                  result="accepted") == 1
 
 
 def test_a_position_whose_stop_was_rejected_is_counted_unprotected(boot):
