@@ -62,6 +62,9 @@ LATENCY_BUCKETS = (
 #: Rows per DB commit group; the DBWriter caps a group at about 1,000.
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 
+#: Actor kinds the Supervisor restarts (``actor_restarts_total{actor}``), exposed at 0 from boot.
+RESTARTED_ACTORS = ("pair",)
+
 MAX_LABEL_VALUES = 64
 MAX_LABEL_LENGTH = 64
 OTHER = "other"
@@ -285,6 +288,8 @@ class Metrics:
         self._errors = _ChildCache(self.exchange_errors, (_LabelGuard(),))
         self._restarts = _ChildCache(self.actor_restarts, (_LabelGuard(),))
         self._actions = _ChildCache(self.reconcile_actions, (_LabelGuard(),))
+        for actor in RESTARTED_ACTORS:  # at 0 from the start, so increase() sees a first restart
+            self._restarts.get(actor)
         self.build_info.info({"version": _version(), "python": sys.version.split()[0]})
 
     def _define(self) -> None:
@@ -393,10 +398,12 @@ class Metrics:
         self._restarts.get(actor).inc()
 
     def reconcile(self, actions: Mapping[str, int], duration_s: float) -> None:
-        """Count one reconciliation's actions by kind and record its duration."""
+        """Count one reconciliation's actions by kind and record its duration. A kind given
+        with a zero count is exposed at 0, so the first real one shows in ``increase()``."""
         for action, count in actions.items():
+            child = self._actions.get(action)
             if count:
-                self._actions.get(action).inc(count)
+                child.inc(count)
         self.reconcile_duration.set(duration_s)
 
     def reconcile_failed(self) -> None:

@@ -145,6 +145,16 @@ def test_unprotected_positions_counts_the_pairs_flagged_unprotected():
     assert _value(metrics, "ratchet_unprotected_positions") == 1
 
 
+def test_counters_read_by_increase_are_exposed_at_zero_before_their_first_event():
+    metrics = Metrics()
+
+    metrics.reconcile({"keep": 0, "cancel_orphan": 0}, 0.01)
+
+    assert _value(metrics, "ratchet_actor_restarts_total", actor="pair") == 0
+    assert _value(metrics, "ratchet_reconcile_actions_total", action="keep") == 0
+    assert _value(metrics, "ratchet_reconcile_actions_total", action="cancel_orphan") == 0
+
+
 def test_a_flat_pair_shows_no_highest_or_stop_and_zero_quantity():
     metrics = Metrics()
     pair = metrics.pair("BTCUSDT")
@@ -222,7 +232,7 @@ def test_labels_stay_bounded_when_callers_pass_many_distinct_values():
     assert len(_label_values(metrics, "ratchet_exchange_request_seconds", "endpoint")) \
         == MAX_LABEL_VALUES + 1
     assert "other" in _label_values(metrics, "ratchet_exchange_errors", "code")
-    assert _label_values(metrics, "ratchet_actor_restarts", "actor") == {"other"}
+    assert _label_values(metrics, "ratchet_actor_restarts", "actor") == {"pair", "other"}
 
 
 def test_no_label_carries_a_price_or_an_order_id():
