@@ -1,0 +1,75 @@
+"""``ratchet status`` reads positions, open orders and realized P&L through its own read-only
+connection, also while the engine runs; ``reconcile --dry-run`` changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+
+from core.config import load_config
+from core.types import OrderState
+from exchange.paper import PaperExchange
+from tests.integration import engine
+
+
+def ratchet(config, *args):
+    return subprocess.run([*engine.RATCHET, *args, "-c", str(config)], cwd=config.parent,
+                          capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(engine.REPO), "PATH": "/usr/bin:/bin"})
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_status_reads_the_db_while_the_engine_runs(tmp_path):
+    config = engine.write_config(tmp_path, {"AAAUSDT": {}, "BBBUSDT": {}, "CCCUSDT": {}},
+                                 defaults='trail_pct = "0.3"\nmin_move_pct = "0.05"',
+                                 feed='volatility_pct = "0.3"')
+    db = load_config(config).engine.db_path
+    proc = engine.start(config)
+    try:
+        engine.wait_for(lambda: len(engine.read(db, lambda r: r.list_orders(
+            state=OrderState.NEW))) == 3, timeout=60, what="three stops")
+        done = ratchet(config, "status", "--json")
+    finally:
+        engine.stop(proc)
+
+    assert done.returncode == 0, done.stderr
+    state = json.loads(done.stdout)
+    assert {p["symbol"] for p in state["positions"]} <= {"AAAUSDT", "BBBUSDT", "CCCUSDT"}
+    assert all(o["type"] == "STOP_LOSS_LIMIT" for o in state["open_orders"]
+               if o["state"] == "NEW")
+    assert "realized_pnl_total" in state
+
+
+def test_reconcile_dry_run_prints_actions_and_changes_nothing(tmp_path):
+    config = engine.write_config(tmp_path, {"AAAUSDT": {}, "BBBUSDT": {}},
+                                 defaults='trail_pct = "5"', feed='volatility_pct = "0.05"')
+    cfg = load_config(config)
+    proc = engine.start(config)
+    try:
+        engine.wait_for(lambda: len(engine.read(cfg.engine.db_path, lambda r: r.list_orders(
+            state=OrderState.NEW))) == 2, timeout=60, what="two stops")
+    finally:
+        engine.stop(proc)
+    db_before = digest(cfg.engine.db_path)
+    venue_before = venue_state(cfg)
+
+    done = ratchet(config, "reconcile", "--dry-run")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("keep_stop:") == 2
+    assert "nothing changed" in done.stdout
+    assert digest(cfg.engine.db_path) == db_before
+    assert venue_state(cfg) == venue_before  # the paper venue's orders and balances
+
+
+def venue_state(cfg):
+    venue = PaperExchange(cfg.engine.paper_state_path, settings={p.symbol: p for p in cfg.pairs})
+    try:
+        return (sorted((o.client_order_id, o.state) for o in venue.book.all_orders()),
+                venue.balances())
+    finally:
+        venue.close()
