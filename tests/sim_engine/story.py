@@ -1,0 +1,59 @@
+"""Driving the engine's prices by hand: the sim's random walk is paused and the test sends each
+price through ``POST /sim/price`` (the book matches it, then the feed streams it)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from tests.exchange.binance.simproc import Sim
+from tests.integration import engine
+
+
+def drive(sim: Sim, prices: Mapping[str, str], until: Callable[[], Any], *,
+          timeout: float = 30, what: str = "") -> Any:
+    """Send ``prices`` again and again until ``until()`` is truthy; return its value.
+
+    Resending the same price is harmless (it raises no high and moves no stop), and it covers
+    a feed that is still connecting when the first one goes out.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        for symbol, price in prices.items():
+            sim.price(symbol, price)
+        time.sleep(0.15)
+        try:
+            value = until()
+        except Exception:  # noqa: BLE001 - the DB may not exist yet
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or until}")
+
+
+def trades_by_client_id(sim: Sim) -> dict[str, list[dict[str, Any]]]:
+    """The sim's trades grouped by the client id of their order."""
+    by_order_id = {o["orderId"]: o["clientOrderId"] for o in sim.orders()}
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for t in sim.control("GET", "/sim/trades"):
+        grouped.setdefault(by_order_id[t["orderId"]], []).append(t)
+    return grouped
+
+
+def closed_pnl(entry_trades: list[dict[str, Any]], exit_trades: list[dict[str, Any]]) -> Decimal:
+    """(exit − entry) × qty − both commissions, from the sim's own trade rows (quote fees)."""
+    qty = sum(Decimal(t["qty"]) for t in entry_trades)
+    entry = sum(Decimal(t["price"]) * Decimal(t["qty"]) for t in entry_trades) / qty
+    exit_ = sum(Decimal(t["price"]) * Decimal(t["qty"]) for t in exit_trades) / qty
+    fees = sum(Decimal(t["commission"]) for t in (*entry_trades, *exit_trades))
+    return (exit_ - entry) * qty - fees
+
+
+def read_report(db) -> dict | None:
+    import json
+
+    raw = engine.read(db, lambda r: r.kv_get("reconcile:last"))
+    return json.loads(raw) if raw else None
