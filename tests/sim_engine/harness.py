@@ -76,11 +76,12 @@ def start_engine(config: Path, *args: str) -> subprocess.Popen:
     return engine.start(config, *args, env=CREDENTIALS)
 
 
-def run_engine(config: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    """Run ``ratchet run`` to its end with stdout and stderr apart."""
+def run_engine(config: Path, *args: str, env: Mapping[str, str] | None = None,
+               timeout: float = 30) -> subprocess.CompletedProcess:
+    """Run ``ratchet run`` to its end with stdout and stderr apart; ``env`` overrides."""
     return subprocess.run(
         [*engine.RATCHET, "run", "-c", str(config), *args], cwd=config.parent,
-        env={**os.environ, "PYTHONPATH": str(engine.REPO), **CREDENTIALS},
+        env={**os.environ, "PYTHONPATH": str(engine.REPO), **CREDENTIALS, **(env or {})},
         capture_output=True, text=True, timeout=timeout,
     )
 
