@@ -140,7 +140,7 @@ class DBWriter(pykka.ThreadingActor):
         match message:
             case _Durable(persist=unit, reply_to=future):
                 if self._open_error is not None:
-                    future.set_exception((StoreError, self._open_error, None))
+                    future.set_exception((type(self._open_error), self._open_error, None))
                     return None
                 self._buffer(unit, future)
             case Persist():
