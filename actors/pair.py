@@ -30,6 +30,7 @@ from actors.messages import (
     PlaceStop,
     PriceReady,
     QueryOrder,
+    RegisterPair,
     ReplaceStop,
     StopReplaced,
     Sync,
@@ -99,6 +100,11 @@ class PairActor(pykka.ThreadingActor):
     # --- lifecycle ------------------------------------------------------------------------
 
     def on_start(self) -> None:
+        # Register with the Gateway before _resume's queries: tells from one thread to one
+        # actor stay in order, while the Supervisor's RegisterPair, sent after start() returns,
+        # could arrive after them, and their replies would be dropped ("no pair for ...").
+        self.w.gateway.tell(RegisterPair(symbol=self.symbol, pair=self.actor_ref,
+                                         slot=self.w.slot))
         if self.metrics:
             self.metrics.halted(self.halted)
             self.metrics.up(not self.halted)
