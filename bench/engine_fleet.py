@@ -28,7 +28,7 @@ from actors.conflation import TickSlot
 from actors.db_writer import DBWriter
 from actors.feed import RandomWalk, Target, WalkSettings, deliver
 from actors.gateway import Gateway
-from actors.messages import GetKv, Persist, PriceReady, RegisterPair, Sync
+from actors.messages import GetKv, Persist, PriceReady, Sync
 from actors.pair import PairActor, PairWiring
 from core.trailing import entry_quantity, fee, levels_at
 from core.types import (
@@ -43,6 +43,7 @@ from core.types import (
     Tick,
 )
 from exchange.paper import PaperExchange, filters_for
+from telemetry.metrics import Metrics, PairMetrics
 
 ASK_TIMEOUT_S = 120
 START_PRICE = Decimal(100)
@@ -149,66 +150,38 @@ class SlotReader(pykka.ThreadingActor):
                 raise TypeError(f"SlotReader got {message!r}")
 
 
-class _PairRecorder:
-    """The per-pair metrics hooks a PairActor calls; keeps every decision latency (seconds)."""
+class _RecordingPairMetrics(PairMetrics):
+    """The real per-pair metrics, also keeping every decision latency (seconds)."""
 
     __slots__ = ("latencies",)
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics, symbol: str) -> None:
+        super().__init__(metrics, symbol)
         self.latencies: list[float] = []
 
     def decision_latency(self, seconds: float) -> None:
+        super().decision_latency(seconds)
         self.latencies.append(seconds)
 
-    def up(self, running: bool) -> None:
-        pass
 
-    def realized(self, total: Decimal) -> None:
-        pass
-
-    def tick(self, *state) -> None:
-        pass
-
-    def stop_moved(self) -> None:
-        pass
-
-    def order(self, type_: str, result: str) -> None:
-        pass
-
-
-class LatencyRecorder:
-    """Stands in for ``telemetry.metrics.Metrics`` so every tick-to-decision sample is kept."""
+class LatencyRecorder(Metrics):
+    """``telemetry.metrics.Metrics`` whose pairs keep every tick-to-decision sample."""
 
     def __init__(self) -> None:
-        self.pairs: dict[str, _PairRecorder] = {}
+        super().__init__()
+        self.recorders: dict[str, _RecordingPairMetrics] = {}
 
-    def pair(self, symbol: str) -> _PairRecorder:
-        return self.pairs.setdefault(symbol, _PairRecorder())
+    def pair(self, symbol: str) -> _RecordingPairMetrics:
+        recorder = self.recorders.get(symbol)
+        if recorder is None:
+            recorder = self.recorders.setdefault(symbol, _RecordingPairMetrics(self, symbol))
+        return recorder
 
     def samples(self) -> list[float]:
-        return [s for p in self.pairs.values() for s in p.latencies]
-
-    def clear(self) -> None:
-        for p in self.pairs.values():
-            p.latencies.clear()
+        return [s for p in self.recorders.values() for s in p.latencies]
 
 
 # --- the fleet ----------------------------------------------------------------------------
-
-
-class RegisteredPair(PairActor):
-    """A PairActor that registers its route with the Gateway before its start-up queries.
-
-    The Supervisor tells ``RegisterPair`` after ``PairActor.start`` returns, which races the
-    pair's own ``on_start`` queries: a reply that reaches the Gateway first is dropped ("no
-    pair for ...") and the pair waits for it forever. Telling from ``on_start`` keeps the
-    order, since tells from one thread to one actor stay FIFO. The tick path is unchanged.
-    """
-
-    def on_start(self) -> None:
-        self.w.gateway.tell(RegisterPair(symbol=self.symbol, pair=self.actor_ref,
-                                         slot=self.w.slot))
-        super().on_start()
 
 
 @dataclass(slots=True)
@@ -283,7 +256,7 @@ class Fleet:
         for r, slot in zip(states or self.states, slots, strict=True):
             wiring = PairWiring(db_writer=self.db, gateway=self.gateway, slot=slot,
                                 metrics=metrics)
-            self.pairs.append(RegisteredPair.start(
+            self.pairs.append(PairActor.start(
                 settings=r.settings, filters=filters_for(r.settings), wiring=wiring,
                 position=r.position, orders=r.orders))
         settle(self.pairs, self.gateway)

@@ -49,6 +49,29 @@ def profile_replay(prices: int) -> tuple[pstats.Stats, float]:
     return stats, len(points) / elapsed
 
 
+AREAS = (  # (label, substrings of a function's file or name), the first match wins
+    ("blocked on locks: idle actors, waits (not CPU)", ("acquire' of '_thread.lock",)),
+    ("pykka", ("/pykka/",)),
+    ("threading, queue (stdlib)", ("/threading.py", "/queue.py", "_thread.")),
+    ("actors/", ("/actors/",)),
+    ("core/", ("/core/",)),
+    ("exchange/", ("/exchange/",)),
+    ("persistence/, peewee, sqlite3", ("/persistence/", "/peewee", "/playhouse/", "sqlite3")),
+    ("dataclasses (replace, __eq__)", ("/dataclasses.py", "<string>")),
+)
+
+
+def by_area(stats: pstats.Stats) -> list[tuple[str, float]]:
+    """Own time (tottime) summed per area of the code, largest first."""
+    totals: dict[str, float] = {}
+    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+        where = f"{filename}:{name}"
+        label = next((label for label, keys in AREAS if any(k in where for k in keys)),
+                     "other (decimal, builtins, ...)")
+        totals[label] = totals.get(label, 0.0) + tottime
+    return sorted(totals.items(), key=lambda kv: kv[1], reverse=True)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.engine_profile")
     parser.add_argument("prices", nargs="?", type=int, default=20_000)
@@ -57,6 +80,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     stats, rate = profile_replay(args.prices)
     print(f"{args.prices} prices at {rate:.0f} prices/s under the profiler (all threads)")
+    print("own time by area, all threads (µs per price):")
+    for label, seconds in by_area(stats):
+        print(f"  {seconds / args.prices * 1e6:8.1f}  {label}")
     stats.sort_stats(args.sort).print_stats(args.top)
     return 0
 
