@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -226,23 +227,26 @@ def _to_json(obj: Any) -> dict[str, Any]:
 
 
 def _from_json(cls: type, data: dict[str, Any]) -> Any:
+    parsers = _parsers(cls)
     kwargs: dict[str, Any] = {}
-    hints = {f.name: f for f in dataclasses.fields(cls)}
     for name, value in data.items():
-        f = hints.get(name)
-        if f is None:
+        if name not in parsers:
             continue  # tolerate fields written by a newer minor version
-        kwargs[name] = _coerce(f.type, value)
+        parse = parsers[name]
+        kwargs[name] = value if value is None or parse is None else parse(value)
     return cls(**kwargs)
 
 
-def _coerce(type_name: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    t = str(type_name)
-    if t.startswith("Decimal"):
-        return Decimal(value)
+@functools.cache
+def _parsers(cls: type) -> dict[str, Any]:
+    """Per field: how to turn its JSON value back into the field's type (None: as is)."""
+    return {f.name: _parser(str(f.type)) for f in dataclasses.fields(cls)}
+
+
+def _parser(type_name: str) -> Any:
+    if type_name.startswith("Decimal"):
+        return Decimal
     for enum in _ENUMS:
-        if t.startswith(enum.__name__):
-            return enum(value)
-    return value
+        if type_name.startswith(enum.__name__):
+            return enum
+    return None
