@@ -118,8 +118,12 @@ class Gateway(pykka.ThreadingActor):
             case OrderUpdated(report=report):  # pushed by the venue (user-data stream)
                 self._tell(report.symbol, message)
             case Maintain():
-                self.exchange.maintain()
-                self._schedule(MAINTAIN_EVERY_S, Maintain())
+                try:
+                    self.exchange.maintain()
+                except VenueError as exc:  # a failed poll is simply due again next time
+                    log_event(log, "maintain_failed", level=logging.WARNING, error=str(exc))
+                finally:
+                    self._schedule(MAINTAIN_EVERY_S, Maintain())
             case DrainMoves():
                 self.drain_scheduled = False
                 self._drain_moves()
@@ -208,7 +212,10 @@ class Gateway(pykka.ThreadingActor):
                 self._schedule_drain(1.0)
                 return
             del self.moves[symbol]
-            self._replace(move)
+            try:
+                self._replace(move)
+            except StatusUnknown as exc:  # both halves still unknown: the pair asks again
+                self._tell(symbol, OrderUnknown(order=move.new, reason=str(exc)))
 
     def _order_budget_left(self) -> bool:
         budget = self.exchange.rate_budget()
