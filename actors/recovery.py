@@ -15,11 +15,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from core import pair_logic as logic
 from core import reconcile as rc
-from core.errors import OrderRejected, StatusUnknown, StorageFailed, UnknownOrder
+from core.errors import (
+    OrderRejected,
+    RetryableVenueError,
+    StatusUnknown,
+    StorageFailed,
+    UnknownOrder,
+)
 from core.trailing import StopLevels, levels_at
 from core.types import Order, OrderState, PairSettings, Position, PositionState, SymbolFilters
 from exchange.base import Exchange, OrderReport
@@ -28,6 +34,8 @@ from telemetry.logs import log_event
 log = logging.getLogger("ratchet.reconcile")
 
 REPORT_KEY = "reconcile:last"
+READ_ATTEMPTS = 6  # about 1.5 s of asking again before boot gives up on a read
+T = TypeVar("T")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -52,6 +60,25 @@ class RecoveryReport:
                            "errors": self.errors, "at": time.time()}, sort_keys=True)
 
 
+def read_again(call: Callable[[], T], *, attempts: int = READ_ATTEMPTS,
+               sleep: Callable[[float], None] = time.sleep) -> T:
+    """Make a read, asking again while the answer is unclear (5xx, timeout) or rate limited.
+
+    A read changes nothing on the venue, so asking again is always safe; boot must not fail
+    on one lost answer. The last failure is raised after ``attempts`` tries.
+    """
+    delay = 0.05
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except (StatusUnknown, RetryableVenueError) as exc:
+            if attempt == attempts:
+                raise
+            sleep(getattr(exc, "retry_after_s", None) or delay)
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
 def plan(
     exchange: Exchange, positions: tuple[Position, ...], orders: tuple[Order, ...], *,
     settings: Mapping[str, PairSettings], filters: Mapping[str, SymbolFilters], prefix: str,
@@ -67,16 +94,16 @@ def plan(
         positions=open_positions, orders=tuple(o for o in orders if not o.state.is_final),
         settings=settings, filters=filters, last_prices=last_prices, prefix=prefix,
     )
-    open_orders = tuple(exchange.open_orders())
+    open_orders = tuple(read_again(exchange.open_orders))
     queried: dict[str, OrderReport | None] = {}
     for order in rc.orders_to_query(local, open_orders):
         try:
-            queried[order.client_order_id] = exchange.get_order(
-                symbol=order.symbol, client_order_id=order.client_order_id)
+            queried[order.client_order_id] = read_again(lambda o=order: exchange.get_order(
+                symbol=o.symbol, client_order_id=o.client_order_id))
         except UnknownOrder:
             queried[order.client_order_id] = None
     venue = rc.VenueState(open_orders=open_orders, queried=queried,
-                          balances=exchange.balances())
+                          balances=read_again(exchange.balances))
     return Plan(local=local, venue=venue, actions=rc.reconcile(local, venue),
                 queried=len(queried))
 

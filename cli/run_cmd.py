@@ -13,6 +13,7 @@ import pykka
 import pykka.debug
 
 from actors.messages import Boot, GetSnapshot, ReloadConfig, Shutdown
+from actors.recovery import read_again
 from actors.supervisor import Supervisor
 from cli.common import build_exchange, check_live_safety
 from cli.main import add_config_arg
@@ -62,7 +63,8 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
     metrics.serve(cfg.engine.metrics_host, cfg.engine.metrics_port)
     try:
         exchange = build_exchange(cfg, metrics=metrics)
-        for warning in exchange.connect():  # a wrong key or secret stops here: one line, exit 2
+        # A wrong key or secret stops here (one line, exit 2); a lost answer is asked again.
+        for warning in read_again(exchange.connect):
             log_event(log, "exchange_warning", level=logging.WARNING, warning=warning)
     except BaseException:
         metrics.stop()
