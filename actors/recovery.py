@@ -86,10 +86,10 @@ def plan(
     """Read the venue and diff it with the DB. Changes nothing anywhere."""
     open_positions = tuple(p for p in positions if p.state is not PositionState.FLAT)
     last_prices: dict[str, Decimal] = {}
-    for symbol in {p.symbol for p in open_positions}:
-        # Without a last price, reconcile falls back to the persisted highest.
-        with contextlib.suppress(StatusUnknown, UnknownOrder, OrderRejected, KeyError, ValueError):
-            last_prices[symbol] = exchange.last_price(symbol)
+    symbols = sorted({p.symbol for p in open_positions})
+    # Without a last price, reconcile falls back to the persisted highest.
+    with contextlib.suppress(StatusUnknown, RetryableVenueError):
+        last_prices = read_again(lambda: exchange.last_prices(symbols)) if symbols else {}
     local = rc.LocalState(
         positions=open_positions, orders=tuple(o for o in orders if not o.state.is_final),
         settings=settings, filters=filters, last_prices=last_prices, prefix=prefix,

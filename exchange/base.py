@@ -7,11 +7,13 @@ made only from the Gateway's thread. Errors are the ``core.errors.VenueError`` t
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from core.errors import OrderRejected, StatusUnknown, UnknownOrder
 from core.types import Balance, OrderState, OrderType, PairSettings, Side, SymbolFilters
 
 
@@ -132,6 +134,17 @@ class Exchange(ABC):
     @abstractmethod
     def last_price(self, symbol: str) -> Decimal:
         """The last traded price of a symbol."""
+
+    def last_prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        """The last prices of ``symbols``; a symbol the venue has no price for is left out.
+        One ``last_price`` call each; a venue that lists every price in one request overrides
+        this (boot reconciliation asks for every open position's symbol at once)."""
+        prices: dict[str, Decimal] = {}
+        for symbol in symbols:
+            with contextlib.suppress(StatusUnknown, UnknownOrder, OrderRejected, KeyError,
+                                     ValueError):
+                prices[symbol] = self.last_price(symbol)
+        return prices
 
     def add_pair(self, settings: PairSettings) -> None:  # noqa: B027
         """A pair was added at run time; venues that take filters from the config learn it."""

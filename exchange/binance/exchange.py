@@ -371,6 +371,18 @@ class BinanceExchange(Exchange):
         self._last_price[symbol] = ticker.price
         return ticker.price
 
+    def last_prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        """Every listed price in one request (weight 4, as much as two single ones), kept for
+        the symbols asked about."""
+        wanted = set(symbols)
+        if len(wanted) < 2:
+            return super().last_prices(symbols)
+        rows = items(self._call("ticker/price", self.client.get_symbol_ticker))
+        tickers = (TickerPriceDTO.parse(row) for row in rows)
+        prices = {t.symbol: t.price for t in tickers if t.symbol in wanted}
+        self._last_price.update(prices)
+        return prices
+
     def _stop_params(self, symbol: str, qty: Decimal, stop: Decimal, limit: Decimal) -> dict:
         return {
             "symbol": symbol, "side": enums.SIDE_TO_BINANCE[Side.SELL],
