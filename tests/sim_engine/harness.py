@@ -8,6 +8,7 @@ Builds on ``tests.exchange.binance.simproc.Sim`` (the sim and its ``/sim/...`` c
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -55,13 +56,17 @@ def start_sim(state_dir: Path, *args: str, latency_ms: int = 0) -> Sim:
 
 
 def write_config(directory: Path, base_url: str, symbols: Iterable[str], *,
-                 defaults: Mapping[str, str] | None = None, exchange: str = "",
-                 engine_extra: str = "") -> Path:
-    """A binance-mode config: REST at ``base_url``, the sim's websocket as the feed."""
+                 defaults: Mapping[str, str] | None = None,
+                 exchange: Mapping[str, str] | None = None) -> Path:
+    """A binance-mode config: REST at ``base_url``, the sim's websocket as the feed.
+
+    ``exchange`` adds or overrides ``[exchange]`` keys, with TOML values (``{"live": "true"}``).
+    """
+    exchange_keys = {"base_url": f'"{base_url}"', "timeout_s": '"2"', **(exchange or {})}
     lines = [
         "[engine]", 'mode = "binance"', 'db_path = "ratchet.db"',
-        f"metrics_port = {engine.free_port()}", "status_interval_s = 3600", engine_extra,
-        "[exchange]", f'base_url = "{base_url}"', 'timeout_s = "2"', exchange,
+        f"metrics_port = {engine.free_port()}", "status_interval_s = 3600",
+        "[exchange]", *(f"{k} = {v}" for k, v in exchange_keys.items()),
         "[feed]", 'kind = "binance"',
         "[defaults]", *(f'{k} = "{v}"' for k, v in (defaults or {}).items()),
     ]
@@ -73,7 +78,29 @@ def write_config(directory: Path, base_url: str, symbols: Iterable[str], *,
 
 
 def start_engine(config: Path, *args: str) -> subprocess.Popen:
-    return engine.start(config, *args, env=CREDENTIALS)
+    """``ratchet run`` writing to ``engine.log`` beside the config, not to a pipe: a busy
+    engine logs more than a pipe holds, and would block on a full one."""
+    log = (config.parent / "engine.log").open("a")
+    try:
+        return subprocess.Popen(
+            [*engine.RATCHET, "run", "-c", str(config), *args], cwd=config.parent,
+            env={**os.environ, "PYTHONPATH": str(engine.REPO), **CREDENTIALS},
+            stdout=log, stderr=subprocess.STDOUT, text=True,
+        )
+    finally:
+        log.close()
+
+
+def stop_engine(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> str:
+    """Stop the engine with ``sig``; return what this run wrote to its log."""
+    config_dir = Path(proc.args[proc.args.index("-c") + 1]).parent
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    proc.wait(timeout)
+    log = config_dir / "engine.log"
+    text = log.read_text()
+    log.unlink()
+    return text
 
 
 def run_engine(config: Path, *args: str, env: Mapping[str, str] | None = None,

@@ -41,7 +41,7 @@ def test_wrong_secret_is_one_line_on_stderr_and_exit_2(sim, tmp_path):
 def test_non_loopback_base_url_is_refused_before_any_request(sim, tmp_path, live_in_config,
                                                              live_flag):
     config = h.write_config(tmp_path, f"http://0.0.0.0:{sim.port}", SYMBOLS,
-                            exchange=f"live = {str(live_in_config).lower()}")
+                            exchange={"live": str(live_in_config).lower()})
     sim.reset_requests()
 
     result = h.run_engine(config, *(["--live"] if live_flag else []))
@@ -56,7 +56,7 @@ def test_non_loopback_base_url_is_refused_before_any_request(sim, tmp_path, live
 
 def test_live_in_config_and_on_the_command_line_gets_past_the_refusal(sim, tmp_path):
     config = h.write_config(tmp_path, f"http://0.0.0.0:{sim.port}", SYMBOLS,
-                            exchange="live = true")
+                            exchange={"live": "true"})
     sim.reset_requests()
 
     result = h.run_engine(config, "--live", "--duration", "1")

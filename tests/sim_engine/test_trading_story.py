@@ -67,7 +67,7 @@ def _story_then_restart(sim, config, db, how) -> None:
         positions = h.settled(db, sim, SYMBOLS)
         story_counts = sim.requests()
     finally:
-        out = engine.stop(proc, how)
+        out = h.stop_engine(proc, how)
     if how == signal.SIGTERM:
         assert proc.returncode == 0, out
     assert not h.traceback_in(out), out
@@ -113,7 +113,7 @@ def _story_then_restart(sim, config, db, how) -> None:
         final = h.settled(db, sim, SYMBOLS)
         restart_counts = sim.requests()
     finally:
-        out = engine.stop(proc)
+        out = h.stop_engine(proc)
     assert proc.returncode == 0, out
     assert not h.traceback_in(out), out
 
