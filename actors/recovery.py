@@ -94,6 +94,10 @@ def plan(
         positions=open_positions, orders=tuple(o for o in orders if not o.state.is_final),
         settings=settings, filters=filters, last_prices=last_prices, prefix=prefix,
     )
+    # Balances before orders: a stop that fills between the two reads then shows as filled
+    # with its base still counted. Read after, the base is gone while the listing still
+    # shows the stop open, and the pair is halted for a balance "below" its position.
+    balances = read_again(exchange.balances)
     open_orders = tuple(read_again(exchange.open_orders))
     queried: dict[str, OrderReport | None] = {}
     for order in rc.orders_to_query(local, open_orders):
@@ -102,8 +106,7 @@ def plan(
                 symbol=o.symbol, client_order_id=o.client_order_id))
         except UnknownOrder:
             queried[order.client_order_id] = None
-    venue = rc.VenueState(open_orders=open_orders, queried=queried,
-                          balances=read_again(exchange.balances))
+    venue = rc.VenueState(open_orders=open_orders, queried=queried, balances=balances)
     return Plan(local=local, venue=venue, actions=rc.reconcile(local, venue),
                 queried=len(queried))
 
