@@ -137,7 +137,7 @@ class BinanceExchange(Exchange):
             self._ws_api_url = ws_api_url or ws_api_url_for(base)
         pin_environment(self.client.session, self.client.API_URL)
         self.gate = SendGate(clock)
-        self.meter = RateMeter()
+        self.meter = RateMeter(clock)
         self._lock = threading.RLock()
         self._rules: dict[str, SymbolRules] = {}
         self._last_price: dict[str, Decimal] = {}

@@ -11,6 +11,7 @@ ban's ``Retry-After`` has passed (``VenueBanned``); after a 429 it refuses until
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 from core.errors import RetryableVenueError, VenueBanned
@@ -19,6 +20,7 @@ from exchange.binance.dto import RateLimitDTO
 
 WEIGHT_HEADER = "x-mbx-used-weight-1m"
 ORDER_COUNT_PREFIX = "x-mbx-order-count-"
+WEIGHT_KEY = "1M"  # X-MBX-USED-WEIGHT-1M counts a one-minute window
 _INTERVAL_LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
 
 
@@ -71,14 +73,21 @@ def order_limit_key(limit: RateLimitDTO) -> str:
 
 
 class RateMeter:
-    """The last-seen usage of the venue's limits. Thread-safe."""
+    """The last-seen usage of the venue's limits. Thread-safe.
 
-    def __init__(self) -> None:
+    A count is only as fresh as the last response that carried it. Once a whole interval has
+    passed since then, the window it counted has ended, so it reads as 0: otherwise a budget
+    spent to its ceiling would never be seen to refill (no order is sent, no header comes).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._weight_used = 0
         self._weight_limit = 6000
         self._order_counts: dict[str, int] = {}
         self._order_limits: dict[str, int] = {"10S": 100}
+        self._seen: dict[str, float] = {}  # when each count was last read: "1M" is the weight
 
     def set_limits(self, limits: Iterable[RateLimitDTO]) -> None:
         order_limits: dict[str, int] = {}
@@ -107,20 +116,31 @@ class RateMeter:
                     counts[low[len(ORDER_COUNT_PREFIX):].upper()] = int(value)
             except ValueError:
                 continue
+        now = self._clock()
         with self._lock:
             if weight is not None:
                 self._weight_used = weight
+                self._seen[WEIGHT_KEY] = now
             self._order_counts.update(counts)
+            self._seen.update(dict.fromkeys(counts, now))
         return weight
 
+    def _fresh(self, key: str, count: int, now: float) -> int:
+        """``count`` while its window may still be running, else 0."""
+        seen = self._seen.get(key)
+        return count if seen is None or now - seen < _interval_seconds(key) else 0
+
     def budget(self) -> RateBudget:
+        now = self._clock()
         with self._lock:
             short = min(self._order_limits, key=_interval_seconds, default="10S")
-            extra = {f"orders_{k}": v for k, v in self._order_counts.items()}
+            counts = {k: self._fresh(k, v, now) for k, v in self._order_counts.items()}
+            extra = {f"orders_{k}": v for k, v in counts.items()}
             extra.update({f"orders_limit_{k}": v for k, v in self._order_limits.items()})
             return RateBudget(
-                weight_used=self._weight_used, weight_limit=self._weight_limit,
-                orders_used=self._order_counts.get(short, 0),
+                weight_used=self._fresh(WEIGHT_KEY, self._weight_used, now),
+                weight_limit=self._weight_limit,
+                orders_used=counts.get(short, 0),
                 orders_limit=self._order_limits.get(short, 100), extra=extra,
             )
 
