@@ -27,7 +27,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -66,6 +66,8 @@ BTC_CSV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / \
     "btc-perp-20211231-20220201_1m.csv"
 PER_TELL = "one tell per price"
 KIB = 1024
+MS = 1000.0
+MIN_MOVE_SWEEP = (Decimal("0.5"), Decimal("1"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +76,13 @@ class Sizes:
     ingest_rounds: int = 100  # prices per symbol in each ingest run
     repeats: int = 3  # ingest runs of each kind (medians are printed)
     latency_seconds: float = 5.0
+    load_fractions: tuple[float, ...] = (0.5, 0.25, 0.1)  # of the measured maximum
     rss_pairs: int = 1000
     replay_prices: int | None = None  # None: the whole file
 
 
-QUICK = Sizes(pairs=50, ingest_rounds=20, repeats=1, latency_seconds=1.0, rss_pairs=50,
-              replay_prices=2000)
+QUICK = Sizes(pairs=50, ingest_rounds=20, repeats=1, latency_seconds=1.0, load_fractions=(0.5,),
+              rss_pairs=50, replay_prices=2000)
 
 
 def _emit(**fields) -> dict:
@@ -166,32 +169,39 @@ def ingest(sizes: Sizes, fleet: Fleet) -> tuple[list[dict], float]:
 
 
 def latency(sizes: Sizes, fleet: Fleet, max_rate: float) -> list[dict]:
-    """Tick-to-decision at half ``max_rate``: conflating, and one tell per price as baseline."""
-    rate = max_rate / 2
-    rounds = max(2, round(rate * sizes.latency_seconds / sizes.pairs))
-    stream = make_stream(sizes.pairs, rounds, seed=11)
-    samples = {}
-    for name, slot_type in (("per_tell", PerTickSlot), ("conflating", RecordingSlot)):
-        recorder = LatencyRecorder()
-        slots = [slot_type(s) for s in symbols(sizes.pairs)]
-        fleet.start_pairs(slots, recorder)
-        feed_paced(targets_for(slots, fleet.pairs), stream, rate)
-        settle(fleet.pairs)
-        fleet.stop_pairs()
-        samples[name] = recorder.samples()
-    ours, theirs = samples["conflating"], samples["per_tell"]
-    common = {"actors": sizes.pairs, "load_prices_per_s": rate, "max_prices_per_s": max_rate,
-              "samples": len(ours), "baseline_samples": len(theirs),
-              "baseline_name": PER_TELL}
-    ms = 1000.0
-    return [
-        _emit(metric="tick_to_decision_p50", unit="ms", better="lower",
-              value=percentile(ours, 0.5) * ms, baseline=percentile(theirs, 0.5) * ms,
-              **common),
-        _emit(metric="tick_to_decision_p99", unit="ms", better="lower",
-              value=percentile(ours, 0.99) * ms, baseline=percentile(theirs, 0.99) * ms,
-              target="< 5 ms", **common),
-    ]
+    """Tick-to-decision at each of ``sizes.load_fractions`` of ``max_rate`` (the target is at
+    0.5): conflating, and one tell per price as the baseline, same prices."""
+    records = []
+    for fraction in sizes.load_fractions:
+        rate = max_rate * fraction
+        rounds = max(2, round(rate * sizes.latency_seconds / sizes.pairs))
+        stream = make_stream(sizes.pairs, rounds, seed=11)
+        ours = _latencies(fleet, stream, RecordingSlot, rate)
+        theirs = _latencies(fleet, stream, PerTickSlot, rate)
+        common = {"actors": sizes.pairs, "load_fraction": fraction, "load_prices_per_s": rate,
+                  "max_prices_per_s": max_rate, "samples": len(ours),
+                  "baseline_samples": len(theirs), "baseline_name": PER_TELL}
+        target = {"target": "< 5 ms"} if fraction == 0.5 else {}
+        records += [
+            _emit(metric="tick_to_decision_p50", unit="ms", better="lower",
+                  value=percentile(ours, 0.5) * MS, baseline=percentile(theirs, 0.5) * MS,
+                  **common),
+            _emit(metric="tick_to_decision_p99", unit="ms", better="lower",
+                  value=percentile(ours, 0.99) * MS, baseline=percentile(theirs, 0.99) * MS,
+                  **target, **common),
+        ]
+    return records
+
+
+def _latencies(fleet: Fleet, stream: Stream, slot_type: type, rate: float) -> list[float]:
+    """Every decision latency of the pairs, with ``stream`` fed at ``rate`` prices/s."""
+    recorder = LatencyRecorder()
+    slots = [slot_type(s) for s in symbols(len(fleet.states))]
+    fleet.start_pairs(slots, recorder)
+    feed_paced(targets_for(slots, fleet.pairs), stream, rate)
+    settle(fleet.pairs)
+    fleet.stop_pairs()
+    return recorder.samples()
 
 
 # --- memory -----------------------------------------------------------------------------------
@@ -223,19 +233,31 @@ def replay(points: Sequence[PricePoint], settings: PairSettings) -> list[dict]:
                      baseline_name="core.backtest.simulate", better="higher",
                      target=">= 6000 prices/s", prices=len(points), seconds=replay_s,
                      cpu_seconds=replay_cpu_s, matches_backtest=same)]
-    naive = naive_engine(points, settings)
     times = {p.time: p.ts for p in points}
-    ours_hours = position_hours(result.trades, times)
-    naive_hours = position_hours(naive.trades, times)
-    ours_rate = result.orders_sent / ours_hours if ours_hours else 0.0
-    naive_rate = naive.orders_sent / naive_hours if naive_hours else 0.0
-    records.append(_emit(
-        metric="orders_per_position_hour", value=ours_rate, unit="orders/h",
-        baseline=naive_rate, baseline_name="naive: replace on every new high",
-        better="lower", target="ratio <= 0.1", orders_sent=result.orders_sent,
-        position_hours=ours_hours, baseline_orders_sent=naive.orders_sent,
-        baseline_position_hours=naive_hours, new_highs=naive.new_highs))
+    naive = naive_engine(points, settings)
+    records.append(_churn(result.orders_sent, result.stop_moves, result.trades, naive, times,
+                          min_move_pct=str(settings.min_move_pct), engine="actors.replay"))
+    for min_move_pct in MIN_MOVE_SWEEP:  # the knob that sets churn, through the backtest
+        tuned = replace(settings, min_move_pct=min_move_pct)
+        ref = simulate(points, tuned, filters_for(tuned))
+        records.append(_churn(ref.orders_sent, ref.stop_moves,
+                              [t.to_json() for t in ref.trades], naive, times,
+                              min_move_pct=str(min_move_pct), engine="core.backtest.simulate"))
     return records
+
+
+def _churn(orders_sent: int, stop_moves: int, trades: list[dict], naive: NaiveResult,
+           times: dict[str, Decimal], **extra) -> dict:
+    hours = position_hours(trades, times)
+    naive_hours = position_hours(naive.trades, times)
+    return _emit(
+        metric="orders_per_position_hour", value=orders_sent / hours if hours else 0.0,
+        unit="orders/h", baseline=naive.orders_sent / naive_hours if naive_hours else 0.0,
+        baseline_name="naive: replace on every new high", better="lower",
+        target="ratio <= 0.1", orders_sent=orders_sent, stop_moves=stop_moves,
+        position_hours=hours, baseline_orders_sent=naive.orders_sent,
+        baseline_stop_moves=naive.stop_moves, baseline_position_hours=naive_hours,
+        new_highs=naive.new_highs, **extra)
 
 
 def position_hours(trades: list[dict], times: dict[str, Decimal]) -> float:
@@ -248,6 +270,7 @@ def position_hours(trades: list[dict], times: dict[str, Decimal]) -> float:
 class NaiveResult:
     trades: list[dict]
     orders_sent: int = 0
+    stop_moves: int = 0
     new_highs: int = 0
 
 
@@ -295,6 +318,7 @@ def naive_engine(points: Sequence[PricePoint], settings: PairSettings) -> NaiveR
             if candidate > stop.stop:
                 stop = StopState(candidate, levels_at(highest, settings, filters.tick).limit)
                 result.orders_sent += 1
+                result.stop_moves += 1
     if stop is not None and last is not None:
         close(last)
     return result
@@ -304,7 +328,9 @@ def naive_engine(points: Sequence[PricePoint], settings: PairSettings) -> NaiveR
 
 
 def run(sizes: Sizes, workdir: Path) -> list[dict]:
-    records = []
+    records = [_emit(metric="load_average_1m", value=os.getloadavg()[0], unit="runnable",
+                     baseline=None, better="lower", cpus=os.cpu_count(),
+                     note="before the run; each line's load_1m includes this run's threads")]
     fleet = Fleet.open(workdir, sizes.pairs)
     try:
         found, max_rate = ingest(sizes, fleet)

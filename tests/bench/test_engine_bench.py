@@ -29,7 +29,8 @@ from core.types import PairSettings
 from exchange.paper import filters_for
 from tests.conftest import BTC_CSV
 
-TINY = Sizes(pairs=4, ingest_rounds=6, repeats=2, latency_seconds=0.2, rss_pairs=4, replay_prices=400)
+TINY = Sizes(pairs=4, ingest_rounds=6, repeats=2, latency_seconds=0.2, load_fractions=(0.5, 0.1),
+             rss_pairs=4, replay_prices=400)
 KEYS = {"bench", "metric", "value", "unit", "baseline", "ratio"}
 
 
@@ -68,12 +69,14 @@ def test_ingest_prints_both_consumers_and_loses_no_high_or_low(fleet, capsys):
     assert all(r["baseline_deliveries"] == r["prices"] for r in records[:2])
 
 
-def test_latency_prints_p50_and_p99_at_half_the_given_load(fleet, capsys):
+def test_latency_prints_p50_and_p99_at_each_fraction_of_the_given_load(fleet, capsys):
     records = latency(TINY, fleet, max_rate=2000.0)
 
-    assert_lines(records, capsys.readouterr().out,
-                 ["tick_to_decision_p50", "tick_to_decision_p99"])
-    assert all(r["load_prices_per_s"] == 1000.0 and r["samples"] > 0 for r in records)
+    assert_lines(records, capsys.readouterr().out, ["tick_to_decision_p50",
+                                                    "tick_to_decision_p99"] * 2)
+    assert [r["load_prices_per_s"] for r in records] == [1000.0, 1000.0, 200.0, 200.0]
+    assert all(r["samples"] > 0 and r["baseline_samples"] > 0 for r in records)
+    assert [r.get("target") for r in records] == [None, "< 5 ms", None, None]
 
 
 def test_rss_prints_kib_per_pair_actor_against_an_idle_actor(capsys):
@@ -87,9 +90,10 @@ def test_replay_prints_speed_and_churn_and_matches_the_backtest(points, capsys):
     records = replay(points, PairSettings(symbol="BTCUSDT"))
 
     assert_lines(records, capsys.readouterr().out,
-                 ["replay_prices_per_s", "orders_per_position_hour"])
+                 ["replay_prices_per_s"] + ["orders_per_position_hour"] * 3)
     assert records[0]["matches_backtest"] is True
-    assert records[1]["orders_sent"] > 0 and records[1]["baseline_orders_sent"] > 0
+    assert [r["min_move_pct"] for r in records[1:]] == ["0.2", "0.5", "1"]
+    assert all(r["orders_sent"] > 0 and r["baseline_orders_sent"] > 0 for r in records[1:])
 
 
 def test_naive_engine_is_the_backtest_without_a_min_move_step(points):
