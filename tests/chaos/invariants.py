@@ -1,0 +1,208 @@
+"""The chaos invariants, checked against the engine's DB and the sim's own records.
+
+Each check returns the problems it found (an empty list: it holds) and counts how many items it
+checked into ``Tally``, which ends up in the run's summary line:
+
+- ``stops``: every open position in the DB is OPEN, not halted, and has exactly one open order
+  on the sim: its ``stop_order_id``, a STOP_LOSS_LIMIT SELL of its qty at its stop and limit.
+  That stop is where §3 puts it for the persisted ``highest``: never above
+  ``candidate(highest) = floor_tick(highest × (1 − trail_pct/100))`` (a stop comes from a
+  highest that was persisted with it), and not so far below that §3 would move it now
+  (``next_stop(stop, highest)`` is None: ``candidate < stop + step_min``). Reconciliation may
+  keep a stop that is correct, or place ``levels_at(max(highest, last price))``, and a fresh
+  stop is the max of that and what was there; both satisfy this.
+- ``orders``: every open order on the sim with our prefix is a row in the DB, not final there.
+- ``fills``: every fill on the sim of an order with our prefix is in ``trades`` exactly once
+  (same symbol and exchange trade id, price, qty and fee), and ``trades`` holds nothing else.
+- ``integrity``: ``PRAGMA integrity_check`` is ``ok``.
+- ``trading`` (liveness, not safety): every configured pair holds an open position again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from core.trailing import candidate_stop, next_stop
+from core.types import PairSettings, Position, PositionState
+from persistence.db import open_database
+from persistence.repository import Repository
+
+OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
+
+
+@dataclass
+class Tally:
+    """How many times each invariant was checked (one per item per check)."""
+
+    counts: Counter = field(default_factory=Counter)
+    rounds: int = 0
+
+    def line(self) -> str:
+        return ", ".join(f"{k} {self.counts[k]}" for k in ("stops", "orders", "fills",
+                                                           "integrity", "trading"))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    positions: list[Position]
+    db_orders: dict[str, Any]
+    db_fills: list[Any]
+    integrity: tuple[str, ...]
+    sim_orders: list[dict[str, Any]]
+    sim_trades: list[dict[str, Any]]
+
+
+def read_db(db_path: Path, password: str | None = None) -> tuple[list, dict, list, tuple]:
+    db = open_database(db_path, readonly=True, password=password)
+    try:
+        repo = Repository(db)
+        positions = repo.list_positions(open_only=True)
+        orders = {o.client_order_id: o for o in repo.list_orders()}
+        fills = repo.list_fills()
+        integrity = tuple(str(r[0]) for r in db.execute_sql("PRAGMA integrity_check"))
+        return positions, orders, fills, integrity
+    finally:
+        db.close()
+
+
+def snapshot(db_path: Path, sim: Any, password: str | None = None) -> Snapshot:
+    """The sim first, then the DB: with the market paused nothing moves in between."""
+    sim_orders, sim_trades = sim.orders(), sim.trades()
+    positions, orders, fills, integrity = read_db(db_path, password)
+    return Snapshot(positions, orders, fills, integrity, sim_orders, sim_trades)
+
+
+def ours(sim_orders: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    return [o for o in sim_orders if o["clientOrderId"].startswith(prefix + "-")]
+
+
+def check_stops(s: Snapshot, settings: dict[str, PairSettings], tick: Decimal, prefix: str,
+                tally: Tally) -> list[str]:
+    problems = []
+    open_by_symbol: dict[str, list[dict]] = {}
+    for o in ours(s.sim_orders, prefix):
+        if o["status"] in OPEN_STATUSES:
+            open_by_symbol.setdefault(o["symbol"], []).append(o)
+    for p in s.positions:
+        tally.counts["stops"] += 1
+        where = f"{p.symbol} {p.position_id}"
+        if p.state is not PositionState.OPEN or p.halted:
+            problems.append(f"{where}: state {p.state} halted={p.halted}")
+            continue
+        on_sim = open_by_symbol.get(p.symbol, [])
+        if [o["clientOrderId"] for o in on_sim] != [p.stop_order_id]:
+            problems.append(f"{where}: open orders on the sim "
+                            f"{[o['clientOrderId'] for o in on_sim]}, DB stop {p.stop_order_id}")
+            continue
+        o = on_sim[0]
+        stop, limit = Decimal(o["stopPrice"]), Decimal(o["price"])
+        if (o["type"], o["side"]) != ("STOP_LOSS_LIMIT", "SELL") or \
+                Decimal(o["origQty"]) != p.qty or (stop, limit) != (p.stop, p.limit):
+            problems.append(f"{where}: sim stop {o['type']} {o['side']} {o['origQty']} "
+                            f"@{stop}/{limit}, DB {p.qty} @{p.stop}/{p.limit}")
+            continue
+        cfg = settings[p.symbol]
+        top = candidate_stop(p.highest, trail_pct=cfg.trail_pct, tick=tick)
+        lagging = next_stop(stop=stop, highest=p.highest, entry_price=p.entry_price,
+                            settings=cfg, tick=tick)
+        if stop > top or lagging is not None:
+            problems.append(f"{where}: stop {stop} for persisted highest {p.highest}: §3 "
+                            f"gives at most {top} and would move it to "
+                            f"{lagging.stop if lagging else '-'}")
+    return problems
+
+
+def check_orders(s: Snapshot, prefix: str, tally: Tally) -> list[str]:
+    problems = []
+    for o in ours(s.sim_orders, prefix):
+        if o["status"] not in OPEN_STATUSES:
+            continue
+        tally.counts["orders"] += 1
+        row = s.db_orders.get(o["clientOrderId"])
+        if row is None:
+            problems.append(f"open sim order {o['clientOrderId']} ({o['symbol']}) has no DB row")
+        elif row.state.is_final:
+            problems.append(f"open sim order {o['clientOrderId']} is {row.state} in the DB")
+    return problems
+
+
+def sim_fills(s: Snapshot, prefix: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The sim's fills of our orders, keyed like ``trades``: (symbol, trade id)."""
+    cids = {(o["symbol"], o["orderId"]): o["clientOrderId"] for o in s.sim_orders}
+    out = {}
+    for t in s.sim_trades:
+        cid = cids.get((t["symbol"], t["orderId"]), "")
+        if cid.startswith(prefix + "-"):
+            out[(t["symbol"], str(t["id"]))] = {**t, "clientOrderId": cid}
+    return out
+
+
+def check_fills(s: Snapshot, prefix: str, tally: Tally) -> list[str]:
+    problems = []
+    on_sim = sim_fills(s, prefix)
+    in_db = Counter((f.symbol, f.exchange_trade_id) for f in s.db_fills)
+    by_key = {(f.symbol, f.exchange_trade_id): f for f in s.db_fills}
+    for key, t in on_sim.items():
+        tally.counts["fills"] += 1
+        if in_db[key] != 1:
+            problems.append(f"sim fill {key} of {t['clientOrderId']} is in trades "
+                            f"{in_db[key]} times")
+            continue
+        f = by_key[key]
+        if (f.price, f.qty, f.fee, f.client_order_id) != (
+                Decimal(t["price"]), Decimal(t["qty"]), Decimal(t["commission"]),
+                t["clientOrderId"]):
+            problems.append(f"fill {key}: DB {f.price} {f.qty} fee {f.fee} {f.client_order_id}"
+                            f", sim {t['price']} {t['qty']} fee {t['commission']}")
+    for key in set(in_db) - set(on_sim):
+        problems.append(f"trades row {key} is not a fill on the sim")
+    return problems
+
+
+def check_integrity(s: Snapshot, tally: Tally) -> list[str]:
+    tally.counts["integrity"] += 1
+    return [] if s.integrity == ("ok",) else [f"integrity_check: {s.integrity}"]
+
+
+def check_trading(s: Snapshot, settings: dict[str, PairSettings], tally: Tally) -> list[str]:
+    """Liveness: with ``entry = always`` every pair holds a position again once it has seen a
+    price (a pair that closed re-enters on the next one)."""
+    tally.counts["trading"] += 1
+    flat = sorted(set(settings) - {p.symbol for p in s.positions})
+    return [f"pairs not trading: {flat}"] if flat else []
+
+
+def check_all(s: Snapshot, settings: dict[str, PairSettings], tick: Decimal, prefix: str,
+              tally: Tally, *, trading: bool = True) -> list[str]:
+    return (check_stops(s, settings, tick, prefix, tally) + check_orders(s, prefix, tally)
+            + check_fills(s, prefix, tally) + check_integrity(s, tally)
+            + (check_trading(s, settings, tally) if trading else []))
+
+
+def sim_pnl(s: Snapshot, prefix: str) -> tuple[Decimal, int]:
+    """Realized P&L from the sim's own fills, and the number of closed positions.
+
+    Fills are grouped by position through the client order id (``prefix-<position>-<seq>``),
+    not through the DB. A position is closed when it sold all it bought; its P&L is
+    ``Σ sell price×qty − Σ buy price×qty − Σ commission`` (every commission is charged in
+    USDT by the sim), which is ``(exit − entry) × qty − fees`` with average prices.
+    """
+    groups: dict[str, dict[str, Decimal]] = {}
+    for t in sim_fills(s, prefix).values():
+        g = groups.setdefault(t["clientOrderId"].split("-")[1], Counter())
+        qty, price, fee = Decimal(t["qty"]), Decimal(t["price"]), Decimal(t["commission"])
+        assert t["commissionAsset"] == "USDT", t
+        side = "buy" if t["isBuyer"] else "sell"
+        g[side + "_qty"] += qty
+        g[side + "_quote"] += price * qty
+        g["fee"] += fee
+    total, closed = Decimal(0), 0
+    for g in groups.values():
+        if g["buy_qty"] and g["sell_qty"] == g["buy_qty"]:
+            total += g["sell_quote"] - g["buy_quote"] - g["fee"]
+            closed += 1
+    return total, closed

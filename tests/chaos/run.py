@@ -1,0 +1,192 @@
+"""One chaos run: a sim with a fast price path, the engine against it, kills and restarts, and
+the invariants checked after every restart (``tests/chaos/invariants.py``).
+
+A cycle: start the engine; wait for its boot line (printed once reconciliation is done); pause
+the sim's price path and print each last price once more; within ``SETTLE_S`` of the boot line
+every invariant must hold; resume the prices; let it trade for a random while; kill it. One
+cycle in four kills it at a random moment during start-up instead (before or during
+reconciliation), and the next restart is checked. Between a kill and the restart the prices
+keep moving for a random while, so stops fill while the engine is down.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+from core.config import load_config
+from tests.chaos import harness, invariants
+from tests.chaos.harness import EngineProcess, SimProcess
+
+SETTLE_S = 5.0  # every invariant holds within this long after the engine's boot line
+TICK = Decimal("0.01")  # the sim's PRICE_FILTER tickSize for every symbol
+PREFIX = "rt"
+
+
+def cycles_from_env(default: int = 20) -> int:
+    return int(os.environ.get("RATCHET_CHAOS_CYCLES", default))
+
+
+class ChaosRun:
+    def __init__(self, workdir: Path, *, pairs: int = 20, seed: int = 1,
+                 sim_args: tuple[str, ...] = harness.FAST_SIM) -> None:
+        self.workdir = workdir
+        self.rng = random.Random(seed)
+        self.syms = harness.symbols(pairs)
+        self.sim = SimProcess(workdir, self.syms, *sim_args, "--seed", str(seed)).start()
+        self.config, self.metrics_port = harness.write_binance_config(
+            workdir, self.sim.url, self.syms)
+        cfg = load_config(self.config, env={"RATCHET_API_KEY": harness.KEY,
+                                            "RATCHET_API_SECRET": harness.SECRET})
+        self.settings = {p.symbol: p for p in cfg.pairs}
+        self.db_path = cfg.engine.db_path
+        self.engine = EngineProcess(self.config)
+        self.tally = invariants.Tally()
+        self.kills: Counter = Counter()
+        self.exit_codes: Counter = Counter()
+        self.settle_times: list[float] = []
+        self.boot_kills = 0
+        self.boot_times: list[float] = []
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    # --- the pieces of a cycle ------------------------------------------------------------
+
+    def boot(self) -> float:
+        self.engine.start()
+        ready_at = self.engine.wait_ready()
+        self.boot_times.append(ready_at - self.engine.started_at)
+        return ready_at
+
+    def check(self, ready_at: float, settle_s: float = SETTLE_S) -> None:
+        """Pause the market, let the engine settle, and require every invariant.
+
+        Each round prints every last price once more (``nudge``): stop moves happen on prices,
+        and one held back while a query or another move was in flight is made on the next.
+        """
+        self.sim.pause(True)
+        deadline = ready_at + settle_s
+        while True:
+            self.sim.nudge()
+            taken = time.monotonic()
+            probe = invariants.Tally()
+            snap = invariants.snapshot(self.db_path, self.sim)
+            problems = invariants.check_all(snap, self.settings, TICK, PREFIX, probe)
+            if not problems and taken <= deadline:
+                self.tally.counts.update(probe.counts)
+                self.tally.rounds += 1
+                self.settle_times.append(taken - ready_at)
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"invariants broken {settle_s} s after restart {self.engine.runs} "
+                    f"(log {self.engine.log}):\n" + "\n".join(problems[:20]))
+            time.sleep(0.1)
+
+    def resume(self) -> None:
+        self.sim.pause(False)
+
+    def kill(self, sig: int) -> None:
+        code = self.engine.signal(sig)
+        self.kills[signal.Signals(sig).name] += 1
+        self.exit_codes[code] += 1
+
+    # --- whole runs ---------------------------------------------------------------------
+
+    def cycles(self, n: int, sig: int, *, trade_s: tuple[float, float] = (0.2, 1.8),
+               boot_kill_every: int = 4) -> None:
+        """``n`` kills with ``sig``, each after a random while of trading. With SIGKILL, every
+        ``boot_kill_every``-th kill lands instead at a random moment of the next start-up
+        (imports, connect, reconciliation). Every engine that reaches its boot line is checked;
+        the run ends with the engine up, checked, on a paused market."""
+        self.check(self.boot())
+        kills = 0
+        while kills < n:
+            self.resume()
+            time.sleep(self.rng.uniform(*trade_s))
+            self.kill(sig)
+            kills += 1
+            time.sleep(self.rng.uniform(0, 0.5))  # offline: the market moves on
+            if sig == signal.SIGKILL and boot_kill_every and kills < n and \
+                    kills % boot_kill_every == 1:
+                self.engine.start()
+                time.sleep(self.rng.uniform(0.2, 2.5))
+                self.kill(sig)
+                kills += 1
+                self.boot_kills += 1
+            self.check(self.boot())
+
+    def finish(self) -> dict:
+        """Stop the engine with SIGTERM on the paused market; check everything once more (the
+        stops stay on the sim) and compare the P&L."""
+        code = self.engine.signal(signal.SIGTERM)
+        snap = invariants.snapshot(self.db_path, self.sim)
+        problems = invariants.check_all(snap, self.settings, TICK, PREFIX, self.tally,
+                                        trading=False)
+        db_pnl = invariants_db_pnl(self.db_path)
+        sim_pnl, closed = invariants.sim_pnl(snap, PREFIX)
+        on_sim = invariants.sim_fills(snap, PREFIX)
+        return {
+            "exit_code": code, "problems": problems, "db_pnl": db_pnl, "sim_pnl": sim_pnl,
+            "closed": closed, "open": len(snap.positions), "fills": len(on_sim),
+            "orders": len(invariants.ours(snap.sim_orders, PREFIX)),
+            "db_closed": closed_positions(self.db_path),
+        }
+
+    def summary(self, name: str, result: dict, cycles: str = "") -> str:
+        kills = " ".join(f"{k} {v}" for k, v in sorted(self.kills.items()))
+        if self.boot_kills:
+            kills += f", {self.boot_kills} of them during start-up"
+        cycles = cycles or f"{sum(self.kills.values())} cycles ({kills})"
+        times = sorted(self.settle_times) or [0.0]
+        settle = f"median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s"
+        boot = sum(self.boot_times) / len(self.boot_times) if self.boot_times else 0.0
+        return (f"chaos {name}: {cycles}, "
+                f"{len(self.syms)} pairs, positions {result['closed']} closed + "
+                f"{result['open']} open, fills {result['fills']}, orders {result['orders']}, "
+                f"realized P&L {result['db_pnl']} (sim {result['sim_pnl']}); checks: "
+                f"{self.tally.line()} in {self.tally.rounds} rounds; settled {settle} after "
+                f"the boot line; mean boot {boot:.2f} s")  # display
+
+    def close(self) -> None:
+        if self.engine.alive():
+            self.engine.signal(signal.SIGKILL)
+        self.sim.stop()
+
+
+def invariants_db_pnl(db_path: Path) -> Decimal:
+    """``trades.pnl`` summed; it must agree with the closed positions' own ``pnl``."""
+    from persistence.db import open_database
+    from persistence.repository import Repository
+
+    db = open_database(db_path, readonly=True)
+    try:
+        from_trades = Repository(db).realized_pnl()
+    finally:
+        db.close()
+    from_positions = sum((p.pnl for p in _all_positions(db_path) if p.pnl is not None),
+                         Decimal(0))
+    assert from_trades == from_positions, (from_trades, from_positions)
+    return from_trades
+
+
+def closed_positions(db_path: Path) -> int:
+    return sum(1 for p in _all_positions(db_path) if p.pnl is not None)
+
+
+def _all_positions(db_path: Path) -> list:
+    from persistence.db import open_database
+    from persistence.repository import Repository
+
+    db = open_database(db_path, readonly=True)
+    try:
+        return Repository(db).list_positions()
+    finally:
+        db.close()
