@@ -209,7 +209,9 @@ class PairActor(pykka.ThreadingActor):
         settled = stop is not None and stop.state.is_open and not self.in_flight
         decision = logic.on_price(self.position, tick, self.settings, self.filters,
                                   may_move=settled)
-        changed = decision.position != self.position
+        # A new highest alone is not written: the live stop on the venue is the protection,
+        # and recovery recomputes from max(persisted highest, last price). A trigger is.
+        triggered = decision.position.triggered_at != self.position.triggered_at
         self.position = decision.position
         if decision.timeout_exit and settled and not self.exiting:
             self.exiting = True
@@ -219,7 +221,7 @@ class PairActor(pykka.ThreadingActor):
             self._durable(positions=(position,), orders=(new,))
             self.position = position
             self._send(ReplaceStop(old=stop, new=new, gap=new.stop_price - stop.stop_price), new)
-        elif changed:
+        elif triggered:
             self._persist(positions=(self.position,))
 
     # --- venue events -----------------------------------------------------------------------
