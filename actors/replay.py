@@ -21,10 +21,11 @@ from actors.db_writer import DBWriter
 from actors.gateway import Gateway
 from actors.messages import GetSnapshot, LoadState, PriceReady, RegisterPair, Sync
 from actors.pair import PairActor, PairWiring
+from core.config import paper_filters
 from core.prices import PricePoint
 from core.trailing import fee, trade_pnl
 from core.types import PairSettings, Position, PositionState
-from exchange.paper import PaperExchange, filters_for
+from exchange.paper import PaperExchange
 
 ASK_TIMEOUT_S = 60
 
@@ -61,7 +62,7 @@ def run_replay(
 
 def _replay(points, settings, work: Path, prefix: str, record_stops: bool) -> ReplayResult:
     symbol = settings.symbol
-    filters = filters_for(settings)
+    filters = paper_filters(settings)
     exchange = PaperExchange(work / "paper.db", settings={symbol: settings})
     closed: list[Position] = []
     result = ReplayResult()

@@ -55,11 +55,11 @@ from bench.engine_fleet import (
 )
 from bench.engine_rss import measure_in_subprocess
 from core.backtest import simulate
+from core.config import paper_filters as filters_for
 from core.fill_model import StopState, match_stop, timed_out
 from core.prices import PricePoint, read_prices
 from core.trailing import candidate_stop, entry_quantity, levels_at
 from core.types import EntryMode, PairSettings
-from exchange.paper import filters_for
 
 BENCH = "engine"
 BTC_CSV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / \

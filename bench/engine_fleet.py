@@ -30,6 +30,7 @@ from actors.feed import RandomWalk, Target, WalkSettings, deliver
 from actors.gateway import Gateway
 from actors.messages import GetKv, Persist, PriceReady, Sync
 from actors.pair import PairActor, PairWiring
+from core.config import paper_filters as filters_for
 from core.trailing import entry_quantity, fee, levels_at
 from core.types import (
     EntryMode,
@@ -42,7 +43,7 @@ from core.types import (
     Side,
     Tick,
 )
-from exchange.paper import PaperExchange, filters_for
+from exchange.paper import PaperExchange
 from telemetry.metrics import Metrics, PairMetrics
 
 ASK_TIMEOUT_S = 120

@@ -208,11 +208,14 @@ def needs_live_flags(cfg: Config) -> bool:
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
-    """``BTCUSDT`` → ``("BTC", "USDT")`` by known quote assets; else the last 4 characters."""
+    """``BTCUSDT`` → ``("BTC", "USDT")`` by stripping a known quote asset suffix.
+
+    Only the paper venue needs this; Binance names the assets in exchangeInfo.
+    """
     for quote in _QUOTES:
         if symbol.endswith(quote) and len(symbol) > len(quote):
             return symbol[: -len(quote)], quote
-    return symbol[:-4] or symbol, symbol[-4:]
+    raise ConfigError(f"{symbol}: cannot tell its quote asset (known: {', '.join(_QUOTES)})")
 
 
 def paper_filters(settings: PairSettings) -> SymbolFilters:

@@ -16,31 +16,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
-from core.errors import ConfigError, VenueError
+from core.config import paper_filters
+from core.errors import VenueError
 from core.types import Balance, PairSettings, Side, SymbolFilters
 from exchange.base import Exchange, OrderReport, ReplaceReport
 from exchange.book import Book
 
-QUOTE_ASSETS = ("USDT", "USDC", "BUSD", "BTC", "ETH", "EUR")
 DEFAULT_BALANCES: Mapping[str, Decimal] = {"USDT": Decimal("1000000")}
-
-
-def split_symbol(symbol: str) -> tuple[str, str]:
-    """``BTCUSDT`` → ``("BTC", "USDT")``, by stripping a known quote asset suffix."""
-    for quote in QUOTE_ASSETS:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return symbol[: -len(quote)], quote
-    raise ConfigError(
-        f"{symbol}: cannot tell its quote asset (known: {', '.join(QUOTE_ASSETS)})"
-    )
-
-
-def filters_for(settings: PairSettings) -> SymbolFilters:
-    base, quote = split_symbol(settings.symbol)
-    return SymbolFilters(
-        symbol=settings.symbol, base_asset=base, quote_asset=quote, tick=settings.tick,
-        step=settings.step, min_notional=settings.min_notional,
-    )
 
 
 class PaperExchange(Exchange):
@@ -59,7 +41,7 @@ class PaperExchange(Exchange):
         settings: Mapping[str, PairSettings],
         balances: Mapping[str, Decimal] | None = None,
     ) -> None:
-        filters = {symbol: filters_for(s) for symbol, s in settings.items()}
+        filters = {symbol: paper_filters(s) for symbol, s in settings.items()}
         self._book = Book(
             path,
             fee_pct=Decimal("0.1"),
@@ -80,7 +62,7 @@ class PaperExchange(Exchange):
         return [r.plain() for r in self._book.on_price(symbol, price, ts, time)]
 
     def add_pair(self, settings: PairSettings) -> None:
-        self._book.add_symbol(filters_for(settings), settings.fee_pct)
+        self._book.add_symbol(paper_filters(settings), settings.fee_pct)
 
     def symbol_filters(self, symbol: str) -> SymbolFilters:
         return self._book.filters(symbol)

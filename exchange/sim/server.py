@@ -15,10 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from core.config import split_symbol
 from core.prices import read_prices
 from core.types import SymbolFilters
 from exchange.book import Book
-from exchange.paper import split_symbol
 from exchange.sim.api import Api
 from exchange.sim.control import Control
 from exchange.sim.faults import Faults

@@ -24,9 +24,9 @@ from bench.engine_bench import (
 )
 from bench.engine_fleet import Fleet
 from core.backtest import simulate
+from core.config import paper_filters as filters_for
 from core.prices import read_prices
 from core.types import PairSettings
-from exchange.paper import filters_for
 from tests.conftest import BTC_CSV
 
 TINY = Sizes(pairs=4, ingest_rounds=6, repeats=2, latency_seconds=0.2, load_fractions=(0.5, 0.1),

@@ -6,10 +6,11 @@ from decimal import Decimal as D
 
 import pytest
 
+from core.config import split_symbol
 from core.errors import ConfigError, OrderRejected, UnknownOrder, VenueError
 from core.types import OrderState, PairSettings, Side
 from exchange.base import OrderReport
-from exchange.paper import PaperExchange, split_symbol
+from exchange.paper import PaperExchange
 
 SETTINGS = {
     "BTCUSDT": PairSettings(symbol="BTCUSDT", fee_pct=D("0.1")),
