@@ -64,9 +64,10 @@ class Gateway(pykka.ThreadingActor):
     def __init__(
         self, exchange: Exchange, *, metrics: Any = None, matches_prices: bool = False,
         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-        order_headroom: float = 0.9,
+        order_headroom: float = 0.9, closing: threading.Event | None = None,
     ) -> None:
         super().__init__()
+        self.closing = closing or threading.Event()  # set by the Supervisor before stop()
         self.exchange = exchange
         self.metrics = metrics
         self.matches_prices = matches_prices
@@ -93,6 +94,10 @@ class Gateway(pykka.ThreadingActor):
         return self.price_slots.setdefault(symbol, TickSlot(symbol))
 
     def on_receive(self, message):
+        if self.closing.is_set():
+            # Shutting down: the pairs are stopped, and every intent is on disk for the next
+            # boot's reconciliation. Skip the backlog so stop() is not stuck behind it.
+            return None
         order = getattr(message, "order", None) or getattr(message, "new", None)
         try:
             return self._dispatch(message)
@@ -208,6 +213,8 @@ class Gateway(pykka.ThreadingActor):
     def _drain_moves(self) -> None:
         """Send queued stop moves, the widest gap first, within the order budget."""
         for symbol, move in sorted(self.moves.items(), key=lambda kv: kv[1].gap, reverse=True):
+            if self.closing.is_set():
+                return
             if not self._order_budget_left():
                 self._schedule_drain(1.0)
                 return
@@ -273,7 +280,7 @@ class Gateway(pykka.ThreadingActor):
             except UnknownOrder:
                 return None
             except (StatusUnknown, VenueRejected) as exc:
-                if self.clock() > deadline:
+                if self.clock() > deadline or self.closing.is_set():
                     raise StatusUnknown(f"{order.client_order_id}: still unknown: {exc}") from exc
                 self.sleep(delay)
                 delay = min(delay * 2, 2.0)

@@ -80,6 +80,7 @@ class Supervisor(pykka.ThreadingActor):
         self.feed: pykka.ActorRef | None = None
         self.pairs: dict[str, PairHandle] = {}
         self.report: recovery.RecoveryReport | None = None
+        self.closing = threading.Event()
 
     # --- dispatch ---------------------------------------------------------------------------
 
@@ -115,7 +116,7 @@ class Supervisor(pykka.ThreadingActor):
                 slot=TickSlot(pair.symbol))
         self.report = self._reconcile()
         self.gateway = Gateway.start(self.exchange, metrics=self.metrics,
-                                     matches_prices=self.matches)
+                                     matches_prices=self.matches, closing=self.closing)
         gateway = self.gateway
         self.exchange.set_listener(
             lambda report: tell_if_alive(gateway, OrderUpdated(report=report)))
@@ -270,6 +271,7 @@ class Supervisor(pykka.ThreadingActor):
                 with contextlib.suppress(pykka.ActorDeadError):
                     handle.ref.stop(block=True, timeout=STOP_TIMEOUT_S)
         if self.gateway is not None:
+            self.closing.set()  # the Gateway skips whatever is still queued
             self.gateway.stop(block=True, timeout=STOP_TIMEOUT_S)
         if self.db is not None:
             self.db.stop(block=True, timeout=STOP_TIMEOUT_S)  # flushes last
