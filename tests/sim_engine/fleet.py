@@ -72,7 +72,12 @@ class Fleet:
                 *(a for b in ["USDT=100000", *balances] for a in ("--balance", b))]
 
     def prepare(self, db_path: Path, sim: Sim) -> None:
-        """The DB rows (one transaction) and the stops on the sim (control endpoints)."""
+        """The DB rows and the stops on the sim."""
+        self.write_rows(db_path)
+        self.place_stops(sim)
+
+    def write_rows(self, db_path: Path) -> None:
+        """One OPEN position and its NEW stop row per symbol, in one transaction."""
         rows = [self.position(n) for n in range(self.size)]
 
         def write(repo) -> None:
@@ -81,11 +86,15 @@ class Fleet:
                 repo.save_order(stop)
 
         engine.write(db_path, write)
+
+    def place_stops(self, sim: Sim) -> None:
+        """Each stop on the sim through its control endpoints (no limits, no faults), its price
+        path paused first; then canceled, filled or left out as the symbol's role says."""
         sim.pause()
         control = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=10)
         try:
-            for n, (_, stop) in enumerate(rows):
-                self._place(control, self.role(n), stop)
+            for n in range(self.size):
+                self._place(control, self.role(n), self.position(n)[1])
         finally:
             control.close()
 
