@@ -55,7 +55,7 @@ from bench.engine_fleet import (
 )
 from bench.engine_rss import measure_in_subprocess
 from core.backtest import simulate
-from core.config import paper_filters as filters_for
+from core.config import paper_filters
 from core.fill_model import StopState, match_stop, timed_out
 from core.prices import PricePoint, read_prices
 from core.trailing import candidate_stop, entry_quantity, levels_at
@@ -225,7 +225,7 @@ def replay(points: Sequence[PricePoint], settings: PairSettings) -> list[dict]:
     result = run_replay(points, settings)
     replay_s, replay_cpu_s = time.perf_counter() - began, time.process_time() - cpu_began
     began = time.perf_counter()
-    reference = simulate(points, settings, filters_for(settings))
+    reference = simulate(points, settings, paper_filters(settings))
     backtest_s = time.perf_counter() - began
     same = result.to_report() == reference.to_report()
     records = [_emit(metric="replay_prices_per_s", value=len(points) / replay_s,
@@ -239,7 +239,7 @@ def replay(points: Sequence[PricePoint], settings: PairSettings) -> list[dict]:
                           min_move_pct=str(settings.min_move_pct), engine="actors.replay"))
     for min_move_pct in MIN_MOVE_SWEEP:  # the knob that sets churn, through the backtest
         tuned = replace(settings, min_move_pct=min_move_pct)
-        ref = simulate(points, tuned, filters_for(tuned))
+        ref = simulate(points, tuned, paper_filters(tuned))
         records.append(_churn(ref.orders_sent, ref.stop_moves,
                               [t.to_json() for t in ref.trades], naive, times,
                               min_move_pct=str(min_move_pct), engine="core.backtest.simulate"))
@@ -278,7 +278,7 @@ def naive_engine(points: Sequence[PricePoint], settings: PairSettings) -> NaiveR
     """The §3 rules and fill model, except the stop moves (one cancelReplace) on every new
     high that raises it by a tick or more: no ``min_move_pct`` step. Counts orders like
     ``core.backtest``: each market buy, each stop placed or replaced, each timeout sell."""
-    filters = filters_for(settings)
+    filters = paper_filters(settings)
     result = NaiveResult(trades=[])
     entry: PricePoint | None = None
     highest = Decimal(0)

@@ -30,7 +30,7 @@ from actors.feed import RandomWalk, Target, WalkSettings, deliver
 from actors.gateway import Gateway
 from actors.messages import GetKv, Persist, PriceReady, Sync
 from actors.pair import PairActor, PairWiring
-from core.config import paper_filters as filters_for
+from core.config import paper_filters
 from core.trailing import entry_quantity, fee, levels_at
 from core.types import (
     EntryMode,
@@ -197,7 +197,7 @@ class Restored:
 def restored_state(symbol: str, index: int) -> Restored:
     """An OPEN position with its entry (FILLED), an old stop (CANCELED) and its stop (NEW)."""
     settings = bench_settings(symbol)
-    filters = filters_for(settings)
+    filters = paper_filters(settings)
     qty = entry_quantity(START_PRICE, settings, filters)
     levels = levels_at(START_PRICE, settings, filters.tick)
     pid = f"{index:010x}"
@@ -239,7 +239,7 @@ class Fleet:
             r.settings.symbol: r.settings for r in states})
         for r in states:
             stop = r.orders[-1]
-            exchange.book.set_balance(filters_for(r.settings).base_asset, r.position.qty)
+            exchange.book.set_balance(paper_filters(r.settings).base_asset, r.position.qty)
             exchange.place_stop_limit(symbol=stop.symbol, qty=stop.qty,
                                       stop_price=stop.stop_price, limit_price=stop.limit_price,
                                       client_order_id=stop.client_order_id)
@@ -258,7 +258,7 @@ class Fleet:
             wiring = PairWiring(db_writer=self.db, gateway=self.gateway, slot=slot,
                                 metrics=metrics)
             self.pairs.append(PairActor.start(
-                settings=r.settings, filters=filters_for(r.settings), wiring=wiring,
+                settings=r.settings, filters=paper_filters(r.settings), wiring=wiring,
                 position=r.position, orders=r.orders))
         settle(self.pairs, self.gateway)
 

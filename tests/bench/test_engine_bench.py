@@ -24,7 +24,7 @@ from bench.engine_bench import (
 )
 from bench.engine_fleet import Fleet
 from core.backtest import simulate
-from core.config import paper_filters as filters_for
+from core.config import paper_filters
 from core.prices import read_prices
 from core.types import PairSettings
 from tests.conftest import BTC_CSV
@@ -98,7 +98,7 @@ def test_replay_prints_speed_and_churn_and_matches_the_backtest(points, capsys):
 
 def test_naive_engine_is_the_backtest_without_a_min_move_step(points):
     settings = PairSettings(symbol="BTCUSDT", trail_pct=Decimal("0.5"))
-    no_step = simulate(points, replace(settings, min_move_pct=Decimal(0)), filters_for(settings))
+    no_step = simulate(points, replace(settings, min_move_pct=Decimal(0)), paper_filters(settings))
 
     naive = naive_engine(points, settings)
 
