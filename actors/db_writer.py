@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pykka
+from peewee import PeeweeException
 
 from actors.messages import Flush, GetKv, LoadState, Persist, StoredState, describe
 from core.errors import StoreError
@@ -185,7 +186,8 @@ class DBWriter(pykka.ThreadingActor):
         try:
             with self._repo.transaction():
                 self._repo.apply_batch(units)
-        except Exception as exc:  # every waiting ask gets it; nothing is dropped silently
+        except Exception as failure:  # every waiting ask gets it; nothing is dropped silently
+            exc = first_error(failure)
             self.failures += 1
             told = len(units) - len(acks)
             self.lost_units += told
@@ -210,3 +212,18 @@ class DBWriter(pykka.ThreadingActor):
         positions = self._repo.list_positions(symbol=symbol, open_only=open_only)
         orders = self._repo.orders_of(p.position_id for p in positions)
         return StoredState(positions=tuple(positions), orders=tuple(orders))
+
+
+def first_error(exc: BaseException) -> BaseException:
+    """The error that started a failure, not the last one raised while handling it.
+
+    A COMMIT that fails with "database or disk is full" is rolled back by SQLite itself, so
+    peewee's own ROLLBACK then fails with "no transaction is active"; the first names the
+    problem. The earliest peewee error of the chain is kept (peewee wraps each driver error).
+    """
+    first = exc
+    while isinstance(exc.__context__, Exception):
+        exc = exc.__context__
+        if isinstance(exc, PeeweeException):
+            first = exc
+    return first
