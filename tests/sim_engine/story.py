@@ -10,6 +10,11 @@ from typing import Any
 
 from tests.exchange.binance.simproc import Sim
 from tests.integration import engine
+from tests.sim_engine import harness as h
+
+# Wide stops: nothing fills unless a test sends a price to fill it.
+DEFAULTS = {"trail_pct": "5", "min_move_pct": "0.2", "limit_offset_pct": "0.5",
+            "quote_per_trade": "50", "stop_fill_timeout_s": "600", "fee_pct": "0.1"}
 
 
 def drive(sim: Sim, prices: Mapping[str, str], until: Callable[[], Any], *,
@@ -32,6 +37,14 @@ def drive(sim: Sim, prices: Mapping[str, str], until: Callable[[], Any], *,
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or until}")
+
+
+def stops_at(db, stop: str, symbols):
+    """The open positions, once every one of ``symbols`` has its stop at ``stop``."""
+    positions = h.open_positions(db)
+    if all(s in positions and positions[s].stop == Decimal(stop) for s in symbols):
+        return positions
+    return None
 
 
 def trades_by_client_id(sim: Sim) -> dict[str, list[dict[str, Any]]]:

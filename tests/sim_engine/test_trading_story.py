@@ -16,23 +16,21 @@ import pytest
 from core.types import OrderState, PositionState
 from tests.integration import engine
 from tests.sim_engine import harness as h
-from tests.sim_engine.story import closed_pnl, drive, read_report, trades_by_client_id
+from tests.sim_engine.story import (
+    DEFAULTS,
+    closed_pnl,
+    drive,
+    read_report,
+    stops_at,
+    trades_by_client_id,
+)
 
 A, B, C, D = SYMBOLS = ("AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT")  # the sim starts them at 100
-DEFAULTS = {"trail_pct": "5", "min_move_pct": "0.2", "limit_offset_pct": "0.5",
-            "quote_per_trade": "50", "stop_fill_timeout_s": "600", "fee_pct": "0.1"}
 D_ = Decimal
 
 
 def at(price: str, symbols=SYMBOLS) -> dict[str, str]:
     return dict.fromkeys(symbols, price)
-
-
-def stops_at(db, stop: str, symbols=SYMBOLS):
-    positions = h.open_positions(db)
-    if all(s in positions and positions[s].stop == D_(stop) for s in symbols):
-        return positions
-    return None
 
 
 @pytest.fixture
@@ -58,8 +56,8 @@ def _story_then_restart(sim, config, db, how) -> None:
     proc = h.start_engine(config)
     try:
         drive(sim, at("100"), lambda: h.protected(db, sim, SYMBOLS), what="four entries")
-        drive(sim, at("110"), lambda: stops_at(db, "104.50"), what="first moves")
-        drive(sim, at("120"), lambda: stops_at(db, "114.00"), what="second moves")
+        drive(sim, at("110"), lambda: stops_at(db, "104.50", SYMBOLS), what="first moves")
+        drive(sim, at("120"), lambda: stops_at(db, "114.00", SYMBOLS), what="second moves")
         first_a = h.open_positions(db)[A]
         drive(sim, {A: "113.90"}, lambda: (p := h.open_positions(db).get(A)) and
               p.position_id != first_a.position_id and h.protected(db, sim, SYMBOLS),
@@ -109,7 +107,7 @@ def _story_then_restart(sim, config, db, how) -> None:
         c_row_after_boot = engine.read(db, lambda r: r.get_order(c.stop_order_id))
         drive(sim, {A: str(a.stop)}, lambda: A in h.open_positions(db) and
               h.protected(db, sim, SYMBOLS), what="A in again after its offline fill")
-        drive(sim, at("130"), lambda: stops_at(db, "123.50"), what="moves after the restart")
+        drive(sim, at("130"), lambda: stops_at(db, "123.50", SYMBOLS), what="moves after the restart")
         final = h.settled(db, sim, SYMBOLS)
         restart_counts = sim.requests()
     finally:
