@@ -70,7 +70,7 @@ def _db_path_from_config(config_path: str | Path) -> Path:
         if exc.name != "core.config":
             raise
     else:
-        return Path(load_config(config_path).engine.db_path)
+        return Path(load_config(config_path, need_keys=False).engine.db_path)
     try:  # until core.config lands: read only the key we need
         with open(config_path, "rb") as f:
             engine = tomllib.load(f).get("engine", {})

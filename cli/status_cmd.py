@@ -57,7 +57,7 @@ def _read_state(cfg) -> dict:
 
 
 def status(args: argparse.Namespace) -> int:
-    state = _read_state(load_config(args.config))
+    state = _read_state(load_config(args.config, need_keys=False))
     if args.json:
         print(json.dumps(state, indent=2, sort_keys=True))
         return 0

@@ -130,8 +130,10 @@ class Config:
 # --- public functions ---------------------------------------------------------------------
 
 
-def load_config(path: str | Path, *, env: Mapping[str, str] = os.environ) -> Config:
-    """Read and validate a TOML config file."""
+def load_config(path: str | Path, *, env: Mapping[str, str] = os.environ,
+                need_keys: bool = True) -> Config:
+    """Read and validate a TOML config file. ``need_keys=False`` is for commands that never
+    reach the exchange (``status``, ``db ...``): they must not need the API keys."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -145,16 +147,17 @@ def load_config(path: str | Path, *, env: Mapping[str, str] = os.environ) -> Con
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: invalid TOML: not UTF-8") from None
-    return parse_config(text, source=str(path), env=env)
+    return parse_config(text, source=str(path), env=env, need_keys=need_keys)
 
 
-def parse_config(text: str, *, source: str, env: Mapping[str, str] = os.environ) -> Config:
+def parse_config(text: str, *, source: str, env: Mapping[str, str] = os.environ,
+                 need_keys: bool = True) -> Config:
     """Validate TOML text; ``source`` names the file in errors and anchors relative paths."""
     try:
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
-    return _Parser(source, env).config(data)
+    return _Parser(source, env, need_keys).config(data)
 
 
 def redacted(cfg: Config) -> dict[str, Any]:
@@ -241,8 +244,9 @@ _PAIR_KEYS = tuple(f.name for f in fields(PairSettings) if f.name != "symbol")
 class _Parser:
     """Validates one parsed TOML document; every error names ``source`` and the dotted key."""
 
-    def __init__(self, source: str, env: Mapping[str, str]):
+    def __init__(self, source: str, env: Mapping[str, str], need_keys: bool = True):
         self.source = source
+        self.need_keys = need_keys
         self.base_dir = Path(os.path.abspath(Path(source).parent))
         self.env = env
 
@@ -257,7 +261,8 @@ class _Parser:
         defaults = self.settings(self.table(data, "defaults"), "defaults",
                                  PairSettings(symbol=DEFAULTS_SYMBOL))
         pairs = self.pairs(data.get("pairs"), defaults)
-        if engine.mode is Mode.BINANCE and not (exchange.api_key and exchange.api_secret):
+        if self.need_keys and engine.mode is Mode.BINANCE and \
+                not (exchange.api_key and exchange.api_secret):
             raise ConfigError(
                 f"{self.source}: binance mode needs {ENV_API_KEY} and {ENV_API_SECRET} "
                 "in the environment"
