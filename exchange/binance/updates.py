@@ -112,8 +112,8 @@ class OrderUpdates:
         if not force and not self.poll_due():
             return []
         self._last_poll = self._clock()
-        self._catch_up = False
         changed, gone = self._tracker.diff(self._list_open())
+        self._catch_up = False  # only once the list came: a failed catch-up is due again
         reports = list(changed)
         for symbol, client_order_id in gone:
             try:
