@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -129,6 +130,37 @@ class SimProcess:
     def orders(self) -> list[dict[str, Any]]:
         return self.control("GET", "/sim/orders")
 
+    def records(self, prefix: str) -> tuple[list[dict], list[dict], int]:
+        """The sim's own records, read from its state file (``exchange/book.py``) in one read
+        transaction: its open orders, every fill with its order's client id, and how many
+        orders with ``prefix`` it ever took. ``/sim/orders`` and ``/sim/trades`` serve the
+        same rows as JSON, but at thousands of orders each costs half a second."""
+        conn = sqlite3.connect(f"{self.state.as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            conn.execute("BEGIN")
+            open_orders = [
+                {"orderId": oid, "clientOrderId": cid, "symbol": sym, "side": side,
+                 "type": type_, "origQty": qty, "price": price, "stopPrice": stop,
+                 "status": status}
+                for oid, cid, sym, side, type_, qty, price, stop, status in conn.execute(
+                    "SELECT order_id, client_order_id, symbol, side, type, qty, price, "
+                    "stop_price, status FROM orders WHERE status IN ('NEW', 'PARTIALLY_FILLED')"
+                    " ORDER BY order_id")]
+            trades = [
+                {"id": tid, "orderId": oid, "clientOrderId": cid, "symbol": sym, "price": price,
+                 "qty": qty, "commission": fee, "commissionAsset": asset,
+                 "isBuyer": side == "BUY"}
+                for tid, oid, cid, sym, side, price, qty, fee, asset in conn.execute(
+                    "SELECT t.trade_id, t.order_id, o.client_order_id, t.symbol, t.side, "
+                    "t.price, t.qty, t.commission, t.commission_asset FROM trades t "
+                    "JOIN orders o ON o.order_id = t.order_id ORDER BY t.trade_id")]
+            count = conn.execute("SELECT count(*) FROM orders WHERE client_order_id LIKE ?",
+                                 (prefix + "-%",)).fetchone()[0]
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return open_orders, trades, count
+
     def trades(self) -> list[dict[str, Any]]:
         return self.control("GET", "/sim/trades")
 
@@ -203,7 +235,7 @@ def write_binance_config(directory: Path, sim_url: str, syms: Sequence[str], *,
         "[defaults]",
         defaults or "\n".join([
             'trail_pct = "0.3"', 'min_move_pct = "0.05"', 'limit_offset_pct = "0.2"',
-            'quote_per_trade = "50"', 'stop_fill_timeout_s = "3"',
+            'quote_per_trade = "50"', 'stop_fill_timeout_s = "1"',
         ]),
     ]
     for symbol in syms:

@@ -27,11 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from core.trailing import candidate_stop, next_stop
-from core.types import PairSettings, Position, PositionState
+from core.types import Order, PairSettings, Position, PositionState
 from persistence.db import open_database
 from persistence.repository import Repository
-
-OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
 
 
 @dataclass
@@ -48,32 +46,47 @@ class Tally:
 
 @dataclass(frozen=True)
 class Snapshot:
-    positions: list[Position]
-    db_orders: dict[str, Any]
-    db_fills: list[Any]
+    positions: list[Position]  # open positions in the DB
+    db_orders: dict[str, Order]  # the DB rows of the sim's open orders (those it has)
+    db_fills: list[tuple]  # every trades row: (symbol, exchange_trade_id, cid, price, qty, fee)
     integrity: tuple[str, ...]
-    sim_orders: list[dict[str, Any]]
-    sim_trades: list[dict[str, Any]]
+    sim_open: list[dict[str, Any]]  # the sim's open orders
+    sim_trades: list[dict[str, Any]]  # every fill on the sim, with its order's client id
+    sim_orders: int  # how many orders the sim ever took with our prefix
+    stable: bool = True  # the sim did not change while the DB was read
 
 
-def read_db(db_path: Path, password: str | None = None) -> tuple[list, dict, list, tuple]:
+def read_db(db_path: Path, password: str | None = None, order_ids: Any = None,
+            ) -> tuple[list[Position], dict[str, Order], list[tuple], tuple[str, ...]]:
+    """Open positions, the order rows asked for (all when ``order_ids`` is None), every fill,
+    and ``integrity_check``, through a read-only connection (the engine may be running)."""
     db = open_database(db_path, readonly=True, password=password)
     try:
         repo = Repository(db)
         positions = repo.list_positions(open_only=True)
-        orders = {o.client_order_id: o for o in repo.list_orders()}
-        fills = repo.list_fills()
+        if order_ids is None:
+            orders = {o.client_order_id: o for o in repo.list_orders()}
+        else:
+            orders = {cid: o for cid in order_ids if (o := repo.get_order(cid)) is not None}
+        fills = [(sym, tid, cid, Decimal(price), Decimal(qty), Decimal(fee))
+                 for sym, tid, cid, price, qty, fee in db.execute_sql(
+                     "SELECT symbol, exchange_trade_id, client_order_id, price, qty, fee "
+                     "FROM trades")]
         integrity = tuple(str(r[0]) for r in db.execute_sql("PRAGMA integrity_check"))
         return positions, orders, fills, integrity
     finally:
         db.close()
 
 
-def snapshot(db_path: Path, sim: Any, password: str | None = None) -> Snapshot:
-    """The sim first, then the DB: with the market paused nothing moves in between."""
-    sim_orders, sim_trades = sim.orders(), sim.trades()
-    positions, orders, fills, integrity = read_db(db_path, password)
-    return Snapshot(positions, orders, fills, integrity, sim_orders, sim_trades)
+def snapshot(db_path: Path, sim: Any, prefix: str, password: str | None = None) -> Snapshot:
+    """The sim's records, the DB, then the sim's records again: on a paused market the engine
+    may still act on the last price (a time-out sale, say), and a view where the DB is ahead
+    of the sim is no view at all; ``stable`` says whether the two sim reads agree."""
+    before = sim.records(prefix)
+    positions, orders, fills, integrity = read_db(
+        db_path, password, [o["clientOrderId"] for o in before[0]])
+    return Snapshot(positions, orders, fills, integrity, *before,
+                    stable=sim.records(prefix) == before)
 
 
 def ours(sim_orders: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
@@ -84,9 +97,8 @@ def check_stops(s: Snapshot, settings: dict[str, PairSettings], tick: Decimal, p
                 tally: Tally) -> list[str]:
     problems = []
     open_by_symbol: dict[str, list[dict]] = {}
-    for o in ours(s.sim_orders, prefix):
-        if o["status"] in OPEN_STATUSES:
-            open_by_symbol.setdefault(o["symbol"], []).append(o)
+    for o in ours(s.sim_open, prefix):
+        open_by_symbol.setdefault(o["symbol"], []).append(o)
     for p in s.positions:
         tally.counts["stops"] += 1
         where = f"{p.symbol} {p.position_id}"
@@ -118,9 +130,7 @@ def check_stops(s: Snapshot, settings: dict[str, PairSettings], tick: Decimal, p
 
 def check_orders(s: Snapshot, prefix: str, tally: Tally) -> list[str]:
     problems = []
-    for o in ours(s.sim_orders, prefix):
-        if o["status"] not in OPEN_STATUSES:
-            continue
+    for o in ours(s.sim_open, prefix):
         tally.counts["orders"] += 1
         row = s.db_orders.get(o["clientOrderId"])
         if row is None:
@@ -132,32 +142,25 @@ def check_orders(s: Snapshot, prefix: str, tally: Tally) -> list[str]:
 
 def sim_fills(s: Snapshot, prefix: str) -> dict[tuple[str, str], dict[str, Any]]:
     """The sim's fills of our orders, keyed like ``trades``: (symbol, trade id)."""
-    cids = {(o["symbol"], o["orderId"]): o["clientOrderId"] for o in s.sim_orders}
-    out = {}
-    for t in s.sim_trades:
-        cid = cids.get((t["symbol"], t["orderId"]), "")
-        if cid.startswith(prefix + "-"):
-            out[(t["symbol"], str(t["id"]))] = {**t, "clientOrderId": cid}
-    return out
+    return {(t["symbol"], str(t["id"])): t for t in s.sim_trades
+            if t["clientOrderId"].startswith(prefix + "-")}
 
 
 def check_fills(s: Snapshot, prefix: str, tally: Tally) -> list[str]:
     problems = []
     on_sim = sim_fills(s, prefix)
-    in_db = Counter((f.symbol, f.exchange_trade_id) for f in s.db_fills)
-    by_key = {(f.symbol, f.exchange_trade_id): f for f in s.db_fills}
+    in_db = Counter((sym, tid) for sym, tid, *_ in s.db_fills)
+    by_key = {(sym, tid): rest for sym, tid, *rest in s.db_fills}
     for key, t in on_sim.items():
         tally.counts["fills"] += 1
         if in_db[key] != 1:
             problems.append(f"sim fill {key} of {t['clientOrderId']} is in trades "
                             f"{in_db[key]} times")
             continue
-        f = by_key[key]
-        if (f.price, f.qty, f.fee, f.client_order_id) != (
-                Decimal(t["price"]), Decimal(t["qty"]), Decimal(t["commission"]),
-                t["clientOrderId"]):
-            problems.append(f"fill {key}: DB {f.price} {f.qty} fee {f.fee} {f.client_order_id}"
-                            f", sim {t['price']} {t['qty']} fee {t['commission']}")
+        expected = [t["clientOrderId"], Decimal(t["price"]), Decimal(t["qty"]),
+                    Decimal(t["commission"])]
+        if by_key[key] != expected:
+            problems.append(f"fill {key}: DB {by_key[key]}, sim {expected}")
     for key in set(in_db) - set(on_sim):
         problems.append(f"trades row {key} is not a fill on the sim")
     return problems
@@ -178,6 +181,8 @@ def check_trading(s: Snapshot, settings: dict[str, PairSettings], tally: Tally) 
 
 def check_all(s: Snapshot, settings: dict[str, PairSettings], tick: Decimal, prefix: str,
               tally: Tally, *, trading: bool = True) -> list[str]:
+    if not s.stable:
+        return ["the sim changed while the DB was read"]
     return (check_stops(s, settings, tick, prefix, tally) + check_orders(s, prefix, tally)
             + check_fills(s, prefix, tally) + check_integrity(s, tally)
             + (check_trading(s, settings, tally) if trading else []))

@@ -1,12 +1,13 @@
 """One chaos run: a sim with a fast price path, the engine against it, kills and restarts, and
 the invariants checked after every restart (``tests/chaos/invariants.py``).
 
-A cycle: start the engine; wait for its boot line (printed once reconciliation is done); pause
-the sim's price path and print each last price once more; within ``SETTLE_S`` of the boot line
-every invariant must hold; resume the prices; let it trade for a random while; kill it. One
-cycle in four kills it at a random moment during start-up instead (before or during
-reconciliation), and the next restart is checked. Between a kill and the restart the prices
-keep moving for a random while, so stops fill while the engine is down.
+A cycle: the market runs; after a random 0.2–1.8 s of trading the engine is killed; the market
+runs on for up to 0.5 s more (stops trigger and fill while it is down); the engine starts again.
+Every fourth kill lands at a random moment of a start-up instead (imports, connect,
+reconciliation). Once a restarted engine prints its boot line (after reconciliation), the sim's
+price path is paused and, in rounds, every last price is printed once more (``nudge``: stop
+moves and re-entries happen on prices); within ``SETTLE_S`` of the boot line one round must
+find every invariant holding on a consistent view (the sim read before and after the DB).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from core.config import load_config
+from persistence.db import open_database
 from tests.chaos import harness, invariants
 from tests.chaos.harness import EngineProcess, SimProcess
 
@@ -34,18 +36,21 @@ def cycles_from_env(default: int = 20) -> int:
 
 class ChaosRun:
     def __init__(self, workdir: Path, *, pairs: int = 20, seed: int = 1,
-                 sim_args: tuple[str, ...] = harness.FAST_SIM) -> None:
+                 sim_args: tuple[str, ...] = harness.FAST_SIM, db_path: str = "ratchet.db",
+                 password: str | None = None) -> None:
         self.workdir = workdir
         self.rng = random.Random(seed)
         self.syms = harness.symbols(pairs)
         self.sim = SimProcess(workdir, self.syms, *sim_args, "--seed", str(seed)).start()
         self.config, self.metrics_port = harness.write_binance_config(
-            workdir, self.sim.url, self.syms)
+            workdir, self.sim.url, self.syms, db_path=db_path)
+        self.password = password
         cfg = load_config(self.config, env={"RATCHET_API_KEY": harness.KEY,
                                             "RATCHET_API_SECRET": harness.SECRET})
         self.settings = {p.symbol: p for p in cfg.pairs}
         self.db_path = cfg.engine.db_path
-        self.engine = EngineProcess(self.config)
+        self.engine = EngineProcess(
+            self.config, env={"RATCHET_DB_PASSWORD": password} if password else None)
         self.tally = invariants.Tally()
         self.kills: Counter = Counter()
         self.exit_codes: Counter = Counter()
@@ -77,7 +82,7 @@ class ChaosRun:
             self.sim.nudge()
             taken = time.monotonic()
             probe = invariants.Tally()
-            snap = invariants.snapshot(self.db_path, self.sim)
+            snap = invariants.snapshot(self.db_path, self.sim, PREFIX, self.password)
             problems = invariants.check_all(snap, self.settings, TICK, PREFIX, probe)
             if not problems and taken <= deadline:
                 self.tally.counts.update(probe.counts)
@@ -87,7 +92,8 @@ class ChaosRun:
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"invariants broken {settle_s} s after restart {self.engine.runs} "
-                    f"(log {self.engine.log}):\n" + "\n".join(problems[:20]))
+                    f"(log {self.engine.log}), last check {taken - ready_at:.2f} s after the "
+                    "boot line:\n" + "\n".join(problems[:20] or ["(held, but too late)"]))
             time.sleep(0.1)
 
     def resume(self) -> None:
@@ -127,17 +133,17 @@ class ChaosRun:
         """Stop the engine with SIGTERM on the paused market; check everything once more (the
         stops stay on the sim) and compare the P&L."""
         code = self.engine.signal(signal.SIGTERM)
-        snap = invariants.snapshot(self.db_path, self.sim)
+        snap = invariants.snapshot(self.db_path, self.sim, PREFIX, self.password)
         problems = invariants.check_all(snap, self.settings, TICK, PREFIX, self.tally,
                                         trading=False)
-        db_pnl = invariants_db_pnl(self.db_path)
+        db_pnl = invariants_db_pnl(self.db_path, self.password)
         sim_pnl, closed = invariants.sim_pnl(snap, PREFIX)
         on_sim = invariants.sim_fills(snap, PREFIX)
         return {
             "exit_code": code, "problems": problems, "db_pnl": db_pnl, "sim_pnl": sim_pnl,
             "closed": closed, "open": len(snap.positions), "fills": len(on_sim),
-            "orders": len(invariants.ours(snap.sim_orders, PREFIX)),
-            "db_closed": closed_positions(self.db_path),
+            "orders": snap.sim_orders,
+            "db_closed": closed_positions(self.db_path, self.password),
         }
 
     def summary(self, name: str, result: dict, cycles: str = "") -> str:
@@ -146,14 +152,14 @@ class ChaosRun:
             kills += f", {self.boot_kills} of them during start-up"
         cycles = cycles or f"{sum(self.kills.values())} cycles ({kills})"
         times = sorted(self.settle_times) or [0.0]
-        settle = f"median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s"
+        settle = f"{times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s"
         boot = sum(self.boot_times) / len(self.boot_times) if self.boot_times else 0.0
-        return (f"chaos {name}: {cycles}, "
-                f"{len(self.syms)} pairs, positions {result['closed']} closed + "
-                f"{result['open']} open, fills {result['fills']}, orders {result['orders']}, "
-                f"realized P&L {result['db_pnl']} (sim {result['sim_pnl']}); checks: "
-                f"{self.tally.line()} in {self.tally.rounds} rounds; settled {settle} after "
-                f"the boot line; mean boot {boot:.2f} s")  # display
+        return (f"chaos {name}: {cycles}, {len(self.syms)} pairs, positions "
+                f"{result['closed']} closed + {result['open']} open, fills {result['fills']}, "
+                f"orders {result['orders']}, realized P&L {result['db_pnl']} (sim "
+                f"{result['sim_pnl']}); invariant checks at {self.tally.rounds} points: "
+                f"{self.tally.line()}; consistent after median {settle}; mean boot "
+                f"{boot:.2f} s")  # display
 
     def close(self) -> None:
         if self.engine.alive():
@@ -161,31 +167,29 @@ class ChaosRun:
         self.sim.stop()
 
 
-def invariants_db_pnl(db_path: Path) -> Decimal:
+def invariants_db_pnl(db_path: Path, password: str | None = None) -> Decimal:
     """``trades.pnl`` summed; it must agree with the closed positions' own ``pnl``."""
-    from persistence.db import open_database
     from persistence.repository import Repository
 
-    db = open_database(db_path, readonly=True)
+    db = open_database(db_path, readonly=True, password=password)
     try:
         from_trades = Repository(db).realized_pnl()
     finally:
         db.close()
-    from_positions = sum((p.pnl for p in _all_positions(db_path) if p.pnl is not None),
+    from_positions = sum((p.pnl for p in all_positions(db_path, password) if p.pnl is not None),
                          Decimal(0))
     assert from_trades == from_positions, (from_trades, from_positions)
     return from_trades
 
 
-def closed_positions(db_path: Path) -> int:
-    return sum(1 for p in _all_positions(db_path) if p.pnl is not None)
+def closed_positions(db_path: Path, password: str | None = None) -> int:
+    return sum(1 for p in all_positions(db_path, password) if p.pnl is not None)
 
 
-def _all_positions(db_path: Path) -> list:
-    from persistence.db import open_database
+def all_positions(db_path: Path, password: str | None = None) -> list:
     from persistence.repository import Repository
 
-    db = open_database(db_path, readonly=True)
+    db = open_database(db_path, readonly=True, password=password)
     try:
         return Repository(db).list_positions()
     finally:

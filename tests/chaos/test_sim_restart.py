@@ -26,7 +26,6 @@ def test_engine_rides_out_sim_restarts_and_reports_exchange_errors(tmp_path, cha
         run.resume()
         errors_before = metric_total(run.metrics_url, "ratchet_exchange_errors_total")
         restarts_before = metric_total(run.metrics_url, "ratchet_actor_restarts_total")
-        recovered = []
         for i in range(OUTAGES):
             time.sleep(run.rng.uniform(0.5, 2.0))
             run.sim.kill(signal.SIGKILL)
@@ -35,7 +34,6 @@ def test_engine_rides_out_sim_restarts_and_reports_exchange_errors(tmp_path, cha
             run.sim.start()
             back = time.monotonic()
             run.check(back, settle_s=RECOVER_S)
-            recovered.append(run.settle_times[-1])
             if i < OUTAGES - 1:
                 run.resume()
         errors_after = metric_total(run.metrics_url, "ratchet_exchange_errors_total")
@@ -45,9 +43,9 @@ def test_engine_rides_out_sim_restarts_and_reports_exchange_errors(tmp_path, cha
         run.close()
     chaos_report(run.summary(
         "sim restart", result,
-        cycles=f"{OUTAGES} sim kills (SIGKILL, same port and state file), the engine "
-               f"consistent again {max(recovered):.2f} s after the sim was back at worst, "
-               f"exchange errors counted {errors_after - errors_before:.0f}"))  # display
+        cycles=f"{OUTAGES} sim kills (SIGKILL, restarted on the same port and state file; "
+               f"times below count from the sim's return), engine exchange errors counted "
+               f"{errors_after - errors_before:.0f}"))  # display
     assert errors_after > errors_before
     assert restarts_after == restarts_before
     assert result["exit_code"] == 0
