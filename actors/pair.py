@@ -77,9 +77,10 @@ class PairActor(pykka.ThreadingActor):
     def __init__(
         self, *, settings: PairSettings, filters: SymbolFilters, wiring: PairWiring,
         position: Position | None = None, orders: tuple[Order, ...] = (),
-        realized: Decimal = Decimal(0),
+        realized: Decimal = Decimal(0), confirmed_open: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__()
+        self.confirmed_open = confirmed_open  # seen open by boot reconciliation just now
         self.symbol = settings.symbol
         self.settings = settings
         self.filters = filters
@@ -124,9 +125,12 @@ class PairActor(pykka.ThreadingActor):
                 fatal=isinstance(exception_value, StorageFailed)))
 
     def _resume(self) -> None:
-        """After a (re)start from the DB: settle every order whose outcome is not known."""
+        """After a (re)start from the DB: settle every order whose outcome is not known. At
+        boot, the orders reconciliation has just seen open are not asked about again (with
+        1,000 pairs that is 1,000 queries); the venue reports any change to them."""
         for order in list(self.orders.values()):
-            if order.state is OrderState.PENDING_NEW or order.state.is_open:
+            if order.state is OrderState.PENDING_NEW or (
+                    order.state.is_open and order.client_order_id not in self.confirmed_open):
                 self._send(QueryOrder(order=order), order)
         p = self.position
         if p.state is PositionState.OPEN and not self._stop_order_known():

@@ -53,6 +53,9 @@ class RecoveryReport:
     queried: int
     halted: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Client ids the venue listed open and reconciliation left open, and the stops it placed:
+    # the pairs started right after boot need not ask about these (not in the stored report).
+    open_at_venue: frozenset[str] = frozenset()
 
     def to_json(self) -> str:
         return json.dumps({"actions": self.actions, "duration_s": round(self.duration_s, 6),
@@ -128,6 +131,7 @@ class Applier:
         self.orders = {o.client_order_id: o for o in orders}
         self.halted: list[str] = []
         self.errors: list[str] = []
+        self.placed: set[str] = set()  # stops placed here that the venue answered open
         self.now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     def apply(self, actions: list[Any]) -> None:
@@ -168,8 +172,8 @@ class Applier:
                 self.persist(orders=(logic.apply_report(order, report),))
             case rc.CancelOrphan(report=report):
                 try:
-                    canceled = self.exchange.cancel(symbol=report.symbol,
-                                                    client_order_id=report.client_order_id)
+                    canceled = self._send(lambda: self.exchange.cancel(
+                        symbol=report.symbol, client_order_id=report.client_order_id))
                 except UnknownOrder:
                     canceled = None
                 row = self.orders.get(report.client_order_id)
@@ -257,15 +261,25 @@ class Applier:
         self.persist(positions=(position,), orders=(order,))  # write-ahead
         self.positions[position.position_id] = position
         try:
-            report = self.exchange.market_order(symbol=order.symbol, side=order.side,
-                                                qty=order.qty,
-                                                client_order_id=order.client_order_id)
+            report = self._send(lambda: self.exchange.market_order(
+                symbol=order.symbol, side=order.side, qty=order.qty,
+                client_order_id=order.client_order_id))
         except StatusUnknown:
             return  # stays PENDING_NEW; the pair settles it by client id when it starts
         if report.state is OrderState.FILLED:
             self._close(position, order, report, reason="stop")
         else:
             self.persist(orders=(logic.apply_report(order, report),))
+
+    def _send(self, call: Callable[[], T]) -> T:
+        """An order request, sent again while the venue refuses it for a rate limit: that
+        refusal changed nothing (§4: wait out Retry-After), and a restart with many stops to
+        re-place must not fail at the order limit. An unclear answer is never resent."""
+        while True:
+            try:
+                return call()
+            except RetryableVenueError as exc:
+                time.sleep(exc.retry_after_s if exc.retry_after_s is not None else 0.5)
 
     def _save(self, position: Position) -> None:
         self.positions[position.position_id] = position
@@ -279,9 +293,9 @@ class Applier:
 
     def _send_stop(self, position: Position, order: Order) -> None:
         try:
-            report = self.exchange.place_stop_limit(
+            report = self._send(lambda: self.exchange.place_stop_limit(
                 symbol=order.symbol, qty=order.qty, stop_price=order.stop_price,
-                limit_price=order.limit_price, client_order_id=order.client_order_id)
+                limit_price=order.limit_price, client_order_id=order.client_order_id))
         except StatusUnknown:
             return  # stays PENDING_NEW; the pair settles it by client id when it starts
         except OrderRejected as exc:
@@ -292,6 +306,8 @@ class Applier:
         placed = logic.apply_report(order, report)
         self.orders[order.client_order_id] = placed
         self.persist(orders=(placed,))
+        if placed.state.is_open:
+            self.placed.add(order.client_order_id)
 
     def _protect_open_positions(self) -> None:
         """Every open position leaves recovery with a stop, or a pending intent for one."""
@@ -338,9 +354,13 @@ def reconcile_with_db(
                       positions=state.positions, orders=state.orders)
     applier.apply(the_plan.actions)
     counts = rc.summarize(the_plan.actions)
+    seen_open = frozenset(o.client_order_id for o in the_plan.venue.open_orders)
+    canceled = {a.report.client_order_id for a in the_plan.actions
+                if isinstance(a, rc.CancelOrphan)}
     report = RecoveryReport(actions=counts, duration_s=time.perf_counter() - started,
                             queried=the_plan.queried, halted=applier.halted,
-                            errors=applier.errors)
+                            errors=applier.errors,
+                            open_at_venue=(seen_open - canceled) | applier.placed)
     durable(kv=((REPORT_KEY, report.to_json()),))
     log_event(log, "reconciled", actions=counts, queried=report.queried, halted=report.halted,
               errors=len(report.errors), duration_s=round(report.duration_s, 6))

@@ -121,7 +121,7 @@ class Supervisor(pykka.ThreadingActor):
         self.exchange.set_listener(
             lambda report: tell_if_alive(gateway, OrderUpdated(report=report)))
         for symbol in self.pairs:
-            self._start_pair(symbol)
+            self._start_pair(symbol, confirmed_open=self.report.open_at_venue)
         self.exchange.start_streams()
         if self.start_feed:
             self.feed = self._start_feed()
@@ -136,7 +136,9 @@ class Supervisor(pykka.ThreadingActor):
 
     # --- pairs ------------------------------------------------------------------------------
 
-    def _start_pair(self, symbol: str) -> None:
+    def _start_pair(self, symbol: str, confirmed_open: frozenset[str] = frozenset()) -> None:
+        """Start (or restart) a pair from the DB. ``confirmed_open``: orders boot
+        reconciliation has just seen open on the venue, which the pair need not ask about."""
         handle = self.pairs.get(symbol)
         if handle is None or handle.halted:
             return
@@ -151,7 +153,7 @@ class Supervisor(pykka.ThreadingActor):
         realized = sum((p.pnl for p in history.positions if p.pnl is not None), Decimal(0))
         handle.ref = PairActor.start(settings=handle.settings, filters=handle.filters,
                                      wiring=wiring, position=position, orders=orders,
-                                     realized=realized)
+                                     realized=realized, confirmed_open=confirmed_open)
         self.gateway.tell(RegisterPair(symbol=symbol, pair=handle.ref, slot=handle.slot))
         if self.feed is not None and not self.matches:
             self.feed.tell(SetTarget(symbol=symbol, target=self._feed_target(symbol)))
