@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from actors import recovery
 from actors.db_writer import DBWriter
+from tests.integration import engine
 from tests.sim_engine import harness as h
-from tests.sim_engine.fleet import Fleet
+from tests.sim_engine.fleet import SETTINGS, Fleet
 
 FLEET = Fleet(size=1000, canceled=30, filled=20, missing=10)
 
@@ -56,3 +57,30 @@ def test_reconciling_1000_positions_reads_open_orders_once_and_queries_only_the_
     # Every position left open has its stop open on the sim; the filled ones are closed.
     assert len(positions) == FLEET.size - FLEET.filled
     assert set(open_stops) == {p.stop_order_id for p in positions.values()}
+
+
+def test_engine_boot_asks_the_venue_only_about_stops_that_were_not_open(tmp_path):
+    fleet = Fleet(size=24, canceled=2, filled=1, missing=1)
+    with h.fast_dir(tmp_path) as directory:
+        sim = h.start_sim(directory, *fleet.sim_args())
+        proc = None
+        try:
+            db_path = directory / "ratchet.db"
+            fleet.prepare(db_path, sim)
+            config = h.write_config(directory, sim.url, fleet.symbols, defaults=SETTINGS)
+            sim.reset_requests()
+            proc = h.start_engine(config)
+            # The pairs' first questions go to the Gateway before its first upkeep, whose
+            # catch-up poll (the user stream just came up) is the second openOrders call.
+            engine.wait_for(lambda: sim.requests().get(h.OPEN_ORDERS) == 2,
+                            what="boot, then the catch-up poll")
+            counts = sim.requests()
+        finally:
+            out = h.stop_engine(proc) if proc is not None else ""
+            sim.stop()
+    assert proc.returncode == 0, out[-3000:]
+
+    # Reconciliation's queries only: nothing about the 20 stops it saw open, nor about the
+    # 3 it placed; the 21 pairs trade on without asking again.
+    assert counts[h.ORDER_GET] == fleet.not_open
+    assert counts[h.ORDER_POST] == fleet.canceled + fleet.missing
