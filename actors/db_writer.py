@@ -36,7 +36,15 @@ from typing import Any
 import pykka
 from peewee import PeeweeException
 
-from actors.messages import Flush, GetKv, LoadState, Persist, StoredState, describe
+from actors.messages import (
+    Flush,
+    GetKv,
+    GetRealizedPnl,
+    LoadState,
+    Persist,
+    StoredState,
+    describe,
+)
 from core.errors import StoreError
 from persistence.db import open_database
 from persistence.repository import Repository
@@ -158,6 +166,10 @@ class DBWriter(pykka.ThreadingActor):
                 self._require_open()
                 self._flush()
                 return self._repo.kv_get(key)
+            case GetRealizedPnl(symbol=symbol):
+                self._require_open()
+                self._flush()
+                return self._repo.realized_pnl(symbol)
             case _:
                 raise TypeError(f"DBWriter does not handle {describe(message)}")
         return None

@@ -53,6 +53,13 @@ class StoredState:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GetRealizedPnl:
+    """Ask: the realized P&L booked for ``symbol`` (sum of ``trades.pnl``), a Decimal."""
+
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GetKv:
     """Ask: the value stored under ``key`` in ``kv``, or ``None``."""
 

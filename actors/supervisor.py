@@ -26,6 +26,7 @@ from actors.feed import SetTarget, SimulatedFeed, StreamFeed, Target, WalkSettin
 from actors.gateway import Gateway
 from actors.messages import (
     Boot,
+    GetRealizedPnl,
     GetSnapshot,
     LoadState,
     OrderUpdated,
@@ -149,8 +150,7 @@ class Supervisor(pykka.ThreadingActor):
         wiring = PairWiring(db_writer=self.db, gateway=self.gateway, slot=handle.slot,
                             prefix=self.prefix, supervisor=self.actor_ref, metrics=self.metrics,
                             on_trade=self.on_trade)
-        history = self.db.ask(LoadState(open_only=False, symbol=symbol), timeout=60)
-        realized = sum((p.pnl for p in history.positions if p.pnl is not None), Decimal(0))
+        realized = self.db.ask(GetRealizedPnl(symbol=symbol), timeout=60)
         handle.ref = PairActor.start(settings=handle.settings, filters=handle.filters,
                                      wiring=wiring, position=position, orders=orders,
                                      realized=realized, confirmed_open=confirmed_open)
