@@ -7,13 +7,15 @@
   PaperExchange) and with a minimal consumer. ``lost_extremes`` counts symbols whose highest
   high or lowest low, as the consumers took them, differs from the prices fed (must be 0).
 - ``tick_to_decision_p50`` / ``_p99``: the PairActor's own figure (from ``Tick.received_ns``)
-  with the feed paced at half the measured conflating maximum, as a steady stream.
+  with the feed paced as a steady stream at half the PairActor conflating maximum just
+  measured (the target), and at a quarter and a tenth of it.
 - ``rss_per_pair_actor``: in a fresh interpreter (``bench.engine_rss``); baseline: an idle
   pykka actor.
 - ``replay_prices_per_s``: ``actors.replay.run_replay`` over the whole BTC file, lock-step;
   baseline: ``core.backtest.simulate`` on the same prices.
 - ``orders_per_position_hour``: from that replay's report, against ``naive_engine`` below,
-  which sends a cancelReplace on every new high that raises the stop (no min-move step).
+  which sends a cancelReplace on every new high that raises the stop (no min-move step);
+  then, through the backtest (equal to the replay), at larger ``min_move_pct``.
 
 ``RATCHET_BENCH_QUICK=1`` shrinks every size (a smoke run; its figures mean little).
 ``RATCHET_BENCH_DIR`` chooses where the temp files go.
