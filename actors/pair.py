@@ -71,6 +71,9 @@ class PairWiring:
     # Replay stops at an entry it cannot size (BelowMinNotional); live trading halts the pair.
     on_failure: object | None = None  # callable(exception), told when the actor dies
     strict_entry: bool = False
+    # Lock-step replay: called (with the position) once a price is fully handled, i.e. the
+    # pair has decided on it and every command it sent has been answered.
+    on_idle: object | None = None
 
 
 class PairActor(pykka.ThreadingActor):
@@ -89,6 +92,7 @@ class PairActor(pykka.ThreadingActor):
         self.orders: dict[str, Order] = {o.client_order_id: o for o in orders
                                           if not o.state.is_final}
         self.in_flight: set[str] = set()
+        self.awaiting_idle = False
         self.exiting = False  # a timeout exit: cancel sent, market sell follows
         self.closed_on_this_price = False
         self.matched = False  # the report being handled came from the venue's own matching
@@ -147,6 +151,9 @@ class PairActor(pykka.ThreadingActor):
             return self._dispatch(message)
         finally:
             self._observe_protection()
+            if self.awaiting_idle and not self.in_flight:
+                self.awaiting_idle = False
+                self.w.on_idle(self.position)
 
     def _dispatch(self, message):
         match message:
@@ -154,6 +161,7 @@ class PairActor(pykka.ThreadingActor):
                 tick = self.w.slot.take()
                 if tick is not None:
                     self._on_tick(tick)
+                    self.awaiting_idle = self.w.on_idle is not None
             case OrderUpdated(report=report, reply=reply):
                 self._done(report.client_order_id, reply)
                 self.matched = not reply

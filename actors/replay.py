@@ -1,14 +1,16 @@
 """Lock-step replay (DESIGN.md §6): every price goes through the same actors as live trading,
 the paper exchange matching it first, and is fully handled before the next one.
 
-"Fully handled" is a barrier at the edge: ask the Gateway (it has matched the price and passed
-it on), then ask the pair how many of its commands are still in flight; while any are, ask the
-Gateway again (it has sent them and replied) and the pair again (it has read the replies).
+"Fully handled": the driver puts the price in the Gateway's slot and tells it; the Gateway
+matches it on the paper venue and passes it to the pair; the pair decides, and once it has no
+command in flight (every order it sent on this price answered) it calls ``on_idle``, which
+releases the driver for the next price. One tell and one event per price.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,7 +21,7 @@ import pykka
 from actors.conflation import TickSlot
 from actors.db_writer import DBWriter
 from actors.gateway import Gateway
-from actors.messages import GetSnapshot, LoadState, PriceReady, RegisterPair, Sync
+from actors.messages import GetSnapshot, LoadState, PriceReady, RegisterPair
 from actors.pair import PairActor, PairWiring
 from core.config import paper_filters
 from core.prices import PricePoint
@@ -71,26 +73,30 @@ def _replay(points, settings, work: Path, prefix: str, record_stops: bool) -> Re
         gateway = Gateway.start(exchange, matches_prices=True)
         slot = TickSlot(symbol)
         failures: list[BaseException] = []
+        idle = threading.Event()
+        latest: list[Position] = []
+
+        def on_idle(position: Position) -> None:
+            latest[:] = [position]
+            idle.set()
+
         pair = PairActor.start(settings=settings, filters=filters, wiring=PairWiring(
             db_writer=db, gateway=gateway, slot=slot, prefix=prefix, on_trade=closed.append,
-            on_failure=failures.append, strict_entry=True))
+            on_failure=failures.append, strict_entry=True, on_idle=on_idle))
         gateway.ask(RegisterPair(symbol=symbol, pair=pair, slot=slot), timeout=ASK_TIMEOUT_S)
         prices = gateway.proxy().price_slot(symbol).get(timeout=ASK_TIMEOUT_S)
         last: PricePoint | None = None
         for point in points:
+            idle.clear()
             prices.put(point.price, point.ts, point.time)
-            gateway.ask(PriceReady(symbol=symbol), timeout=ASK_TIMEOUT_S)
-            try:
-                while pair.ask(Sync(), timeout=ASK_TIMEOUT_S):
-                    gateway.ask(Sync(), timeout=ASK_TIMEOUT_S)
-            except pykka.ActorDeadError:
-                raise failures[0] if failures else RuntimeError("the pair actor died") from None
+            gateway.tell(PriceReady(symbol=symbol))
+            _wait_handled(idle, pair, failures)
             last = point
             result.prices += 1
             if record_stops:  # None while flat, so a plot breaks the line between trades
-                snap = pair.ask(GetSnapshot(), timeout=ASK_TIMEOUT_S)
-                open_ = snap["position"].state is PositionState.OPEN
-                result.stops.append((point.time, snap["position"].stop if open_ else None))
+                position = latest[0]
+                result.stops.append((point.time, position.stop if position.state is
+                                     PositionState.OPEN else None))
         snap = pair.ask(GetSnapshot(), timeout=ASK_TIMEOUT_S)
         history = db.ask(LoadState(open_only=False), timeout=ASK_TIMEOUT_S)
     finally:
@@ -107,6 +113,17 @@ def _replay(points, settings, work: Path, prefix: str, record_stops: bool) -> Re
             "limit": str(position.limit)}
         result.trades.append(trade_record(close_at_end(position, last, settings)))
     return result
+
+
+def _wait_handled(idle: threading.Event, pair: pykka.ActorRef, failures: list) -> None:
+    """Block until the pair reports the price fully handled; surface its death."""
+    waited = 0.0
+    while not idle.wait(0.5):
+        waited += 0.5
+        if failures or not pair.is_alive():
+            raise failures[0] if failures else RuntimeError("the pair actor died")
+        if waited > ASK_TIMEOUT_S:
+            raise TimeoutError("a price was not handled within 60 s")
 
 
 def close_at_end(position: Position, last: PricePoint, settings: PairSettings) -> Position:

@@ -172,7 +172,10 @@ def on_price(
     triggered_at = position.triggered_at
     if triggered_at is None and tick.low <= position.stop:
         triggered_at = tick.ts
-    updated = position.replace(highest=highest, triggered_at=triggered_at)
+    if highest == position.highest and triggered_at == position.triggered_at:
+        updated = position  # most prices change nothing: no new object on the tick path
+    else:
+        updated = position.replace(highest=highest, triggered_at=triggered_at)
     if triggered_at is not None:
         timed_out = tick.ts - triggered_at >= settings.stop_fill_timeout_s
         return PriceDecision(position=updated, timeout_exit=timed_out)
