@@ -15,6 +15,13 @@ import pytest
 from tests.chaos.run import ChaosRun, cycles_from_env
 
 pytestmark = pytest.mark.chaos
+CYCLES = cycles_from_env()
+TERM_CYCLES = max(5, CYCLES // 4)
+
+
+def _timeout(cycles: int) -> pytest.MarkDecorator:
+    """About 4 s a cycle on an idle 2-core machine; twice that before pytest-timeout fires."""
+    return pytest.mark.timeout(max(300, 60 + 8 * cycles))
 
 
 def _assert_final(run: ChaosRun, result: dict) -> None:
@@ -25,9 +32,10 @@ def _assert_final(run: ChaosRun, result: dict) -> None:
     assert result["db_pnl"] == result["sim_pnl"]
 
 
+@_timeout(CYCLES)
 def test_kill_9_at_random_moments_never_loses_a_stop_an_order_or_a_fill(tmp_path,
                                                                          chaos_report):
-    cycles = cycles_from_env()
+    cycles = CYCLES
     run = ChaosRun(tmp_path, pairs=20, seed=11)
     try:
         run.cycles(cycles, signal.SIGKILL)
@@ -40,9 +48,10 @@ def test_kill_9_at_random_moments_never_loses_a_stop_an_order_or_a_fill(tmp_path
     _assert_final(run, result)
 
 
+@_timeout(TERM_CYCLES)
 def test_sigterm_at_random_moments_exits_cleanly_and_keeps_every_invariant(tmp_path,
                                                                           chaos_report):
-    cycles = max(5, cycles_from_env() // 4)
+    cycles = TERM_CYCLES
     run = ChaosRun(tmp_path, pairs=20, seed=12)
     try:
         run.cycles(cycles, signal.SIGTERM)
