@@ -324,5 +324,9 @@ def _create_file(path: Path) -> None:
 
 
 def _reason(exc: BaseException) -> str:
+    # The error that started it: when a write fails for a full disk SQLite rolls back by
+    # itself, and the ROLLBACK that follows fails with "no transaction is active".
+    while isinstance(exc.__context__, Exception):
+        exc = exc.__context__
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
