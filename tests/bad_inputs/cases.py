@@ -193,7 +193,7 @@ ENV_CASES = [
     pytest.param(run_with(toml(db="ro/ratchet.db"), "ro/ratchet.db",
                           setup=_read_only_dir, preexec=h.drop_dac_override),
                  id="env-read-only-directory"),
-    pytest.param(run_with(toml(), "ratchet.db", preexec=h.file_size_limit(8192)),
+    pytest.param(run_with(toml(), "disk I/O error", preexec=h.file_size_limit(8192)),
                  id="env-disk-full-at-start"),
     pytest.param(run_with(toml(db="adir"), "adir",
                           setup=lambda d: (d / "adir").mkdir()), id="env-db-path-is-a-directory"),
