@@ -297,6 +297,16 @@ class PairActor(pykka.ThreadingActor):
                 self._count_order(updated, "accepted")  # the venue acknowledged a new stop
             self._track(updated)
             self._persist(orders=(updated,))
+            self._note_trigger(order, report)
+
+    def _note_trigger(self, order: Order, report: OrderReport) -> None:
+        """The venue says the stop triggered (perhaps while we were down): its clock, not our
+        first price through the stop, starts the stop-fill timeout (§3)."""
+        p = self.position
+        if (report.triggered and report.triggered_ts is not None and p.triggered_at is None
+                and order.client_order_id == p.stop_order_id and p.state is PositionState.OPEN):
+            self.position = p.replace(triggered_at=report.triggered_ts)
+            self._persist(positions=(self.position,))
 
     def _on_replaced(self, msg: StopReplaced) -> None:
         r = msg.report

@@ -121,6 +121,7 @@ class Applier:
         self, exchange: Exchange, persist: Callable[..., None], *,
         settings: Mapping[str, PairSettings], filters: Mapping[str, SymbolFilters], prefix: str,
         positions: tuple[Position, ...], orders: tuple[Order, ...],
+        open_orders: Mapping[str, OrderReport] | None = None,
     ) -> None:
         self.exchange = exchange
         self.persist = persist  # durable: persist(positions=..., orders=..., fills=...)
@@ -129,6 +130,7 @@ class Applier:
         self.prefix = prefix
         self.positions = {p.position_id: p for p in positions}
         self.orders = {o.client_order_id: o for o in orders}
+        self.open_orders = dict(open_orders or {})  # the venue's view, by client id
         self.halted: list[str] = []
         self.errors: list[str] = []
         self.placed: set[str] = set()  # stops placed here that the venue answered open
@@ -150,8 +152,14 @@ class Applier:
                 position = self.positions[pid]
                 if position.stop_order_id != cid:  # e.g. an exit whose stop was never canceled
                     stop = self.orders[cid]
-                    self._save(position.replace(state=PositionState.OPEN, stop_order_id=cid,
-                                                stop=stop.stop_price, limit=stop.limit_price))
+                    position = position.replace(state=PositionState.OPEN, stop_order_id=cid,
+                                                stop=stop.stop_price, limit=stop.limit_price)
+                    self._save(position)
+                venue = self.open_orders.get(cid)
+                if (venue is not None and venue.triggered and venue.triggered_ts is not None
+                        and position.triggered_at is None):
+                    # It triggered while we were down: the timeout runs from the venue's time.
+                    self._save(position.replace(triggered_at=venue.triggered_ts))
             case rc.RecordStopFill(position_id=pid, order=order, report=report):
                 self._close(self.positions[pid], order, report, reason="stop")
             case rc.ReplaceStop(position_id=pid, old_order=old, stop=stop, limit=limit,
@@ -351,7 +359,8 @@ def reconcile_with_db(
     the_plan = plan(exchange, state.positions, state.orders, settings=settings,
                     filters=filters, prefix=prefix)
     applier = Applier(exchange, durable, settings=settings, filters=filters, prefix=prefix,
-                      positions=state.positions, orders=state.orders)
+                      positions=state.positions, orders=state.orders,
+                      open_orders={r.client_order_id: r for r in the_plan.venue.open_orders})
     applier.apply(the_plan.actions)
     counts = rc.summarize(the_plan.actions)
     seen_open = frozenset(o.client_order_id for o in the_plan.venue.open_orders)

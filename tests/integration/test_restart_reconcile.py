@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from decimal import Decimal
 
 import pytest
@@ -111,3 +112,33 @@ def test_restart_reconciles_every_offline_change_and_trades_on(tmp_path, how):
         assert {o.client_order_id for o in open_orders} <= known
     finally:
         venue.close()
+
+
+def test_a_stop_triggered_while_down_times_out_from_the_venues_trigger_time(tmp_path):
+    config = engine.write_config(tmp_path, {"AAAUSDT": {}}, feed=FEED,
+                                 defaults='trail_pct = "5"\nstop_fill_timeout_s = "30"')
+    cfg = load_config(config)
+    db = cfg.engine.db_path
+    proc = engine.start(config)
+    try:
+        position = engine.wait_for(
+            lambda: (ps := engine.read(db, lambda r: r.list_positions(open_only=True)))
+            and ps[0].stop_order_id and engine.read(db, lambda r: r.get_order(
+                ps[0].stop_order_id)).state.is_open and ps[0], timeout=60, what="a stop")
+    finally:
+        engine.stop(proc)
+    venue = _venue(cfg)
+    below_limit = (position.limit * Decimal("0.97")).quantize(Decimal("0.01"))
+    triggered_at = Decimal(int(time.time()) - 120)  # two minutes ago, beyond the timeout
+    venue.book.on_price("AAAUSDT", below_limit, triggered_at, "offline")
+    assert venue.book.get_order("AAAUSDT", position.stop_order_id).triggered
+    venue.close()
+
+    proc = engine.start(config)
+    try:
+        closed = engine.wait_for(lambda: (p := engine.read(db, lambda r: r.load_position(
+            position.position_id))).pnl is not None and p, timeout=15,
+            what="the timeout exit counted from the venue's trigger time")
+    finally:
+        engine.stop(proc)
+    assert closed.exit_reason == "timeout"
