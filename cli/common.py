@@ -13,10 +13,10 @@ def check_live_safety(cfg: Config, *, live_flag: bool) -> None:
     """Real money needs ``live = true`` in the config **and** ``--live`` on the command line."""
     if needs_live_flags(cfg) and not (cfg.exchange.live and live_flag):
         target = cfg.exchange.base_url or "api.binance.com"
-        raise SafetyHalt(
-            f"refusing to trade real money on {target}: set [exchange] live = true in "
-            f"{cfg.source.name} and pass --live"
-        )
+        missing = [] if cfg.exchange.live else [f"[exchange] live = true in {cfg.source.name}"]
+        missing += [] if live_flag else ["--live on the command line"]
+        raise SafetyHalt(f"refusing to trade real money on {target}: it needs "
+                         f"{' and '.join(missing)}")
 
 
 def build_exchange(cfg: Config, *, metrics: Any = None) -> Exchange:
