@@ -8,6 +8,7 @@ Supervisor restarts it from the DB.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ from core.types import (
     SymbolFilters,
     Tick,
 )
-from exchange.base import OrderReport
+from exchange.base import Execution, OrderReport
 from telemetry.logs import log_event, log_order_event
 
 log = logging.getLogger("ratchet.pair")
@@ -92,6 +93,7 @@ class PairActor(pykka.ThreadingActor):
         self.orders: dict[str, Order] = {o.client_order_id: o for o in orders
                                           if not o.state.is_final}
         self.in_flight: set[str] = set()
+        self.executions: dict[str, dict[str, Execution]] = {}  # partial fills, by order
         self.awaiting_idle = False
         self.exiting = False  # a timeout exit: cancel sent, market sell follows
         self.closed_on_this_price = False
@@ -245,12 +247,25 @@ class PairActor(pykka.ThreadingActor):
                       report.client_order_id)
             return
         self._log_order(report.client_order_id, report.state, report.type)
+        report = self._with_all_executions(report)
         if order.side is Side.BUY:
             self._on_entry_report(order, report)
         elif order.type is OrderType.MARKET:
             self._on_exit_report(order, report)
         else:
             self._on_stop_report(order, report)
+
+    def _with_all_executions(self, report: OrderReport) -> OrderReport:
+        """A user-stream report carries only its latest execution; a partly filled order's
+        earlier ones are kept here (by trade id) so its close books every fill."""
+        seen = self.executions.setdefault(report.client_order_id, {})
+        for execution in report.executions:
+            seen[execution.trade_id] = execution
+        if report.state.is_final:
+            self.executions.pop(report.client_order_id, None)
+        if len(seen) == len(report.executions):
+            return report
+        return dataclasses.replace(report, executions=tuple(seen.values()))
 
     def _on_entry_report(self, order: Order, report: OrderReport) -> None:
         if report.state is OrderState.FILLED:
