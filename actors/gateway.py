@@ -262,9 +262,10 @@ class Gateway(pykka.ThreadingActor):
                 self.sleep(exc.retry_after_s if exc.retry_after_s is not None else 0.5)
 
     def _wait_out_ban(self) -> None:
-        wait = self.banned_until - self.clock()
-        if wait > 0:
-            self.sleep(wait)
+        while (wait := self.banned_until - self.clock()) > 0:
+            if self.closing.is_set():  # shutting down: the intent waits on disk for the boot
+                raise StatusUnknown("not sent: shutting down during an exchange ban")
+            self.sleep(min(wait, 0.5))
         if self.banned_until and self.metrics is not None:
             self.metrics.banned(False)
         self.banned_until = 0.0

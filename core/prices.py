@@ -71,7 +71,7 @@ def _parse(path: str | Path, reader) -> list[PricePoint]:
         for row in reader:
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank line
-            if len(row) < width:
+            if len(row) < width or len(row) > len(columns):
                 raise InputError(f"{path}: row {reader.line_num}: has {len(row)} columns, the "
                                  f"header has {len(columns)}")
             time = row[ts_col].strip()

@@ -42,6 +42,7 @@ def test_replay_writes_the_report_and_the_plot(tmp_path):
         pytest.param("timestamp,price\n1,100\n2,1o1\n", "row 3", id="bad-number"),
         pytest.param("timestamp,price\n5,100\n4,101\n", "row 3", id="timestamps-out-of-order"),
         pytest.param("", "empty", id="empty-file"),
+        pytest.param("timestamp,price\n1,100\n2,101,7\n", "row 3", id="more-cells-than-header"),
     ],
 )
 def test_malformed_csv_is_one_line_naming_file_and_row_with_exit_2(tmp_path, text, needle):
