@@ -38,6 +38,10 @@ def test_a_stop_filled_in_two_parts_books_both_fills_and_their_average(tmp_path)
                  stop_price=D("97"), limit_price=D("96"))
     db = DBWriter.start(tmp_path / "r.db")
     venue = PaperExchange(tmp_path / "paper.db", settings={"BTCUSDT": settings})
+    venue.book.set_balance("BTC", D("2"))  # the stop rests on the venue, as after a restart
+    venue.on_price("BTCUSDT", D("100"), D(0))
+    venue.place_stop_limit(symbol="BTCUSDT", qty=D("2"), stop_price=D("97"),
+                           limit_price=D("96"), client_order_id="rt-p1-2")
     gateway = Gateway.start(venue)
     wiring = PairWiring(db_writer=db, gateway=gateway, slot=TickSlot("BTCUSDT"))
     pair = PairActor.start(settings=settings, filters=paper_filters(settings), wiring=wiring,
