@@ -25,7 +25,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
@@ -33,80 +32,20 @@ from core.errors import OrderRejected, UnknownOrder
 from core.fill_model import StopMatch, StopState, match_stop
 from core.money import HUNDRED, ZERO, on_grid
 from core.types import Balance, OrderState, OrderType, Side, SymbolFilters
-from exchange.base import Execution, OrderReport, ReplaceReport
+from exchange.base import ReplaceReport
+from exchange.book_rows import (  # noqa: F401 - BookOrder, BookTrade: part of this API
+    ORDER_COLUMNS,
+    SCHEMA,
+    BookOrder,
+    BookTrade,
+    dec_or_none,
+    str_or_none,
+    trade_from_row,
+)
 
 INSUFFICIENT = "Account has insufficient balance for requested action."
 DUPLICATE = "Duplicate order sent."
 _OPEN = (OrderState.NEW.value, OrderState.PARTIALLY_FILLED.value)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS balances(
-    asset TEXT PRIMARY KEY, free TEXT NOT NULL, locked TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS orders(
-    order_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    client_order_id TEXT NOT NULL UNIQUE,
-    symbol TEXT NOT NULL, side TEXT NOT NULL, type TEXT NOT NULL,
-    qty TEXT NOT NULL, price TEXT, stop_price TEXT,
-    status TEXT NOT NULL, executed_qty TEXT NOT NULL, quote_qty TEXT NOT NULL,
-    triggered_ts TEXT, created_ts TEXT NOT NULL, updated_ts TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_orders_status_symbol ON orders(status, symbol);
-CREATE TABLE IF NOT EXISTS trades(
-    trade_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_id INTEGER NOT NULL REFERENCES orders(order_id),
-    symbol TEXT NOT NULL, side TEXT NOT NULL, price TEXT NOT NULL, qty TEXT NOT NULL,
-    quote_qty TEXT NOT NULL, commission TEXT NOT NULL, commission_asset TEXT NOT NULL,
-    is_maker INTEGER NOT NULL, ts TEXT NOT NULL, time TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_trades_order ON trades(order_id);
-CREATE INDEX IF NOT EXISTS idx_trades_symbol ON trades(symbol, trade_id);
-CREATE TABLE IF NOT EXISTS prices(
-    symbol TEXT PRIMARY KEY, price TEXT NOT NULL, ts TEXT NOT NULL, time TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-_ORDER_COLUMNS = (
-    "order_id, client_order_id, symbol, side, type, qty, price, stop_price, status, "
-    "executed_qty, quote_qty, triggered_ts, created_ts, updated_ts"
-)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BookOrder(OrderReport):
-    """An ``OrderReport`` with what the sim needs to speak Binance: ids, times, quote volume."""
-
-    order_id: int = 0
-    quote_qty: Decimal = ZERO  # cummulativeQuoteQty
-    created_ts: Decimal = ZERO
-    updated_ts: Decimal = ZERO
-
-    def plain(self) -> OrderReport:
-        """The same report as a plain ``OrderReport``."""
-        return OrderReport(**{name: getattr(self, name) for name in OrderReport.__slots__})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BookTrade:
-    """One row of ``trades``: what ``GET /api/v3/myTrades`` returns."""
-
-    trade_id: int
-    order_id: int
-    client_order_id: str
-    symbol: str
-    side: Side
-    price: Decimal
-    qty: Decimal
-    quote_qty: Decimal
-    commission: Decimal
-    commission_asset: str
-    is_maker: bool
-    ts: Decimal
-    time: str
-
-    def execution(self) -> Execution:
-        return Execution(
-            trade_id=str(self.trade_id), price=self.price, qty=self.qty, fee=self.commission,
-            fee_asset=self.commission_asset, ts=self.ts, time=self.time,
-        )
-
 
 class Book:
     """A spot venue: balances, orders, trades and last prices, persisted in ``path``.
@@ -141,7 +80,7 @@ class Book:
         # symbol -> order id -> (stop state, qty): the open stops, so a price that changes
         # nothing costs no query; refreshed from the file after every change.
         self._stops: dict[str, dict[int, tuple[StopState, Decimal]]] = {}
-        self._conn.executescript(_SCHEMA)
+        self._conn.executescript(SCHEMA)
         with self._tx() as cur:
             seeded = cur.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
             if seeded is None:
@@ -338,7 +277,7 @@ class Book:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
-        return [_trade(row) for row in rows]
+        return [trade_from_row(row) for row in rows]
 
     def set_balance(self, asset: str, free: Decimal) -> None:
         """Set an asset's free balance (tests and the sim's control endpoints)."""
@@ -468,7 +407,7 @@ class Book:
             sql + " ORDER BY order_id", args
         ):
             state = StopState(stop=Decimal(stop), limit=Decimal(limit),
-                              triggered_ts=_dec(triggered))
+                              triggered_ts=dec_or_none(triggered))
             self._stops.setdefault(sym, {})[order_id] = (state, Decimal(qty))
 
     def _fill(
@@ -503,8 +442,8 @@ class Book:
             "INSERT INTO orders(client_order_id, symbol, side, type, qty, price, stop_price, "
             "status, executed_qty, quote_qty, created_ts, updated_ts) "
             "VALUES (?,?,?,?,?,?,?,?,'0','0',?,?)",
-            (client_order_id, symbol, side.value, type_.value, str(qty), _str(price),
-             _str(stop), OrderState.NEW.value, str(ts), str(ts)),
+            (client_order_id, symbol, side.value, type_.value, str(qty), str_or_none(price),
+             str_or_none(stop), OrderState.NEW.value, str(ts), str(ts)),
         )
         return int(cur.lastrowid)
 
@@ -538,12 +477,12 @@ class Book:
         where = " AND ".join(clause for clause, value in (
             ("order_id=?", order_id), ("client_order_id=?", client_order_id)) if value is not None)
         args = [v for v in (order_id, client_order_id) if v is not None]
-        return cur.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where} AND symbol=?",
+        return cur.execute(f"SELECT {ORDER_COLUMNS} FROM orders WHERE {where} AND symbol=?",
                            (*args, symbol)).fetchone()
 
     def _order_by_id(self, order_id: int) -> BookOrder:
         row = self._conn.execute(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_id=?", (order_id,)
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE order_id=?", (order_id,)
         ).fetchone()
         return self._report(row)
 
@@ -553,7 +492,7 @@ class Book:
             where, args = f"{where} AND symbol=?", (*args, symbol)
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where} ORDER BY order_id", args
+                f"SELECT {ORDER_COLUMNS} FROM orders WHERE {where} ORDER BY order_id", args
             ).fetchall()
             return [self._report(row) for row in rows]
 
@@ -566,28 +505,9 @@ class Book:
         return BookOrder(
             client_order_id=client_order_id, symbol=symbol, side=Side(side),
             type=OrderType(type_), state=OrderState(status), qty=Decimal(qty),
-            executed_qty=Decimal(executed), stop_price=_dec(stop), limit_price=_dec(price),
+            executed_qty=Decimal(executed), stop_price=dec_or_none(stop), limit_price=dec_or_none(price),
             exchange_order_id=str(order_id), executions=executions,
-            triggered=triggered is not None, triggered_ts=_dec(triggered),
+            triggered=triggered is not None, triggered_ts=dec_or_none(triggered),
             order_id=order_id, quote_qty=Decimal(quote_qty), created_ts=Decimal(created),
             updated_ts=Decimal(updated),
         )
-
-
-def _trade(row: tuple) -> BookTrade:
-    (trade_id, order_id, client_order_id, symbol, side, price, qty, quote_qty, commission,
-     commission_asset, is_maker, ts, time) = row
-    return BookTrade(
-        trade_id=trade_id, order_id=order_id, client_order_id=client_order_id, symbol=symbol,
-        side=Side(side), price=Decimal(price), qty=Decimal(qty), quote_qty=Decimal(quote_qty),
-        commission=Decimal(commission), commission_asset=commission_asset,
-        is_maker=bool(is_maker), ts=Decimal(ts), time=time,
-    )
-
-
-def _dec(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-def _str(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)

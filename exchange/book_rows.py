@@ -1,0 +1,97 @@
+"""The ``Book``'s SQLite schema and its row types (``exchange.book``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.money import ZERO
+from core.types import Side
+from exchange.base import Execution, OrderReport
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS balances(
+    asset TEXT PRIMARY KEY, free TEXT NOT NULL, locked TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders(
+    order_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_order_id TEXT NOT NULL UNIQUE,
+    symbol TEXT NOT NULL, side TEXT NOT NULL, type TEXT NOT NULL,
+    qty TEXT NOT NULL, price TEXT, stop_price TEXT,
+    status TEXT NOT NULL, executed_qty TEXT NOT NULL, quote_qty TEXT NOT NULL,
+    triggered_ts TEXT, created_ts TEXT NOT NULL, updated_ts TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_orders_status_symbol ON orders(status, symbol);
+CREATE TABLE IF NOT EXISTS trades(
+    trade_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id INTEGER NOT NULL REFERENCES orders(order_id),
+    symbol TEXT NOT NULL, side TEXT NOT NULL, price TEXT NOT NULL, qty TEXT NOT NULL,
+    quote_qty TEXT NOT NULL, commission TEXT NOT NULL, commission_asset TEXT NOT NULL,
+    is_maker INTEGER NOT NULL, ts TEXT NOT NULL, time TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_trades_order ON trades(order_id);
+CREATE INDEX IF NOT EXISTS idx_trades_symbol ON trades(symbol, trade_id);
+CREATE TABLE IF NOT EXISTS prices(
+    symbol TEXT PRIMARY KEY, price TEXT NOT NULL, ts TEXT NOT NULL, time TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+ORDER_COLUMNS = (
+    "order_id, client_order_id, symbol, side, type, qty, price, stop_price, status, "
+    "executed_qty, quote_qty, triggered_ts, created_ts, updated_ts"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookOrder(OrderReport):
+    """An ``OrderReport`` with what the sim needs to speak Binance: ids, times, quote volume."""
+
+    order_id: int = 0
+    quote_qty: Decimal = ZERO  # cummulativeQuoteQty
+    created_ts: Decimal = ZERO
+    updated_ts: Decimal = ZERO
+
+    def plain(self) -> OrderReport:
+        """The same report as a plain ``OrderReport``."""
+        return OrderReport(**{name: getattr(self, name) for name in OrderReport.__slots__})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookTrade:
+    """One row of ``trades``: what ``GET /api/v3/myTrades`` returns."""
+
+    trade_id: int
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal
+    commission: Decimal
+    commission_asset: str
+    is_maker: bool
+    ts: Decimal
+    time: str
+
+    def execution(self) -> Execution:
+        return Execution(
+            trade_id=str(self.trade_id), price=self.price, qty=self.qty, fee=self.commission,
+            fee_asset=self.commission_asset, ts=self.ts, time=self.time,
+        )
+
+
+def trade_from_row(row: tuple) -> BookTrade:
+    (trade_id, order_id, client_order_id, symbol, side, price, qty, quote_qty, commission,
+     commission_asset, is_maker, ts, time) = row
+    return BookTrade(
+        trade_id=trade_id, order_id=order_id, client_order_id=client_order_id, symbol=symbol,
+        side=Side(side), price=Decimal(price), qty=Decimal(qty), quote_qty=Decimal(quote_qty),
+        commission=Decimal(commission), commission_asset=commission_asset,
+        is_maker=bool(is_maker), ts=Decimal(ts), time=time,
+    )
+
+
+def dec_or_none(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def str_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
