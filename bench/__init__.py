@@ -8,7 +8,12 @@ prints one.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -28,3 +33,15 @@ def _round(x: float | None) -> float | None:
     if x is None:
         return None
     return float(f"{x:.4g}")  # display
+
+
+def run_in_workdir(name: str, run: Callable[[Any, Path], Any], sizes: Any, quick: Any) -> None:
+    """A bench module's ``main``: ``quick`` sizes when ``RATCHET_BENCH_QUICK`` is set, in a
+    fresh temp directory (under ``RATCHET_BENCH_DIR`` if set) that is removed afterwards."""
+    chosen = quick if os.environ.get("RATCHET_BENCH_QUICK") else sizes
+    workdir = Path(tempfile.mkdtemp(prefix=f"ratchet-{name}-bench-",
+                                    dir=os.environ.get("RATCHET_BENCH_DIR")))
+    try:
+        run(chosen, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -17,11 +17,8 @@ the disk the engine will use, since durable saves measure that disk's fsync.
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +30,7 @@ from playhouse.sqliteq import SqliteQueueDatabase
 
 from actors.db_writer import DBWriter
 from actors.messages import LoadState, Persist
-from bench import emit
+from bench import emit, run_in_workdir
 from core.types import Order, OrderState, OrderType, Position, PositionState, Side
 from persistence import migrations
 from persistence.db import open_database
@@ -283,13 +280,7 @@ def _reads(sizes: Sizes, path: Path) -> list[dict]:
 
 
 def main() -> None:
-    sizes = QUICK if os.environ.get("RATCHET_BENCH_QUICK") else Sizes()
-    workdir = Path(tempfile.mkdtemp(prefix="ratchet-db-bench-",
-                                    dir=os.environ.get("RATCHET_BENCH_DIR")))
-    try:
-        run(sizes, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    run_in_workdir("db", run, Sizes(), QUICK)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -37,7 +35,7 @@ import pykka
 
 from actors.messages import GetSnapshot
 from actors.replay import run_replay
-from bench import emit
+from bench import emit, run_in_workdir
 from bench.db_bench import percentile
 from bench.engine_fleet import (
     ASK_TIMEOUT_S,
@@ -349,13 +347,7 @@ def run(sizes: Sizes, workdir: Path) -> list[dict]:
 
 
 def main() -> None:
-    sizes = QUICK if os.environ.get("RATCHET_BENCH_QUICK") else Sizes()
-    workdir = Path(tempfile.mkdtemp(prefix="ratchet-engine-bench-",
-                                    dir=os.environ.get("RATCHET_BENCH_DIR")))
-    try:
-        run(sizes, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    run_in_workdir("engine", run, Sizes(), QUICK)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,7 @@ python-binance over loopback.
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,7 +34,7 @@ import pykka
 
 from actors.gateway import Gateway
 from actors.messages import RegisterPair, ReplaceStop, StopReplaced
-from bench import emit
+from bench import emit, run_in_workdir
 from core.types import Order, OrderState
 from exchange.binance import BinanceExchange
 from tests.sim_engine import harness
@@ -320,13 +318,7 @@ def run(sizes: Sizes, workdir: Path) -> list[dict]:
 
 
 def main() -> None:
-    sizes = QUICK if os.environ.get("RATCHET_BENCH_QUICK") else Sizes()
-    workdir = Path(tempfile.mkdtemp(prefix="ratchet-sim-bench-",
-                                    dir=os.environ.get("RATCHET_BENCH_DIR")))
-    try:
-        run(sizes, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    run_in_workdir("sim", run, Sizes(), QUICK)
 
 
 if __name__ == "__main__":
