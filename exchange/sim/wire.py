@@ -71,9 +71,9 @@ def order_ack(order: BookOrder, transact_ms: int) -> dict[str, Any]:
     }
 
 
-def order_result(order: BookOrder, transact_ms: int) -> dict[str, Any]:
-    body = order_ack(order, transact_ms)
-    body.update({
+def _order_state(order: BookOrder) -> dict[str, Any]:
+    """The order fields every order body carries, in Binance's key order."""
+    body = {
         "price": fmt(order.limit_price),
         "origQty": fmt(order.qty),
         "executedQty": fmt(order.executed_qty),
@@ -83,9 +83,15 @@ def order_result(order: BookOrder, transact_ms: int) -> dict[str, Any]:
         "timeInForce": "GTC",
         "type": order.type.value,
         "side": order.side.value,
-    })
+    }
     if order.stop_price is not None:
         body["stopPrice"] = fmt(order.stop_price)  # conditional: only for stop orders
+    return body
+
+
+def order_result(order: BookOrder, transact_ms: int) -> dict[str, Any]:
+    body = order_ack(order, transact_ms)
+    body.update(_order_state(order))
     body["workingTime"] = _working_time(order)
     body["selfTradePreventionMode"] = STP_MODE
     return body
@@ -114,18 +120,8 @@ def cancel_json(order: BookOrder, cancel_client_id: str, transact_ms: int) -> di
         "orderListId": ORDER_LIST_ID,
         "clientOrderId": cancel_client_id,
         "transactTime": transact_ms,
-        "price": fmt(order.limit_price),
-        "origQty": fmt(order.qty),
-        "executedQty": fmt(order.executed_qty),
-        "origQuoteOrderQty": ZERO8,
-        "cummulativeQuoteQty": fmt(order.quote_qty),
-        "status": order.state.value,
-        "timeInForce": "GTC",
-        "type": order.type.value,
-        "side": order.side.value,
+        **_order_state(order),
     }
-    if order.stop_price is not None:
-        body["stopPrice"] = fmt(order.stop_price)
     body["selfTradePreventionMode"] = STP_MODE
     return body
 
