@@ -96,6 +96,7 @@ class PairActor(pykka.ThreadingActor):
         self.executions: dict[str, dict[str, Execution]] = {}  # partial fills, by order
         self.awaiting_idle = False
         self.exiting = False  # a timeout exit: cancel sent, market sell follows
+        self.exit_order: Order | None = None  # its sale, written ahead before the cancel
         self.closed_on_this_price = False
         self.matched = False  # the report being handled came from the venue's own matching
         self.last_price: Decimal | None = None
@@ -228,7 +229,12 @@ class PairActor(pykka.ThreadingActor):
         triggered = decision.position.triggered_at != self.position.triggered_at
         self.position = decision.position
         if decision.timeout_exit and settled and not self.exiting:
-            self.exiting = True
+            # The sale is on disk before the stop goes: if it cannot be written (disk full),
+            # the triggered stop stays on the venue instead of leaving the position bare.
+            position, sale = logic.plan_exit(self.position, self.w.prefix)
+            position = position.replace(stop_order_id=stop.client_order_id)
+            self._durable(positions=(position,), orders=(sale,))
+            self.position, self.exit_order, self.exiting = position, sale, True
             self._send(CancelOrder(order=stop), stop)
         elif decision.move_to is not None:
             position, new = logic.plan_stop_move(self.position, decision.move_to, self.w.prefix)
@@ -303,7 +309,11 @@ class PairActor(pykka.ThreadingActor):
             self._count_order(updated, updated.state.value.lower())
             if order.client_order_id != self.position.stop_order_id:
                 return
-            if self.exiting:
+            if self.exiting and self.exit_order is not None:
+                sale, self.exit_order = self.exit_order, None
+                self.position = self.position.replace(stop_order_id=None)
+                self._send(PlaceMarketOrder(order=sale), sale)
+            elif self.exiting:
                 self._retry_exit()
             else:  # canceled from outside: the position must not stay unprotected
                 self._place_fresh_stop(max(self.position.highest, self.last_price or 0))
@@ -379,7 +389,12 @@ class PairActor(pykka.ThreadingActor):
     def _close(self, order: Order, report: OrderReport, *, reason: str) -> None:
         closed = logic.close_position(self.position, order, report, self.settings, self.filters,
                                       reason=reason, time=self._time_of(report))
-        self._durable(positions=(closed.position,), orders=(closed.order,), fills=closed.fills)
+        unsent = ()
+        if self.exit_order is not None:  # the stop filled before our cancel: no sale needed
+            unsent = (self.exit_order.replace(state=OrderState.FAILED, reason="not needed"),)
+            self.exit_order = None
+        self._durable(positions=(closed.position,), orders=(closed.order, *unsent),
+                      fills=closed.fills)
         self._forget(closed.order)
         for stale in [o for o in self.orders.values() if o.side is Side.SELL]:
             self._forget(stale)
