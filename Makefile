@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= ratchet.toml
-DATA ?= ../shared/data/btc-perp-20211231-20220201_1m.csv
+DATA ?= data/btc-1m.csv.gz
 SIM_PORT ?= 8765
 PROM_PORT ?= 9090
 

@@ -62,8 +62,7 @@ from core.trailing import candidate_stop, entry_quantity, levels_at
 from core.types import EntryMode, PairSettings
 
 BENCH = "engine"
-BTC_CSV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / \
-    "btc-perp-20211231-20220201_1m.csv"
+BTC_CSV = Path(__file__).resolve().parent.parent / "data" / "btc-1m.csv.gz"
 PER_TELL = "one tell per price"
 KIB = 1024
 MS = 1000.0

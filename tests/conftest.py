@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
+from itertools import islice
 from pathlib import Path
 
 import pykka
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-BTC_CSV = SHARED / "data" / "btc-perp-20211231-20220201_1m.csv"
-FIXTURES = SHARED / "fixtures" / "binance"
+BTC_CSV = REPO / "data" / "btc-1m.csv.gz"  # see data/README.md
+FIXTURES = REPO / "tests" / "fixtures" / "binance"  # see its README.md
+
+
+def btc_lines(n: int) -> str:
+    """The first ``n`` lines (header included) of the bundled BTC file, as CSV text."""
+    with gzip.open(BTC_CSV, "rt") as src:
+        return "".join(islice(src, n))
 
 
 @pytest.fixture(autouse=True)

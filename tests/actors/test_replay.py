@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from itertools import islice
 
 import pytest
 
@@ -12,7 +11,7 @@ from core.backtest import simulate
 from core.config import paper_filters
 from core.prices import PricePoint, read_prices
 from core.types import PairSettings
-from tests.conftest import BTC_CSV
+from tests.conftest import btc_lines
 
 SLICE_BARS = 1500
 
@@ -20,8 +19,7 @@ SLICE_BARS = 1500
 @pytest.fixture(scope="module")
 def btc_slice(tmp_path_factory) -> list[PricePoint]:
     path = tmp_path_factory.mktemp("btc") / "slice.csv"
-    with open(BTC_CSV) as src:
-        path.write_text("".join(islice(src, SLICE_BARS + 1)))
+    path.write_text(btc_lines(SLICE_BARS + 1))
     return read_prices(path)
 
 

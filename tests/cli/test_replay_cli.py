@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from itertools import islice
 
 import pytest
 
-from tests.conftest import BTC_CSV, REPO
+from tests.conftest import REPO, btc_lines
 
 RATCHET = [sys.executable, "-m", "cli.main"]
 
@@ -21,8 +20,7 @@ def ratchet(*args: str, cwd) -> subprocess.CompletedProcess:
 
 def test_replay_writes_the_report_and_the_plot(tmp_path):
     prices = tmp_path / "btc.csv"
-    with open(BTC_CSV) as src:
-        prices.write_text("".join(islice(src, 601)))
+    prices.write_text(btc_lines(601))
 
     done = ratchet("replay", str(prices), "--symbol", "BTCUSDT", "--report", "r.json",
                    "--plot", "p.png", cwd=tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from decimal import Decimal
 from pathlib import Path
 
@@ -154,3 +155,19 @@ def test_whole_btc_file_parses_into_four_prices_a_bar():
                                    Decimal("46319.0"))
     assert points[-1].time == "2022-02-01 05:31:00.000000"
     assert all(a.ts <= b.ts for a, b in zip(points, points[1:], strict=False))
+
+
+def test_a_gzip_file_reads_like_the_plain_csv(tmp_path: Path):
+    text = "timestamp,price\n2024-01-01T00:00:00Z,100\n2024-01-01T00:01:00Z,101.5\n"
+    plain = write(tmp_path, text)
+    packed = tmp_path / "prices.csv.gz"
+    packed.write_bytes(gzip.compress(text.encode()))
+
+    assert read_prices(packed) == read_prices(plain)
+
+
+def test_a_broken_gzip_file_is_an_input_error(tmp_path: Path):
+    packed = tmp_path / "prices.csv.gz"
+    packed.write_bytes(b"timestamp,price\n1,2\n")  # named .gz, but plain text
+
+    assert "not a gzip file, or cut short" in error_of(packed)

@@ -1,4 +1,4 @@
-"""The sim's responses have the keys and JSON types of the real recordings in shared/fixtures."""
+"""The sim's responses have the keys and JSON types of the real recordings in tests/fixtures/binance."""
 
 from __future__ import annotations
 
