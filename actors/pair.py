@@ -37,7 +37,7 @@ from actors.messages import (
     Sync,
 )
 from core import pair_logic as logic
-from core.errors import BelowMinNotional, InvariantViolation, StorageFailed
+from core.errors import BelowMinNotional, EntryRefused, InvariantViolation, StorageFailed
 from core.trailing import StopLevels, levels_at
 from core.types import (
     EntryMode,
@@ -100,7 +100,11 @@ class PairActor(pykka.ThreadingActor):
         self.closed_on_this_price = False
         self.matched = False  # the report being handled came from the venue's own matching
         self.last_price: Decimal | None = None
+        self.last_ts = Decimal(0)
         self.tick_time = ""
+        self.entry_refusals = 0  # refused entry buys in a row
+        self.entry_retry_at: Decimal | None = None  # price time of the next entry attempt
+        self.refusal_reason: str | None = None
         self.realized = realized
         self.halted = position.halted if position else False
         self.metrics = wiring.metrics.pair(self.symbol) if wiring.metrics else None
@@ -114,6 +118,7 @@ class PairActor(pykka.ThreadingActor):
         self.w.gateway.tell(RegisterPair(symbol=self.symbol, pair=self.actor_ref,
                                          slot=self.w.slot))
         if self.metrics:
+            self.metrics.quote_asset(self.filters.quote_asset)
             self.metrics.halted(self.halted)
             self.metrics.up(not self.halted)
             self.metrics.realized(self.realized)
@@ -193,13 +198,14 @@ class PairActor(pykka.ThreadingActor):
     # --- prices -----------------------------------------------------------------------------
 
     def _on_tick(self, tick: Tick) -> None:
-        self.last_price = tick.price
+        self.last_price, self.last_ts = tick.price, tick.ts
         closed_now, self.closed_on_this_price = self.closed_on_this_price, False
         p = self.position
         if self.halted:
             pass
         elif p.state is PositionState.FLAT:
-            if not closed_now and not self.in_flight and self.settings.entry is EntryMode.ALWAYS:
+            if (not closed_now and not self.in_flight and self.settings.entry is EntryMode.ALWAYS
+                    and (self.entry_retry_at is None or tick.ts >= self.entry_retry_at)):
                 self._enter(tick)
         elif p.state is PositionState.OPEN:
             self._trail(tick)
@@ -281,6 +287,7 @@ class PairActor(pykka.ThreadingActor):
                           orders=(opened.entry_order, opened.stop_order), fills=opened.fills)
             self._forget(order)
             self.position = opened.position
+            self.entry_refusals, self.entry_retry_at = 0, None
             self.orders[opened.stop_order.client_order_id] = opened.stop_order
             self._count_order(order, "filled")
             self._send(PlaceStop(order=opened.stop_order), opened.stop_order)
@@ -369,8 +376,25 @@ class PairActor(pykka.ThreadingActor):
                         level=logging.WARNING, code=msg.code, reason=msg.reason)
         if order.side is Side.BUY:
             self._abandon_entry(order)
+            self._entry_refused(msg.code, msg.reason)
         elif order.client_order_id == self.position.stop_order_id or order.replaces:
             self._halt(f"stop order rejected: {msg.reason}")
+
+    def _entry_refused(self, code: int | None, reason: str) -> None:
+        """Halt, or wait out the backoff before the next entry: never one buy per price."""
+        self.entry_refusals += 1
+        refusal = logic.on_entry_refused(code=code, reason=reason, refusals=self.entry_refusals,
+                                         now=self.last_ts)
+        self.refusal_reason = refusal.reason
+        if refusal.halt:
+            if self.w.strict_entry:
+                raise EntryRefused(f"{self.symbol}: {refusal.reason}")
+            self._halt(refusal.reason)
+            return
+        self.entry_retry_at = refusal.retry_at
+        log_event(log, "entry_backoff", level=logging.WARNING, symbol=self.symbol,
+                  reason=refusal.reason, refusals=self.entry_refusals,
+                  retry_in_s=refusal.retry_at - self.last_ts)
 
     def _on_missing(self, order: Order) -> None:
         """The venue does not know this order: an intent that never arrived, or a stale row."""
@@ -405,6 +429,7 @@ class PairActor(pykka.ThreadingActor):
         self._count_order(order, "filled")
         log_event(log, "position_closed", symbol=self.symbol,
                   position_id=closed.position.position_id, reason=reason,
+                  quote=self.filters.quote_asset,
                   entry_price=closed.position.entry_price, exit_price=closed.position.exit_price,
                   qty=closed.position.qty, pnl=closed.position.pnl)
         if self.w.on_trade is not None:
@@ -441,7 +466,7 @@ class PairActor(pykka.ThreadingActor):
 
     def _halt(self, reason: str) -> None:
         self.halted = True
-        self.position = self.position.replace(halted=True)
+        self.position = self.position.replace(halted=True, halt_reason=reason)
         self._persist(positions=(self.position,))
         log_event(log, "pair_halted", level=logging.ERROR, symbol=self.symbol, reason=reason)
         if self.metrics:
@@ -514,5 +539,6 @@ class PairActor(pykka.ThreadingActor):
         return {"symbol": self.symbol, "position": self.position,
                 "orders": dict(self.orders), "in_flight": len(self.in_flight),
                 "halted": self.halted, "last_price": self.last_price,
-                "realized": self.realized}
+                "realized": self.realized, "entry_refusals": self.entry_refusals,
+                "refusal_reason": self.refusal_reason}
 

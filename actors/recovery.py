@@ -192,7 +192,7 @@ class Applier:
                 self.halted.append(symbol)
                 for p in self.positions.values():
                     if p.symbol == symbol and p.state is not PositionState.FLAT:
-                        self._save(p.replace(halted=True))
+                        self._save(p.replace(halted=True, halt_reason=reason))
                 log_event(log, "pair_halted", level=logging.ERROR, symbol=symbol,
                           reason=reason, by="reconcile")
             case _:

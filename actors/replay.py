@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,8 +23,8 @@ from actors.db_writer import DBWriter
 from actors.gateway import Gateway
 from actors.messages import GetSnapshot, LoadState, PriceReady, RegisterPair
 from actors.pair import PairActor, PairWiring
-from core.config import paper_filters
 from core.prices import PricePoint
+from core.symbols import paper_filters
 from core.trailing import fee, trade_pnl
 from core.types import PairSettings, Position, PositionState
 from exchange.paper import PaperExchange
@@ -40,6 +40,8 @@ class ReplayResult:
     final_position: dict | None = None
     prices: int = 0
     stops: list[tuple[str, Decimal | None]] = field(default_factory=list)  # for plots
+    entry_refusals: int = 0  # entry buys the venue refused (each followed by a backoff)
+    refusal_reason: str | None = None
 
     def to_report(self) -> dict:
         return {"trades": self.trades, "orders_sent": self.orders_sent,
@@ -55,17 +57,20 @@ def trade_record(p: Position) -> dict:
 def run_replay(
     points: Iterable[PricePoint], settings: PairSettings, *, workdir: Path | None = None,
     prefix: str = "rt", record_stops: bool = False,
+    balances: Mapping[str, Decimal] | None = None,
 ) -> ReplayResult:
-    """Replay ``points`` for one symbol through DBWriter, Gateway, PairActor and PaperExchange."""
+    """Replay ``points`` for one symbol through DBWriter, Gateway, PairActor and PaperExchange.
+    ``balances``: the paper account's (``[paper] balances``); the quote asset is funded."""
     with tempfile.TemporaryDirectory(prefix="ratchet-replay-") as tmp:
         work = Path(workdir or tmp)
-        return _replay(points, settings, work, prefix, record_stops)
+        return _replay(points, settings, work, prefix, record_stops, balances)
 
 
-def _replay(points, settings, work: Path, prefix: str, record_stops: bool) -> ReplayResult:
+def _replay(points, settings, work: Path, prefix: str, record_stops: bool,
+            balances: Mapping[str, Decimal] | None) -> ReplayResult:
     symbol = settings.symbol
     filters = paper_filters(settings)
-    exchange = PaperExchange(work / "paper.db", settings={symbol: settings})
+    exchange = PaperExchange(work / "paper.db", settings={symbol: settings}, balances=balances)
     closed: list[Position] = []
     result = ReplayResult()
     db = DBWriter.start(work / "replay.db", synchronous="OFF")
@@ -105,6 +110,8 @@ def _replay(points, settings, work: Path, prefix: str, record_stops: bool) -> Re
     result.trades = [trade_record(p) for p in closed]
     result.orders_sent = sum(1 for o in history.orders if o.state.value != "FAILED")
     result.stop_moves = sum(p.stop_moves for p in history.positions)
+    result.entry_refusals = snap["entry_refusals"]
+    result.refusal_reason = snap["refusal_reason"]
     position: Position = snap["position"]
     if last is not None and position.state is not PositionState.FLAT:
         result.final_position = {

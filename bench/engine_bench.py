@@ -55,9 +55,9 @@ from bench.engine_fleet import (
 )
 from bench.engine_rss import measure_in_subprocess
 from core.backtest import simulate
-from core.config import paper_filters
 from core.fill_model import StopState, match_stop, timed_out
 from core.prices import PricePoint, read_prices
+from core.symbols import paper_filters
 from core.trailing import candidate_stop, entry_quantity, levels_at
 from core.types import EntryMode, PairSettings
 

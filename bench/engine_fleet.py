@@ -30,7 +30,7 @@ from actors.feed import RandomWalk, Target, WalkSettings, deliver
 from actors.gateway import Gateway
 from actors.messages import GetKv, Persist, PriceReady, Sync
 from actors.pair import PairActor, PairWiring
-from core.config import paper_filters
+from core.symbols import paper_filters
 from core.trailing import entry_quantity, fee, levels_at
 from core.types import (
     EntryMode,

@@ -4,9 +4,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.config import Config, needs_live_flags
+from core.config import Config, Mode
 from core.errors import SafetyHalt
 from exchange.base import Exchange
+
+TESTNET_HOST = "testnet.binance.vision"
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (localhost, 127.0.0.0/8 or ::1)."""
+    from ipaddress import ip_address
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def needs_live_flags(cfg: Config) -> bool:
+    """Whether this config would trade real money, so it needs ``live = true`` and ``--live``.
+
+    That is binance mode against anything but loopback or the Binance testnet. With no
+    ``base_url``, python-binance talks to real Binance unless ``testnet = true``.
+    """
+    if cfg.engine.mode is not Mode.BINANCE:
+        return False
+    url = cfg.exchange.base_url
+    if url is None:
+        return not cfg.exchange.testnet
+    from urllib.parse import urlsplit
+
+    return not (is_loopback_url(url) or urlsplit(url).hostname == TESTNET_HOST)
 
 
 def check_live_safety(cfg: Config, *, live_flag: bool) -> None:
@@ -26,7 +63,8 @@ def build_exchange(cfg: Config, *, metrics: Any = None) -> Exchange:
 
         cfg.engine.paper_state_path.parent.mkdir(parents=True, exist_ok=True)
         return PaperExchange(cfg.engine.paper_state_path,
-                             settings={p.symbol: p for p in cfg.pairs})
+                             settings={p.symbol: p for p in cfg.pairs},
+                             balances=cfg.paper.balances)
     from exchange.binance.exchange import BinanceExchange
 
     ex = cfg.exchange

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import tomllib
 from pathlib import Path
 
-from core.errors import EXIT_OK, EXIT_RUNTIME, ConfigError, InputError
+from core.config import load_config
+from core.errors import EXIT_OK, EXIT_RUNTIME, InputError
 from persistence import admin
 from persistence.admin import CheckResult
 from persistence.db import SCHEMA_VERSION, db_password_from_env
@@ -60,26 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _db_path_from_config(config_path: str | Path) -> Path:
-    """``[engine] db_path`` of the config; the default path when the file does not exist."""
+    """``[engine] db_path`` of the config; the default path when the file does not exist.
+    Only ``[engine]`` matters here: a config without ``[[pairs]]`` is fine."""
     config_path = Path(config_path)
     if not config_path.exists():
         return DEFAULT_DB_PATH
-    try:
-        from core.config import load_config
-    except ModuleNotFoundError as exc:
-        if exc.name != "core.config":
-            raise
-    else:
-        return Path(load_config(config_path, need_keys=False).engine.db_path)
-    try:  # until core.config lands: read only the key we need
-        with open(config_path, "rb") as f:
-            engine = tomllib.load(f).get("engine", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{config_path}: {exc}") from None
-    db_path = engine.get("db_path", str(DEFAULT_DB_PATH))
-    if not isinstance(db_path, str) or not db_path:
-        raise ConfigError(f"{config_path}: engine.db_path must be a path string")
-    return Path(db_path)
+    return Path(load_config(config_path, need_keys=False, need_pairs=False).engine.db_path)
 
 
 def _new_password() -> str:

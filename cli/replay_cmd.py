@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import replace
 from decimal import Decimal
@@ -15,10 +16,12 @@ from pathlib import Path
 
 from actors.replay import ReplayResult, run_replay
 from cli.main import add_config_arg
-from core.config import load_config
-from core.errors import BelowMinNotional, InputError
+from core.config import Config, load_config
+from core.errors import BelowMinNotional, EntryRefused, InputError
 from core.prices import read_prices
+from core.symbols import paper_filters
 from core.types import PairSettings
+from telemetry.logs import configure_logging
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,29 +31,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arg(p)
     p.add_argument("--report", metavar="OUT.json", help="write the JSON report here")
     p.add_argument("--plot", metavar="OUT.png", help="draw price, stop, entries and exits")
+    p.add_argument("--log-format", choices=("kv", "json"),
+                   help="warnings and errors as key=value (default) or JSON lines")
     p.set_defaults(handler=replay)
 
 
-def settings_for(config_path: str, symbol: str) -> PairSettings:
+def config_for(config_path: str) -> Config | None:
+    """The replay's config; None when there is none at all (the DESIGN §3 defaults)."""
     path = Path(config_path)
     if not path.exists() and config_path == "ratchet.toml":
-        return PairSettings(symbol=symbol)  # no config at all: the DESIGN §3 defaults
-    cfg = load_config(path)
-    return replace(cfg.settings_for(symbol), symbol=symbol)
+        return None
+    return load_config(path, need_keys=False, need_pairs=False)
 
 
 def replay(args: argparse.Namespace) -> int:
     symbol = args.symbol.upper()
-    settings = settings_for(args.config, symbol)
+    cfg = config_for(args.config)
+    settings = PairSettings(symbol=symbol) if cfg is None else replace(
+        cfg.settings_for(symbol), symbol=symbol)
+    paper_filters(settings)  # the assets must be known: a clear error now, not at the first buy
+    # A replay's trades are in its report; the log carries only what went wrong.
+    configure_logging(args.log_format or (cfg.engine.log_format if cfg else "kv"),
+                      level="WARNING")
+    # A pair that stops the replay dies on purpose; its error is the one line printed below.
+    logging.getLogger("pykka").setLevel(logging.CRITICAL)
     for out in (args.report, args.plot):
         if out and not Path(out).resolve().parent.is_dir():
             raise InputError(f"{out}: directory does not exist")
     points = read_prices(args.prices)
     try:
-        result = run_replay(points, settings, record_stops=bool(args.plot))
-    except BelowMinNotional as exc:
+        result = run_replay(points, settings, record_stops=bool(args.plot),
+                            balances=cfg.paper.balances if cfg else None)
+    except (BelowMinNotional, EntryRefused) as exc:
         raise InputError(f"replay stopped: {exc}") from None
     report = result.to_report()
+    if result.entry_refusals and not report["trades"]:
+        raise InputError(f"replay of {symbol} never entered: {result.entry_refusals} entries "
+                         f"refused, the last: {result.refusal_reason}")
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     if args.plot:

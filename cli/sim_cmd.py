@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
@@ -13,6 +14,8 @@ from core.errors import InputError
 from core.money import to_decimal
 from exchange.sim.server import DEFAULT_SYMBOLS, SimConfig, SimServer, default_credentials
 
+SYMBOL_RE = re.compile(r"[A-Z0-9]{2,20}")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -22,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
     p.add_argument("--symbols", nargs="+", default=list(DEFAULT_SYMBOLS), metavar="SYM",
-                   help="symbols to list (default: %(default)s)")
+                   help="symbols to list, space- or comma-separated (default: %(default)s)")
     p.add_argument("--prices", type=Path, metavar="CSV",
                    help="drive every symbol with this price CSV instead of a random walk")
     p.add_argument("--speed", type=float, default=60.0,
@@ -67,7 +70,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     if args.prices is not None and not args.prices.is_file():
         raise InputError(f"{args.prices}: not found")
     return SimConfig(
-        port=args.port, symbols=tuple(s.upper() for s in args.symbols), prices=args.prices,
+        port=args.port, symbols=symbols_from_args(args.symbols), prices=args.prices,
         speed=args.speed, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
         state=args.state, api_key=args.api_key or env_key,
         api_secret=args.api_secret or env_secret,
@@ -77,6 +80,21 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         weight_1m=args.weight_1m, orders_10s=args.orders_10s, orders_1d=args.orders_1d,
         ban_s=args.ban_s, timeout_s=args.timeout_s,
     )
+
+
+def symbols_from_args(values: list[str]) -> tuple[str, ...]:
+    """``--symbols BTCUSDT,ETHUSDT`` or ``--symbols BTCUSDT ETHUSDT``; each as Binance spells a
+    symbol (``[A-Z0-9]{2,20}``, lower case accepted), no repeats."""
+    symbols: list[str] = []
+    for value in values:
+        for name in value.split(","):
+            symbol = name.strip().upper()
+            if not SYMBOL_RE.fullmatch(symbol):
+                raise InputError(f"--symbols: {name.strip()!r} is not a symbol "
+                                 "(2 to 20 characters A-Z, 0-9)")
+            if symbol not in symbols:
+                symbols.append(symbol)
+    return tuple(symbols)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,8 +18,9 @@ from actors.db_writer import DBWriter
 from cli.common import build_exchange, check_live_safety
 from cli.main import add_config_arg
 from core.config import load_config
-from core.errors import StoreError
-from core.types import OrderState
+from core.errors import ConfigError, StoreError
+from core.symbols import paper_filters
+from core.types import OrderState, Position
 from persistence.db import acquire_lock, db_password_from_env, open_database
 from persistence.repository import Repository
 
@@ -46,18 +47,37 @@ def _read_state(cfg) -> dict:
         positions = repo.list_positions(open_only=True)
         orders = [o for o in repo.list_orders() if o.state.is_open
                   or o.state is OrderState.PENDING_NEW]
-        realized = {s: repo.realized_pnl(s) for s in sorted({p.symbol for p in
-                                                             repo.list_positions()})}
+        latest = repo.latest_positions()
+        quotes = {p.symbol: _quote_of(p, cfg) for p in latest}
+        realized = {s: repo.realized_pnl(s) for s in sorted(quotes)}
+        by_quote: dict[str, Decimal] = {}
+        for symbol, pnl in realized.items():
+            by_quote[quotes[symbol]] = by_quote.get(quotes[symbol], Decimal(0)) + pnl
         return {"positions": [p.to_json() for p in positions],
                 "open_orders": [o.to_json() for o in orders],
+                "quote_assets": quotes,
                 "realized_pnl": {s: str(v) for s, v in realized.items()},
-                "realized_pnl_total": str(sum(realized.values(), Decimal(0)))}
+                "realized_pnl_by_quote": {q: str(v) for q, v in sorted(by_quote.items())},
+                # Only meaningful when every pair has the same quote asset.
+                "realized_pnl_total": str(sum(realized.values(), Decimal(0))),
+                "halted": {p.symbol: p.halt_reason or "halted" for p in latest if p.halted}}
     finally:
         db.close()
 
 
+def _quote_of(position: Position, cfg) -> str:
+    """The asset a symbol's P&L is in: recorded with its positions since the quote-asset
+    change; for older rows, what the paper venue would split off the symbol."""
+    if position.quote_asset:
+        return position.quote_asset
+    try:
+        return paper_filters(cfg.settings_for(position.symbol)).quote_asset
+    except ConfigError:
+        return "?"
+
+
 def status(args: argparse.Namespace) -> int:
-    state = _read_state(load_config(args.config, need_keys=False))
+    state = _read_state(load_config(args.config, need_keys=False, need_pairs=False))
     if args.json:
         print(json.dumps(state, indent=2, sort_keys=True))
         return 0
@@ -71,8 +91,11 @@ def status(args: argparse.Namespace) -> int:
         print(f"  {o['symbol']:<10} {o['client_order_id']:<24} {o['type']:<16} {o['state']:<12}"
               f" stop={o['stop_price']} limit={o['limit_price']} qty={o['qty']}")
     for symbol, pnl in state["realized_pnl"].items():
-        print(f"realized {symbol:<10} {pnl}")
-    print(f"realized total {state['realized_pnl_total']}")
+        print(f"realized {symbol:<10} {pnl} {state['quote_assets'][symbol]}")
+    for quote, pnl in state["realized_pnl_by_quote"].items():
+        print(f"realized total {pnl} {quote}")
+    for symbol, reason in state["halted"].items():
+        print(f"halted {symbol:<10} {reason}")
     return 0
 
 

@@ -28,20 +28,18 @@ from types import MappingProxyType
 from typing import Any
 
 from core.errors import ConfigError
-from core.types import EntryMode, PairSettings, SymbolFilters
+from core.symbols import paper_filters
+from core.types import EntryMode, PairSettings
 
 ENV_API_KEY = "RATCHET_API_KEY"
 ENV_API_SECRET = "RATCHET_API_SECRET"
 SECRET_KEYS = frozenset({"api_key", "api_secret"})
-TESTNET_HOST = "testnet.binance.vision"
 DEFAULT_START_PRICE = Decimal(100)
 DEFAULTS_SYMBOL = "*"
 
 _SYMBOL_RE = re.compile(r"[A-Z0-9]{2,20}")
+_ASSET_RE = re.compile(r"[A-Z0-9]{1,20}")
 _PREFIX_RE = re.compile(r"[A-Za-z0-9]{1,8}")
-# Quote assets tried, longest first, when a symbol is split for the paper exchange's filters.
-_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "DAI", "EUR", "USD", "TRY", "BTC", "ETH",
-           "BNB")
 
 
 class Mode(StrEnum):
@@ -100,10 +98,20 @@ class FeedConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PaperConfig:
+    """The paper exchange's account: ``balances`` per asset. Every quote asset of a configured
+    pair not named here is funded by the paper exchange (``exchange.paper``); a base asset named
+    here is coins already held (to adopt)."""
+
+    balances: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     engine: EngineConfig
     exchange: ExchangeConfig
     feed: FeedConfig
+    paper: PaperConfig
     defaults: PairSettings
     pairs: tuple[PairSettings, ...]
     source: Path
@@ -131,9 +139,10 @@ class Config:
 
 
 def load_config(path: str | Path, *, env: Mapping[str, str] = os.environ,
-                need_keys: bool = True) -> Config:
+                need_keys: bool = True, need_pairs: bool = True) -> Config:
     """Read and validate a TOML config file. ``need_keys=False`` is for commands that never
-    reach the exchange (``status``, ``db ...``): they must not need the API keys."""
+    reach the exchange (``status``, ``db ...``): they must not need the API keys.
+    ``need_pairs=False`` is for ``db ...``, which needs only ``[engine]``."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -147,17 +156,18 @@ def load_config(path: str | Path, *, env: Mapping[str, str] = os.environ,
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: invalid TOML: not UTF-8") from None
-    return parse_config(text, source=str(path), env=env, need_keys=need_keys)
+    return parse_config(text, source=str(path), env=env, need_keys=need_keys,
+                        need_pairs=need_pairs)
 
 
 def parse_config(text: str, *, source: str, env: Mapping[str, str] = os.environ,
-                 need_keys: bool = True) -> Config:
+                 need_keys: bool = True, need_pairs: bool = True) -> Config:
     """Validate TOML text; ``source`` names the file in errors and anchors relative paths."""
     try:
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
-    return _Parser(source, env, need_keys).config(data)
+    return _Parser(source, env, need_keys, need_pairs).config(data)
 
 
 def redacted(cfg: Config) -> dict[str, Any]:
@@ -170,69 +180,15 @@ def redacted(cfg: Config) -> dict[str, Any]:
         "engine": _plain(cfg.engine),
         "exchange": exchange,
         "feed": _plain(cfg.feed),
+        "paper": _plain(cfg.paper),
         "defaults": _plain(cfg.defaults),
         "pairs": [_plain(p) for p in cfg.pairs],
     }
 
 
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` points at this machine (localhost, 127.0.0.0/8 or ::1)."""
-    from ipaddress import ip_address
-    from urllib.parse import urlsplit
-
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return False
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def needs_live_flags(cfg: Config) -> bool:
-    """Whether this config would trade real money, so it needs ``live = true`` and ``--live``.
-
-    That is binance mode against anything but loopback or the Binance testnet. With no
-    ``base_url``, python-binance talks to real Binance unless ``testnet = true``.
-    """
-    if cfg.engine.mode is not Mode.BINANCE:
-        return False
-    url = cfg.exchange.base_url
-    if url is None:
-        return not cfg.exchange.testnet
-    from urllib.parse import urlsplit
-
-    return not (is_loopback_url(url) or urlsplit(url).hostname == TESTNET_HOST)
-
-
-def split_symbol(symbol: str) -> tuple[str, str]:
-    """``BTCUSDT`` → ``("BTC", "USDT")`` by stripping a known quote asset suffix.
-
-    Only the paper venue needs this; Binance names the assets in exchangeInfo.
-    """
-    for quote in _QUOTES:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return symbol[: -len(quote)], quote
-    raise ConfigError(f"{symbol}: cannot tell its quote asset (known: {', '.join(_QUOTES)})")
-
-
-def paper_filters(settings: PairSettings) -> SymbolFilters:
-    """The paper exchange's filters for a pair: its ``tick``, ``step`` and ``min_notional``."""
-    base, quote = split_symbol(settings.symbol)
-    return SymbolFilters(
-        symbol=settings.symbol, base_asset=base, quote_asset=quote, tick=settings.tick,
-        step=settings.step, min_notional=settings.min_notional,
-    )
-
-
 # --- parsing ------------------------------------------------------------------------------
 
-_TOP_KEYS = ("engine", "exchange", "feed", "defaults", "pairs")
+_TOP_KEYS = ("engine", "exchange", "feed", "paper", "defaults", "pairs")
 _FEED_OPTIONS = {
     FeedKind.SIMULATED: {"seed", "interval_ms", "volatility_pct", "drift_pct", "start_prices"},
     FeedKind.REPLAY: {"path", "speed"},
@@ -244,9 +200,11 @@ _PAIR_KEYS = tuple(f.name for f in fields(PairSettings) if f.name != "symbol")
 class _Parser:
     """Validates one parsed TOML document; every error names ``source`` and the dotted key."""
 
-    def __init__(self, source: str, env: Mapping[str, str], need_keys: bool = True):
+    def __init__(self, source: str, env: Mapping[str, str], need_keys: bool = True,
+                 need_pairs: bool = True):
         self.source = source
         self.need_keys = need_keys
+        self.need_pairs = need_pairs
         self.base_dir = Path(os.path.abspath(Path(source).parent))
         self.env = env
 
@@ -258,17 +216,20 @@ class _Parser:
         engine = self.engine(self.table(data, "engine"))
         exchange = self.exchange(self.table(data, "exchange"))
         feed = self.feed(self.table(data, "feed"))
+        paper = self.paper(self.table(data, "paper"))
         defaults = self.settings(self.table(data, "defaults"), "defaults",
                                  PairSettings(symbol=DEFAULTS_SYMBOL))
         pairs = self.pairs(data.get("pairs"), defaults)
+        if engine.mode is Mode.PAPER:
+            self.check_assets(pairs)
         if self.need_keys and engine.mode is Mode.BINANCE and \
                 not (exchange.api_key and exchange.api_secret):
             raise ConfigError(
                 f"{self.source}: binance mode needs {ENV_API_KEY} and {ENV_API_SECRET} "
                 "in the environment"
             )
-        return Config(engine=engine, exchange=exchange, feed=feed, defaults=defaults,
-                      pairs=pairs, source=Path(self.source))
+        return Config(engine=engine, exchange=exchange, feed=feed, paper=paper,
+                      defaults=defaults, pairs=pairs, source=Path(self.source))
 
     # sections
 
@@ -364,7 +325,31 @@ class _Parser:
             prices[symbol] = self.decimal(value, key, symbol, None, gt=0)
         return MappingProxyType(prices)
 
+    def paper(self, t: dict[str, Any]) -> PaperConfig:
+        self.check_keys(t, "paper", [f.name for f in fields(PaperConfig)])
+        value = t.get("balances", {})
+        if not isinstance(value, dict):
+            raise self.fail("paper.balances", 'must be a table of ASSET = amount, e.g. '
+                            '{ USDT = "1000" }')
+        balances: dict[str, Decimal] = {}
+        for asset in value:
+            key = f"paper.balances.{asset}"
+            if not _ASSET_RE.fullmatch(asset):
+                raise self.fail(key, "must be an uppercase asset of 1 to 20 characters A-Z, 0-9")
+            balances[asset] = self.decimal(value, key, asset, None, ge=0)
+        return PaperConfig(balances=MappingProxyType(balances))
+
+    def check_assets(self, pairs: tuple[PairSettings, ...]) -> None:
+        """Paper mode must tell each pair's base and quote asset without a venue."""
+        for i, settings in enumerate(pairs):
+            try:
+                paper_filters(settings)
+            except ConfigError as exc:
+                raise self.fail(f"pairs[{i}].quote", f"is needed: {exc}") from None
+
     def pairs(self, value: Any, defaults: PairSettings) -> tuple[PairSettings, ...]:
+        if (value is None or value == []) and not self.need_pairs:
+            return ()
         if value is None or value == []:
             raise ConfigError(f"{self.source}: pairs must have at least one [[pairs]] entry")
         if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
@@ -413,6 +398,13 @@ class _Parser:
         for key, limits in bounds.items():
             if key in t:
                 changes[key] = self.decimal(t, f"{where}.{key}", key, None, **limits)
+        for key in ("base", "quote"):
+            if key in t:
+                asset = self.string(t, f"{where}.{key}", key, "")
+                if not _ASSET_RE.fullmatch(asset):
+                    raise self.fail(f"{where}.{key}", "must be an uppercase asset of 1 to 20 "
+                                    f"characters A-Z, 0-9 (got {_show(asset)})")
+                changes[key] = asset
         if "entry" in t:
             changes["entry"] = EntryMode(
                 self.choice(t, f"{where}.entry", "entry", [m.value for m in EntryMode], None)

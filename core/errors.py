@@ -14,6 +14,8 @@
      │   ├─ StatusUnknown        query before anything else
      │   ├─ VenueBanned          418: stop sending, alert
      │   ├─ OrderRejected        record it, never retry as is
+     │   │   ├─ BelowMinNotional an entry too small for the symbol   (exit 2 in replay)
+     │   │   └─ EntryRefused     an entry refused for good            (exit 2 in replay)
      │   ├─ UnknownOrder         -2011: the venue has no such order; re-query
      │   └─ AuthError            wrong key or secret: refuse to start  (exit 2)
      ├─ SafetyHalt               a safety rule stopped trading         (exit 3)
@@ -152,7 +154,23 @@ def is_rejection(*, code: int | None) -> bool:
     return code in _REJECTION_CODES
 
 
+#: Binance's -2010 text when the account cannot pay for an order (the paper venue says the same).
+INSUFFICIENT_BALANCE = "Account has insufficient balance for requested action."
+
+
+def is_insufficient_balance(*, code: int | None, reason: str) -> bool:
+    """Whether a rejection says the account lacks the funds: money may still arrive, so the
+    order may be tried again later; any other rejection will not fix itself."""
+    return code == -2010 and INSUFFICIENT_BALANCE.rstrip(".").lower() in reason.lower()
+
+
 class BelowMinNotional(OrderRejected):
     """An order's notional (qty × price) is below the symbol's min_notional: refused locally."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class EntryRefused(OrderRejected):
+    """The venue refused an entry buy for a reason that will not fix itself (replay stops)."""
 
     exit_code = EXIT_BAD_INPUT

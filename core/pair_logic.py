@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.errors import InvariantViolation
+from core.errors import InvariantViolation, is_insufficient_balance
 from core.money import floor_step
 from core.trailing import StopLevels, entry_quantity, fee, levels_at, next_stop, trade_pnl
 from core.types import (
@@ -77,7 +77,8 @@ def plan_entry(
     """FLAT → ENTERING: a market buy sized at the current price (raises BelowMinNotional)."""
     qty = entry_quantity(tick.price, settings, filters)
     fresh = Position(position_id=new_position_id(), symbol=position.symbol,
-                     state=PositionState.ENTERING, entry_time=tick.time)
+                     state=PositionState.ENTERING, entry_time=tick.time,
+                     quote_asset=filters.quote_asset)
     fresh, order = _next_order(fresh, prefix, side=Side.BUY, type=OrderType.MARKET, qty=qty)
     return fresh, order
 
@@ -144,6 +145,33 @@ def on_entry_filled(
     )
     fills = executions_to_fills(order, report.executions, filters.quote_asset, settings.fee_pct)
     return Opened(position=opened, entry_order=filled, fills=tuple(fills), stop_order=stop_order)
+
+
+# --- a refused entry ------------------------------------------------------------------------
+
+ENTRY_BACKOFF_FIRST_S = Decimal(1)
+ENTRY_BACKOFF_MAX_S = Decimal(300)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntryRefusal:
+    """What a refused entry buy means. ``halt``: the refusal will not fix itself (a filter, any
+    -2010 but a lack of funds), so the pair stops with ``reason``. Otherwise the next entry may
+    be tried no earlier than price time ``retry_at``: backoff doubles from 1 s to 5 minutes, so
+    a pair never sends more than one entry per backoff step."""
+
+    halt: bool
+    reason: str
+    retry_at: Decimal | None = None
+
+
+def on_entry_refused(*, code: int | None, reason: str, refusals: int,
+                     now: Decimal) -> EntryRefusal:
+    """The ``refusals``-th refusal in a row (1 for the first) at price time ``now``."""
+    if not is_insufficient_balance(code=code, reason=reason):
+        return EntryRefusal(halt=True, reason=f"entry refused: {reason}")
+    delay = min(ENTRY_BACKOFF_FIRST_S * 2 ** max(refusals - 1, 0), ENTRY_BACKOFF_MAX_S)
+    return EntryRefusal(halt=False, reason=f"entry refused: {reason}", retry_at=now + delay)
 
 
 # --- each price while open -------------------------------------------------------------------

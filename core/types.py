@@ -87,7 +87,10 @@ class PairSettings:
     stop_fill_timeout_s: Decimal = Decimal("60")
     fee_pct: Decimal = Decimal("0.1")
     entry: EntryMode = EntryMode.ALWAYS
-    # Paper-exchange filters (replay and paper mode); Binance mode reads exchangeInfo instead.
+    # Paper mode and replay: the assets (else split off the symbol by a known quote suffix)
+    # and the filters. Binance mode reads all of these from exchangeInfo instead.
+    base: str | None = None
+    quote: str | None = None
     tick: Decimal = Decimal("0.01")
     step: Decimal = Decimal("0.00001")
     min_notional: Decimal = Decimal("5")
@@ -97,6 +100,8 @@ class PairSettings:
 class Position:
     """One position of one symbol. Persisted as JSON in ``positions.value``.
 
+A halted pair's last position carries ``halted`` and ``halt_reason`` (``ratchet status``
+shows them).
     ``stop_order_id`` is the client order id of the live stop. ``triggered_at`` is the timestamp
     (epoch seconds) of the price that triggered the stop while it rests unfilled. ``seq`` is the
     last order sequence number used for this position's client order ids.
@@ -121,6 +126,8 @@ class Position:
     exit_reason: str | None = None
     pnl: Decimal | None = None
     halted: bool = False
+    halt_reason: str | None = None
+    quote_asset: str | None = None  # what entry, exit, fees and P&L are priced in
 
     def replace(self, **changes: Any) -> Position:
         return dataclasses.replace(self, **changes)

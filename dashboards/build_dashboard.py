@@ -104,9 +104,9 @@ _ALARM = _thresholds((None, "green"), (1, "red"))
 def _overview(layout: _Layout) -> None:
     layout.row("Overview")
     stat = "stat"
-    layout.panel(stat, "Realized P&L (quote)", [("sum(ratchet_realized_pnl)", "realized")], w=4,
+    layout.panel(stat, "Realized P&L (quote)", [("sum by (quote) (ratchet_realized_pnl)", "realized {{quote}}")], w=4,
                  h=4, defaults=_thresholds((None, "red"), (0, "green")))
-    layout.panel(stat, "Unrealized P&L (quote)", [("sum(ratchet_unrealized_pnl)", "unrealized")],
+    layout.panel(stat, "Unrealized P&L (quote)", [("sum by (quote) (ratchet_unrealized_pnl)", "unrealized {{quote}}")],
                  w=4, h=4, defaults=_thresholds((None, "red"), (0, "green")))
     layout.panel(stat, "Open positions",
                  [("count(ratchet_position_quantity > 0) or vector(0)", "open")], w=4, h=4,
@@ -125,8 +125,8 @@ def _overview(layout: _Layout) -> None:
     ], w=4, h=4, defaults=_thresholds((None, "blue")))
 
     layout.panel("timeseries", "P&L (quote)", [
-        ("sum by (symbol) (ratchet_realized_pnl)", "realized {{symbol}}"),
-        ("sum by (symbol) (ratchet_unrealized_pnl)", "unrealized {{symbol}}"),
+        ("sum by (symbol, quote) (ratchet_realized_pnl)", "realized {{symbol}} ({{quote}})"),
+        ("sum by (symbol, quote) (ratchet_unrealized_pnl)", "unrealized {{symbol}} ({{quote}})"),
     ], w=12)
     layout.panel("timeseries", "Orders per minute by result", [
         (f"sum by (result) (rate(ratchet_orders_total[{RATE}])) * 60", "{{result}}"),

@@ -16,20 +16,23 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
-from core.config import paper_filters
 from core.errors import VenueError
+from core.symbols import paper_filters
 from core.types import Balance, PairSettings, Side, SymbolFilters
 from exchange.base import Exchange, OrderReport, ReplaceReport
 from exchange.book import Book
 
-DEFAULT_BALANCES: Mapping[str, Decimal] = {"USDT": Decimal("1000000")}
+#: What every quote asset of a configured pair starts with, unless ``balances`` names it.
+DEFAULT_QUOTE_BALANCE = Decimal(1_000_000)
 
 
 class PaperExchange(Exchange):
     """A simulated spot venue with the DESIGN.md §3 fill model, persisted in ``path``.
 
-    ``balances`` seeds a new state file (default ``USDT=1000000``); a reopened file keeps its
-    own balances.
+    The account holds ``DEFAULT_QUOTE_BALANCE`` of every configured pair's quote asset, and
+    what ``balances`` (``[paper] balances``) names, which wins for the assets it names. That
+    seeds a new state file; a reopened file keeps its own balances, and an asset it has never
+    held (the quote of a pair added since) is funded the same way.
     """
 
     name = "paper"
@@ -42,13 +45,27 @@ class PaperExchange(Exchange):
         balances: Mapping[str, Decimal] | None = None,
     ) -> None:
         filters = {symbol: paper_filters(s) for symbol, s in settings.items()}
+        self._seed = dict(balances or {})
         self._book = Book(
             path,
             fee_pct=Decimal("0.1"),
             filters=filters,
-            balances=DEFAULT_BALANCES if balances is None else balances,
+            balances=self._seed,
             symbol_fee_pct={symbol: s.fee_pct for symbol, s in settings.items()},
         )
+        self._fund_new_assets(filters.values())
+
+    def _fund_new_assets(self, filters) -> None:
+        held = self._book.balances()
+        for f in filters:
+            for asset in (f.quote_asset, f.base_asset):
+                if asset in held:
+                    continue
+                if asset in self._seed:
+                    self._book.set_balance(asset, self._seed[asset])
+                elif asset == f.quote_asset:
+                    self._book.set_balance(asset, DEFAULT_QUOTE_BALANCE)
+                held = self._book.balances()
 
     @property
     def book(self) -> Book:
@@ -62,7 +79,9 @@ class PaperExchange(Exchange):
         return [r.plain() for r in self._book.on_price(symbol, price, ts, time)]
 
     def add_pair(self, settings: PairSettings) -> None:
-        self._book.add_symbol(paper_filters(settings), settings.fee_pct)
+        filters = paper_filters(settings)
+        self._book.add_symbol(filters, settings.fee_pct)
+        self._fund_new_assets((filters,))
 
     def symbol_filters(self, symbol: str) -> SymbolFilters:
         return self._book.filters(symbol)

@@ -141,6 +141,17 @@ class Repository:
             query = query.where(P.state != PositionState.FLAT.value)
         return [Position.from_json(value) for (value,) in query]
 
+    def latest_positions(self) -> list[Position]:
+        """Each symbol's most recently written position (a halted pair's shows why)."""
+        cursor = self.db.execute_sql(
+            "SELECT value FROM positions AS p WHERE updated_at = (SELECT MAX(updated_at) "
+            "FROM positions AS q WHERE q.symbol = p.symbol) ORDER BY symbol")
+        latest: dict[str, Position] = {}
+        for (value,) in cursor.fetchall():
+            position = Position.from_json(json.loads(value))
+            latest.setdefault(position.symbol, position)
+        return list(latest.values())
+
     def _save_position(self, p: Position, now: str) -> None:
         self.db.execute_sql(self._upsert_position, (
             p.position_id, p.symbol, str(p.state), _json(p.to_json()), now))

@@ -5,7 +5,8 @@ on ``/metrics``. Per-pair updates go through ``PairMetrics``: the tick path only
 Decimals (one tuple), and a collector turns them into samples at scrape time; per-pair counters
 use labelled children made once. A tick update costs well under a microsecond.
 
-Units are base units: seconds and plain counts; prices and P&L are in the pair's quote asset.
+Units are base units: seconds and plain counts; prices and P&L are in the pair's quote asset,
+and the P&L gauges carry it as the ``quote`` label.
 Values are converted to float only here, at the display boundary.
 
 Labels stay bounded. ``symbol`` comes from the config. Every other label value (``type``,
@@ -131,12 +132,13 @@ class PairMetrics:
     ``decision_latency`` from the pair's own actor thread only: its bucket counts have one writer.
     """
 
-    __slots__ = ("symbol", "_metrics", "state", "realized_pnl", "is_up", "is_halted",
+    __slots__ = ("symbol", "quote", "_metrics", "state", "realized_pnl", "is_up", "is_halted",
                  "is_unprotected", "last_tick", "latency_counts", "latency_sum", "_stop_moves",
                  "_orders", "_order_keys", "_lock")
 
     def __init__(self, metrics: Metrics, symbol: str) -> None:
         self.symbol = symbol
+        self.quote = ""  # the quote asset: a label of the P&L gauges, set when the pair starts
         self._metrics = metrics
         #: (price, highest, stop, qty, unrealized_pnl), Decimals or None.
         self.state: tuple[Decimal | None, ...] = (None, None, None, None, None)
@@ -157,6 +159,10 @@ class PairMetrics:
         """The pair's state after a price. None means "none now": NaN for the prices (a gap in
         Grafana), 0 for the quantity and the unrealized P&L (flat)."""
         self.state = (price, highest, stop, qty, unrealized_pnl)
+
+    def quote_asset(self, asset: str) -> None:
+        """The asset the pair's prices and P&L are in (the ``quote`` label of its P&L)."""
+        self.quote = asset
 
     def realized(self, total: Decimal) -> None:
         """Cumulative realized P&L of the pair (a gauge: it can fall)."""
@@ -217,8 +223,8 @@ class _PairCollector:
         ("highest_price", "Highest price since entry (NaN when flat)."),
         ("stop_price", "Current stop price (NaN when there is none)."),
         ("position_quantity", "Open position, in base asset (0 when flat)."),
-        ("unrealized_pnl", "Unrealized P&L of the open position, in quote asset."),
-        ("realized_pnl", "Cumulative realized P&L, in quote asset (can fall)."),
+        ("unrealized_pnl", "Unrealized P&L of the open position, in its quote asset."),
+        ("realized_pnl", "Cumulative realized P&L, in its quote asset (can fall)."),
         ("pair_up", "1 while the pair's actor runs and trades, else 0."),
         ("pair_halted", "1 once a safety rule halted the pair, else 0."),
         ("feed_last_tick_timestamp_seconds", "Unix time of the feed's last tick for the symbol."),
@@ -239,9 +245,15 @@ class _PairCollector:
             self.retired_counts[i] += count
         self.retired_sum += pm.latency_sum
 
+    #: Gauges whose value is an amount of the quote asset: labelled with it, so P&L of pairs
+    #: quoted in different assets is never summed by accident (``sum by (quote)``).
+    _IN_QUOTE = frozenset({"unrealized_pnl", "realized_pnl"})
+
     def describe(self) -> list[Metric]:
-        families: list[Metric] = [GaugeMetricFamily(PREFIX + name, doc, labels=["symbol"])
-                                  for name, doc in self._GAUGES]
+        families: list[Metric] = [
+            GaugeMetricFamily(PREFIX + name, doc,
+                              labels=["symbol", "quote"] if name in self._IN_QUOTE else ["symbol"])
+            for name, doc in self._GAUGES]
         families.append(HistogramMetricFamily(*self._DECISION))
         families.append(GaugeMetricFamily(*self._UNPROTECTED))
         return families
@@ -258,8 +270,9 @@ class _PairCollector:
                       _display_or_zero(qty), _display_or_zero(unrealized),
                       _display_or_zero(pm.realized_pnl), 1.0 if pm.is_up else 0.0,
                       1.0 if pm.is_halted else 0.0, pm.last_tick)
-            for family, value in zip(gauges, values, strict=True):
-                family.add_metric([pm.symbol], value)
+            for (name, _), family, value in zip(self._GAUGES, gauges, values, strict=True):
+                family.add_metric([pm.symbol, pm.quote] if name in self._IN_QUOTE
+                                  else [pm.symbol], value)
             for i, count in enumerate(pm.latency_counts):
                 counts[i] += count
             total += pm.latency_sum

@@ -15,8 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.config import split_symbol
 from core.prices import read_prices
+from core.symbols import split_symbol
 from core.types import SymbolFilters
 from exchange.book import Book
 from exchange.sim.api import Api

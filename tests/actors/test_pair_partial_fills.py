@@ -10,7 +10,7 @@ from actors.db_writer import DBWriter
 from actors.gateway import Gateway
 from actors.messages import GetSnapshot, LoadState, OrderUpdated
 from actors.pair import PairActor, PairWiring
-from core.config import paper_filters
+from core.symbols import paper_filters
 from core.types import Order, OrderState, OrderType, PairSettings, Position, PositionState, Side
 from exchange.base import Execution, OrderReport
 from exchange.paper import PaperExchange

@@ -8,8 +8,8 @@ import pytest
 
 from actors.replay import run_replay
 from core.backtest import simulate
-from core.config import paper_filters
 from core.prices import PricePoint, read_prices
+from core.symbols import paper_filters
 from core.types import PairSettings
 from tests.conftest import btc_lines
 
@@ -71,3 +71,58 @@ def test_replay_of_a_timeout_sells_at_market_at_the_current_price():
     assert (first["exit_reason"], first["exit_time"], first["exit_price"]) == \
         ("timeout", "61000", "94")
     assert report == simulate(points, settings, paper_filters(settings)).to_report()
+
+
+def scaled(points: list[PricePoint], divisor: Decimal, places: int) -> list[PricePoint]:
+    """The BTC path as another market's prices (EURUSD ~1.1, a stock ~150)."""
+    grid = Decimal(1).scaleb(-places)
+    return [PricePoint(p.ts, p.time, (p.price / divisor).quantize(grid)) for p in points]
+
+
+@pytest.mark.parametrize(
+    ("settings", "divisor", "places"),
+    [
+        pytest.param(PairSettings(symbol="EURUSD", step=Decimal(1), tick=Decimal("0.00001"),
+                                  trail_pct=Decimal("0.5")), Decimal(40000), 5,
+                     id="forex-quote-from-suffix"),
+        pytest.param(PairSettings(symbol="GOOG", quote="USD", step=Decimal(1),
+                                  quote_per_trade=Decimal(1000), trail_pct=Decimal("0.5")),
+                     Decimal(300), 2, id="stock-quote-from-settings"),
+        pytest.param(PairSettings(symbol="ETHBTC", tick=Decimal("0.000001"),
+                                  step=Decimal("0.0001"), quote_per_trade=Decimal("0.01"),
+                                  min_notional=Decimal("0.0001"), trail_pct=Decimal("0.5")),
+                     Decimal(600000), 6, id="btc-quoted"),
+    ],
+)
+def test_replay_trades_in_any_quote_asset_like_the_core_loop(btc_slice, settings, divisor,
+                                                             places):
+    points = scaled(btc_slice, divisor, places)
+
+    result = run_replay(points, settings)
+
+    assert result.entry_refusals == 0
+    assert len(result.trades) > 3
+    assert result.to_report() == simulate(points, settings, paper_filters(settings)).to_report()
+
+
+def backoff_attempts(points: list[PricePoint]) -> int:
+    """Entry attempts when every one is refused for funds: one, then one per backoff step of
+    1, 2, 4, ... seconds, capped at 300, in price time."""
+    attempts, retry_at, delay = 0, None, Decimal(1)
+    for p in points:
+        if retry_at is None or p.ts >= retry_at:
+            attempts += 1
+            retry_at = p.ts + delay
+            delay = min(delay * 2, Decimal(300))
+    return attempts
+
+
+def test_an_entry_refused_for_funds_is_tried_once_per_backoff_step(btc_slice):
+    settings = PairSettings(symbol="BTCUSDT")  # 100 USDT a trade
+
+    result = run_replay(btc_slice, settings, balances={"USDT": Decimal(50)})
+
+    assert result.trades == []
+    assert result.orders_sent == result.entry_refusals == backoff_attempts(btc_slice)
+    assert result.entry_refusals < len(btc_slice) / 10  # 6,000 prices, not an order each
+    assert "insufficient balance" in result.refusal_reason

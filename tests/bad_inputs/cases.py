@@ -140,6 +140,12 @@ CLI_CASES = [
     pytest.param(Case(("sim-exchange", "--port", "0", "--fail-rate", "2"), BAD, "--fail-rate"),
                  id="cli-sim-fail-rate"),
     pytest.param(Case(("db",), BAD, "required"), id="cli-db-without-action"),
+    pytest.param(Case(("sim-exchange", "--port", "0", "--symbols", "BTCUSDT,btc-usdt"), BAD,
+                      "'btc-usdt' is not a symbol"), id="cli-sim-bad-symbol"),
+    pytest.param(Case(("sim-exchange", "--port", "0", "--symbols", "BTCUSDT,,ETHUSDT"), BAD,
+                      "'' is not a symbol"), id="cli-sim-empty-symbol"),
+    pytest.param(Case(("replay", "prices.csv", "--symbol", "GOOG"), BAD, "set quote",
+                      files={"prices.csv": CSV_OK}), id="cli-replay-unsplittable-symbol"),
 ]
 
 REPLAY_CASES = [

@@ -24,8 +24,8 @@ from bench.engine_bench import (
 )
 from bench.engine_fleet import Fleet
 from core.backtest import simulate
-from core.config import paper_filters
 from core.prices import read_prices
+from core.symbols import paper_filters
 from core.types import PairSettings
 from tests.conftest import BTC_CSV
 

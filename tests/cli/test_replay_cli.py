@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 
@@ -67,3 +68,64 @@ def test_min_notional_out_of_reach_stops_the_replay_naming_time_and_price(tmp_pa
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "min_notional" in lines[0] and "200" in lines[0] and "1000" in lines[0]
+
+
+def forex_csv(tmp_path, name: str, divisor: int, places: int, bars: int = 600):
+    """Hourly-looking bars of another market, shaped like the BTC path (prices / divisor)."""
+    lines = btc_lines(bars + 1).splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        ts, *ohlc, volume = line.split(",")
+        out.append(",".join([ts, *(f"{float(v) / divisor:.{places}f}" for v in ohlc),  # display
+                             volume]))
+    path = tmp_path / name
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
+def test_eurusd_replay_infers_the_usd_quote_and_trades(tmp_path):
+    prices = forex_csv(tmp_path, "eurusd.csv", 40000, 5)
+    (tmp_path / "ratchet.toml").write_text(
+        '[[pairs]]\nsymbol = "EURUSD"\nstep = "1"\ntick = "0.00001"\ntrail_pct = "0.5"\n')
+
+    done = ratchet("replay", str(prices), "--symbol", "EURUSD", "--report", "r.json",
+                   cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    trades = json.loads((tmp_path / "r.json").read_text())["trades"]
+    assert len(trades) > 3
+    assert all(Decimal(t["qty"]) == Decimal(t["qty"]).to_integral_value() for t in trades)
+
+
+def test_stock_replay_trades_with_quote_usd_and_is_refused_without_it(tmp_path):
+    prices = forex_csv(tmp_path, "goog.csv", 300, 2)
+    pair = '[[pairs]]\nsymbol = "GOOG"\nstep = "1"\nquote_per_trade = 1000\ntrail_pct = 0.5\n'
+    (tmp_path / "ratchet.toml").write_text(pair + 'quote = "USD"\n')
+
+    done = ratchet("replay", str(prices), "--symbol", "GOOG", "--report", "r.json",
+                   cwd=tmp_path)
+    (tmp_path / "ratchet.toml").write_text(pair)
+    refused = ratchet("replay", str(prices), "--symbol", "GOOG", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads((tmp_path / "r.json").read_text())["trades"]) > 3
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "set quote" in refused.stderr
+
+
+def test_a_replay_whose_every_entry_is_refused_exits_2_naming_the_reason(tmp_path):
+    prices = tmp_path / "btc.csv"
+    prices.write_text(btc_lines(301))
+    (tmp_path / "ratchet.toml").write_text(
+        '[paper]\nbalances = { USDT = "50" }\n[[pairs]]\nsymbol = "BTCUSDT"\n')
+
+    done = ratchet("replay", str(prices), "--symbol", "BTCUSDT", "--log-format", "json",
+                   cwd=tmp_path)
+
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ratchet: replay of BTCUSDT never entered")
+    assert "insufficient balance" in last
+    warnings = [json.loads(line) for line in done.stderr.strip().splitlines()[:-1]]
+    assert warnings and {w["event"] for w in warnings} <= {"order_rejected", "entry_backoff"}

@@ -12,13 +12,9 @@ from core.config import (
     Config,
     FeedKind,
     Mode,
-    is_loopback_url,
     load_config,
-    needs_live_flags,
-    paper_filters,
     parse_config,
     redacted,
-    split_symbol,
 )
 from core.errors import EXIT_BAD_INPUT, ConfigError
 from core.types import EntryMode
@@ -64,6 +60,7 @@ quote_per_trade = 50
 """
 
 NO_ENV: dict[str, str] = {}
+ENV_KEYS = {"RATCHET_API_KEY": "k", "RATCHET_API_SECRET": "s"}
 
 
 def parse(text: str, env: dict[str, str] | None = None) -> Config:
@@ -360,44 +357,6 @@ def test_redacted_shows_unset_secrets_as_none():
     assert out["exchange"]["api_key"] is None and out["exchange"]["api_secret"] is None
 
 
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        pytest.param("http://127.0.0.1:8765", True, id="ipv4"),
-        pytest.param("http://127.5.0.1/api", True, id="ipv4-range"),
-        pytest.param("http://localhost:1", True, id="localhost"),
-        pytest.param("http://[::1]:80", True, id="ipv6"),
-        pytest.param("https://api.binance.com", False, id="binance"),
-        pytest.param("http://127.0.0.1.example.com", False, id="lookalike"),
-        pytest.param("not a url", False, id="garbage"),
-    ],
-)
-def test_is_loopback_url(url: str, expected: bool):
-    assert is_loopback_url(url) is expected
-
-
-ENV = {"RATCHET_API_KEY": "k", "RATCHET_API_SECRET": "s"}
-
-
-@pytest.mark.parametrize(
-    ("engine_exchange", "expected"),
-    [
-        pytest.param("[engine]\nmode = 'paper'\n", False, id="paper"),
-        pytest.param("[engine]\nmode = 'binance'\n", True, id="no-base-url"),
-        pytest.param("[engine]\nmode = 'binance'\n[exchange]\ntestnet = true\n", False,
-                     id="testnet-flag"),
-        pytest.param("[engine]\nmode = 'binance'\n[exchange]\nbase_url = 'http://127.0.0.1:9'\n",
-                     False, id="sim"),
-        pytest.param("[engine]\nmode = 'binance'\n[exchange]\n"
-                     "base_url = 'https://testnet.binance.vision'\n", False, id="testnet-host"),
-        pytest.param("[engine]\nmode = 'binance'\n[exchange]\n"
-                     "base_url = 'https://api.binance.com'\n", True, id="real"),
-    ],
-)
-def test_needs_live_flags_only_for_real_binance(engine_exchange: str, expected: bool):
-    assert needs_live_flags(parse(engine_exchange + MINIMAL, ENV)) is expected
-
-
 def test_replay_feed_path_is_resolved_against_the_config_directory():
     cfg = parse("[feed]\nkind = 'replay'\npath = 'data/btc.csv'\nspeed = 10\n" + MINIMAL)
 
@@ -414,12 +373,57 @@ def test_settings_for_unconfigured_symbol_uses_defaults():
         cfg.pair("ETHUSDT")
 
 
-def test_paper_filters_come_from_pair_settings():
-    cfg = parse(MINIMAL + "tick = '0.5'\nstep = '0.001'\nmin_notional = 10\n")
+def test_pair_assets_are_read_from_base_and_quote():
+    cfg = parse('[[pairs]]\nsymbol = "GOOG"\nquote = "USD"\n[[pairs]]\nsymbol = "XAU1"\n'
+                'base = "XAU"\nquote = "EUR"\n')
 
-    filters = paper_filters(cfg.pair("BTCUSDT"))
+    assert (cfg.pair("GOOG").base, cfg.pair("GOOG").quote) == (None, "USD")
+    assert (cfg.pair("XAU1").base, cfg.pair("XAU1").quote) == ("XAU", "EUR")
 
-    assert (filters.base_asset, filters.quote_asset) == ("BTC", "USDT")
-    assert (filters.tick, filters.step, filters.min_notional) == (
-        Decimal("0.5"), Decimal("0.001"), Decimal(10))
-    assert split_symbol("ETHBTC") == ("ETH", "BTC")
+
+def test_paper_mode_refuses_a_symbol_it_cannot_split_and_says_to_set_quote():
+    message = error_of('[[pairs]]\nsymbol = "GOOG"\n')
+
+    assert "pairs[0].quote is needed" in message
+    assert "set quote" in message
+
+
+def test_binance_mode_takes_assets_from_the_venue_so_any_symbol_parses():
+    cfg = parse('[engine]\nmode = "binance"\n[[pairs]]\nsymbol = "GOOG"\n', ENV_KEYS)
+
+    assert cfg.pair("GOOG").quote is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param('[[pairs]]\nsymbol = "BTCUSDT"\nquote = "usdt"\n',
+                     "pairs[0].quote must be an uppercase asset", id="lowercase-quote"),
+        pytest.param('[[pairs]]\nsymbol = "BTCUSDT"\nbase = 5\n',
+                     "pairs[0].base must be a string", id="number-base"),
+        pytest.param('[paper]\nbalances = "lots"\n' + MINIMAL,
+                     "paper.balances must be a table", id="balances-not-a-table"),
+        pytest.param('[paper]\nbalances = { USDT = -1 }\n' + MINIMAL,
+                     "paper.balances.USDT must be >= 0", id="negative-balance"),
+        pytest.param('[paper]\nbalances = { usdt = 1 }\n' + MINIMAL,
+                     "paper.balances.usdt must be an uppercase asset", id="lowercase-asset"),
+        pytest.param('[paper]\nfunds = 1\n' + MINIMAL, "unknown key paper.funds",
+                     id="unknown-paper-key"),
+    ],
+)
+def test_bad_asset_settings_name_the_key(text, expected):
+    assert expected in error_of(text)
+
+
+def test_paper_balances_are_read_per_asset():
+    cfg = parse('[paper]\nbalances = { EUR = "500", BTC = 0.05 }\n' + MINIMAL)
+
+    assert dict(cfg.paper.balances) == {"EUR": Decimal(500), "BTC": Decimal("0.05")}
+
+
+def test_db_commands_need_only_the_engine_table():
+    cfg = parse_config('[engine]\ndb_path = "x.db"\n', source="/etc/r/ratchet.toml",
+                       env=NO_ENV, need_pairs=False)
+
+    assert cfg.pairs == ()
+    assert "at least one [[pairs]]" in error_of('[engine]\ndb_path = "x.db"\n')

@@ -169,7 +169,7 @@ def test_toml_numbers_become_the_exact_decimal_never_a_float(value):
     if "." not in text:
         text += ".0"  # a TOML float: the case a binary float would spoil
 
-    cfg = parse_config(f'[feed]\ndrift_pct = {text}\n[[pairs]]\nsymbol = "XY"\n',
+    cfg = parse_config(f'[feed]\ndrift_pct = {text}\n[[pairs]]\nsymbol = "XYUSDT"\n',
                        source="t.toml", env={})
 
     assert cfg.feed.drift_pct == D(text) and str(cfg.feed.drift_pct) == text

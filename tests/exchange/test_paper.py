@@ -6,8 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from core.config import split_symbol
-from core.errors import ConfigError, OrderRejected, UnknownOrder, VenueError
+from core.errors import OrderRejected, UnknownOrder, VenueError
 from core.types import OrderState, PairSettings, Side
 from exchange.base import OrderReport
 from exchange.paper import PaperExchange
@@ -26,24 +25,6 @@ def paper(tmp_path):
     exchange = PaperExchange(tmp_path / "paper.db", settings=SETTINGS)
     yield exchange
     exchange.close()
-
-
-@pytest.mark.parametrize(
-    ("symbol", "expected"),
-    [
-        pytest.param("BTCUSDT", ("BTC", "USDT"), id="usdt"),
-        pytest.param("ETHBTC", ("ETH", "BTC"), id="btc"),
-        pytest.param("SOLUSDC", ("SOL", "USDC"), id="usdc"),
-        pytest.param("BTCEUR", ("BTC", "EUR"), id="eur"),
-    ],
-)
-def test_symbol_splits_into_base_and_quote(symbol, expected):
-    assert split_symbol(symbol) == expected
-
-
-def test_symbol_without_a_known_quote_is_a_config_error():
-    with pytest.raises(ConfigError):
-        split_symbol("BTCXYZ")
 
 
 def test_filters_come_from_the_pair_settings(paper):
@@ -147,3 +128,40 @@ def test_stop_orders_are_still_there_after_a_restart(tmp_path):
 def test_last_price_before_any_price_is_a_venue_error(paper):
     with pytest.raises(VenueError):
         paper.last_price("BTCUSDT")
+
+
+def test_every_quote_asset_of_a_configured_pair_is_funded(tmp_path):
+    settings = {s: PairSettings(symbol=s, step=D("1") if s == "EURUSD" else D("0.00001"))
+                for s in ("BTCEUR", "EURUSD")}
+    settings["GOOG"] = PairSettings(symbol="GOOG", quote="USD", step=D("1"))
+    exchange = PaperExchange(tmp_path / "p.db", settings=settings,
+                             balances={"EUR": D(500), "BTC": D("0.05")})
+    try:
+        balances = {a: b.free for a, b in exchange.balances().items()}
+        exchange.on_price("EURUSD", D("1.1"), D(1))
+        bought = exchange.market_order(symbol="EURUSD", side=Side.BUY, qty=D(90),
+                                       client_order_id="eur-1")
+    finally:
+        exchange.close()
+
+    assert balances == {"EUR": D(500), "USD": D(1_000_000), "BTC": D("0.05")}
+    assert bought.state is OrderState.FILLED
+
+
+def test_a_reopened_account_funds_the_quote_of_a_pair_added_since(tmp_path):
+    PaperExchange(tmp_path / "p.db", settings={"BTCUSDT": SETTINGS["BTCUSDT"]}).close()
+    spent = PaperExchange(tmp_path / "p.db", settings={"BTCUSDT": SETTINGS["BTCUSDT"]})
+    spent.book.set_balance("USDT", D(7))
+    spent.close()
+
+    exchange = PaperExchange(tmp_path / "p.db", settings=SETTINGS)
+    try:
+        balances = {a: b.free for a, b in exchange.balances().items()}
+        exchange.add_pair(PairSettings(symbol="BTCEUR"))
+        eur = exchange.balances()["EUR"].free
+    finally:
+        exchange.close()
+
+    assert balances["USDT"] == D(7)  # kept: the account's own history
+    assert balances["BTC"] == D(1_000_000)  # ETHBTC's quote, never held before
+    assert eur == D(1_000_000)

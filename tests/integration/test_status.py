@@ -73,3 +73,32 @@ def venue_state(cfg):
                 venue.balances())
     finally:
         venue.close()
+
+
+def test_status_shows_a_halted_pair_with_its_reason_and_pnl_per_quote(tmp_path):
+    from core.types import Position, PositionState
+    from persistence.db import open_database
+    from persistence.repository import Repository
+
+    config = engine.write_config(tmp_path, {"BTCUSDT": {}, "ETHBTC": {}})
+    cfg = load_config(config)
+    db = open_database(cfg.engine.db_path)
+    try:
+        repo = Repository(db)
+        repo.save_position(Position(position_id="a1", symbol="BTCUSDT",
+                                    state=PositionState.FLAT, quote_asset="USDT", halted=True,
+                                    halt_reason="entry refused: Filter failure: LOT_SIZE"))
+        repo.save_position(Position(position_id="b1", symbol="ETHBTC",
+                                    state=PositionState.FLAT, quote_asset="BTC"))
+    finally:
+        db.close()
+
+    text = ratchet(config, "status")
+    doc = ratchet(config, "status", "--json")
+
+    assert text.returncode == doc.returncode == 0, text.stderr + doc.stderr
+    assert "halted BTCUSDT    entry refused: Filter failure: LOT_SIZE" in text.stdout
+    state = json.loads(doc.stdout)
+    assert state["halted"] == {"BTCUSDT": "entry refused: Filter failure: LOT_SIZE"}
+    assert state["quote_assets"] == {"BTCUSDT": "USDT", "ETHBTC": "BTC"}
+    assert state["realized_pnl_by_quote"] == {"BTC": "0", "USDT": "0"}

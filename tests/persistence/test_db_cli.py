@@ -87,3 +87,15 @@ def test_encrypt_refuses_when_a_database_password_is_already_set(tmp_path, capsy
     assert result.returncode == 2
     assert "rekey" in result.stderr
     assert db_path.read_bytes().startswith(b"SQLite format 3")
+
+
+def test_db_commands_need_only_the_engine_table(tmp_path, capsys, monkeypatch):
+    db_path = tmp_path / "only-engine.db"
+    config = tmp_path / "ratchet.toml"
+    config.write_text(f'[engine]\ndb_path = "{db_path}"\n')
+
+    migrated = run_main(["db", "migrate", "-c", str(config)], capsys, monkeypatch)
+    checked = run_main(["db", "check", "-c", str(config)], capsys, monkeypatch)
+
+    assert (migrated.returncode, checked.returncode) == (0, 0), (migrated, checked)
+    assert db_path.exists()

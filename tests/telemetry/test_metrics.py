@@ -19,8 +19,8 @@ EXPECTED = {
     "ratchet_highest_price": ("gauge", {"symbol"}),
     "ratchet_stop_price": ("gauge", {"symbol"}),
     "ratchet_position_quantity": ("gauge", {"symbol"}),
-    "ratchet_unrealized_pnl": ("gauge", {"symbol"}),
-    "ratchet_realized_pnl": ("gauge", {"symbol"}),
+    "ratchet_unrealized_pnl": ("gauge", {"symbol", "quote"}),
+    "ratchet_realized_pnl": ("gauge", {"symbol", "quote"}),
     "ratchet_stop_moves": ("counter", {"symbol"}),
     "ratchet_pair_up": ("gauge", {"symbol"}),
     "ratchet_orders": ("counter", {"symbol", "type", "result"}),
@@ -43,8 +43,8 @@ EXPECTED = {
     "ratchet_reconcile_failures": ("counter", set()),
     "ratchet_db_failures": ("counter", set()),
 }
-BOUNDED_LABELS = {"symbol", "type", "result", "code", "endpoint", "actor", "action", "le",
-                  "version", "python"}
+BOUNDED_LABELS = {"symbol", "quote", "type", "result", "code", "endpoint", "actor", "action",
+                  "le", "version", "python"}
 
 
 def _families(metrics: Metrics) -> dict:
@@ -66,6 +66,7 @@ def _label_values(metrics: Metrics, family: str, label: str) -> set[str]:
 def _exercise(metrics: Metrics) -> None:
     """One update of every kind, with a price and a client id that must never become labels."""
     pair = metrics.pair("BTCUSDT")
+    pair.quote_asset("USDT")
     pair.up(True)
     pair.tick(Decimal("46319.57"), Decimal("46400.01"), Decimal("45000.13"),
               Decimal("0.00215"), Decimal("-1.25"))
@@ -109,8 +110,8 @@ def test_tick_values_are_exposed_in_base_units():
     assert _value(metrics, "ratchet_highest_price", symbol="BTCUSDT") == 46400.01
     assert _value(metrics, "ratchet_stop_price", symbol="BTCUSDT") == 45000.13
     assert _value(metrics, "ratchet_position_quantity", symbol="BTCUSDT") == 0.00215
-    assert _value(metrics, "ratchet_unrealized_pnl", symbol="BTCUSDT") == -1.25
-    assert _value(metrics, "ratchet_realized_pnl", symbol="BTCUSDT") == 12.5
+    assert _value(metrics, "ratchet_unrealized_pnl", symbol="BTCUSDT", quote="USDT") == -1.25
+    assert _value(metrics, "ratchet_realized_pnl", symbol="BTCUSDT", quote="USDT") == 12.5
     assert _value(metrics, "ratchet_stop_moves_total", symbol="BTCUSDT") == 1
     assert _value(metrics, "ratchet_orders_total", symbol="BTCUSDT", type="STOP_LOSS_LIMIT",
                   result="accepted") == 1
@@ -158,6 +159,7 @@ def test_counters_read_by_increase_are_exposed_at_zero_before_their_first_event(
 def test_a_flat_pair_shows_no_highest_or_stop_and_zero_quantity():
     metrics = Metrics()
     pair = metrics.pair("BTCUSDT")
+    pair.quote_asset("USDT")
     pair.tick(Decimal("1"), Decimal("2"), Decimal("0.5"), Decimal("3"), Decimal("1"))
 
     pair.tick(Decimal("46000"), None, None, None, None)
@@ -166,7 +168,7 @@ def test_a_flat_pair_shows_no_highest_or_stop_and_zero_quantity():
     assert math.isnan(_value(metrics, "ratchet_highest_price", symbol="BTCUSDT"))
     assert math.isnan(_value(metrics, "ratchet_stop_price", symbol="BTCUSDT"))
     assert _value(metrics, "ratchet_position_quantity", symbol="BTCUSDT") == 0
-    assert _value(metrics, "ratchet_unrealized_pnl", symbol="BTCUSDT") == 0
+    assert _value(metrics, "ratchet_unrealized_pnl", symbol="BTCUSDT", quote="USDT") == 0
 
 
 def test_pair_metrics_are_cached_per_symbol():
