@@ -2,7 +2,8 @@
 
 Kinds (DESIGN.md §2):
 - ``simulated``: a seeded random walk per symbol, one step per ``interval_ms``;
-- ``binance``: python-binance websocket trade streams (``exchange.binance.market_data``);
+- ``binance``: the venue's trade streams, from a source the edge injects (for Binance,
+  python-binance websockets, ``exchange.binance.market_data``);
 - ``replay``: lock-step, driven from the edge by ``actors.replay.run_replay``.
 
 A slot keeps the last price and the highest and lowest since the last delivery, so a lagging
@@ -15,6 +16,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -145,19 +147,24 @@ class SimulatedFeed(pykka.ThreadingActor):
         tell_if_alive(self.actor_ref, Step())
 
 
+#: Makes a market-data stream for some symbols that calls ``on_trade(symbol, price, ts)``;
+#: the stream has ``start()`` and ``stop()``. The edge builds it (for Binance,
+#: ``exchange.binance.market_data.BinanceMarketData``), so the Feed knows no venue.
+MarketData = Callable[[list[str], Callable[[str, Decimal, Decimal], None]], Any]
+
+
 class StreamFeed(pykka.ThreadingActor):
-    """Binance market data: python-binance trade streams (combined) into the pairs' slots.
+    """Venue market data (trade streams) into the pairs' slots.
 
     The stream's thread delivers straight into the slots; the actor owns the stream's lifetime
     and its symbol set (a config reload restarts the stream with the new set).
     """
 
-    def __init__(self, *, targets: dict[str, Target], stream_url: str | None,
-                 testnet: bool = False, metrics: Any = None) -> None:
+    def __init__(self, *, targets: dict[str, Target], source: MarketData,
+                 metrics: Any = None) -> None:
         super().__init__()
         self.targets = dict(targets)
-        self.stream_url = stream_url
-        self.testnet = testnet
+        self.source = source
         self.metrics = metrics
         self.stream = None
 
@@ -182,15 +189,12 @@ class StreamFeed(pykka.ThreadingActor):
                 raise InvariantViolation(f"Feed got an unknown message {message!r}")
 
     def _restart(self) -> None:
-        from exchange.binance.market_data import BinanceMarketData
-
         if self.stream is not None:
             self.stream.stop()
             self.stream = None
         if not self.targets:
             return
-        self.stream = BinanceMarketData(sorted(self.targets), stream_url=self.stream_url,
-                                        on_trade=self._on_trade, testnet=self.testnet)
+        self.stream = self.source(sorted(self.targets), self._on_trade)
         self.stream.start()
 
     def _on_trade(self, symbol: str, price: Decimal, ts: Decimal) -> None:

@@ -1,13 +1,19 @@
-"""Gateway: the one actor that talks to the exchange. It serialises access, keeps the budget,
-and turns every command into exactly one reply event for the pair that sent it (DESIGN.md §4):
+"""Gateway: the one actor that talks to the exchange. It serialises access, keeps the order
+budget, and answers every command with exactly one event for the pair that sent it (§4).
 
-- an unknown outcome (timeout, 5xx, -1007) is never resent blind: query by client id, then act;
-- -2011 on cancel: re-query, the order may have filled;
-- 429 and clock skew: wait, then resend as is; 418: stop all sending until Retry-After;
+It never waits on one order. Each message makes at most one venue call, and what a failure
+means comes from ``exchange.policy``:
+- an unknown outcome (timeout, 5xx, -1007) is never resent blind: a query by client id is
+  scheduled (a ``tell`` to itself after a backoff), and other pairs' commands go on meanwhile;
+- -2011 on cancel: query, the order may have filled;
+- 429, -1021 and a ban (418): nothing is sent until the pause is over, then the same request;
 - a rejection is reported, never retried as is.
 
+Under the order budget it keeps only the latest wanted stop move per symbol and sends the one
+with the widest gap first (``move_order="fifo"`` sends them in arrival order, for comparison).
 When the venue matches in-process (the paper exchange), prices pass through here first, so the
-venue matches them before the pair decides (§3, step 1).
+venue matches them before the pair decides (§3, step 1). If it dies, ``on_failure`` tells the
+Supervisor, which starts a new one.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
@@ -23,11 +31,13 @@ import pykka
 from actors.conflation import TickSlot, tell_if_alive
 from actors.messages import (
     CancelOrder,
+    CancelStrays,
+    Crash,
     DrainMoves,
+    GatewayFailed,
     Maintain,
     OrderMissing,
     OrderRejected,
-    OrderUnknown,
     OrderUpdated,
     PlaceMarketOrder,
     PlaceStop,
@@ -36,35 +46,38 @@ from actors.messages import (
     RegisterPair,
     ReplaceStop,
     StopReplaced,
+    StraysCanceled,
     Sync,
     UnregisterPair,
 )
-from core.errors import (
-    InvariantViolation,
-    RetryableVenueError,
-    StatusUnknown,
-    UnknownOrder,
-    VenueBanned,
-    VenueError,
-)
-from core.errors import (
-    OrderRejected as VenueRejected,
-)
-from core.types import Order, OrderState
-from exchange.base import Exchange, OrderReport, ReplaceReport
+from core.errors import InvariantViolation, UnknownOrder, VenueError
+from core.errors import OrderRejected as Rejection
+from core.types import Order, OrderReport, OrderState, OrderType, ReplaceReport
+from exchange import policy
+from exchange.base import Exchange
+from exchange.policy import Verdict
 from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.gateway")
 
-QUERY_PATIENCE_S = 30.0
-MAINTAIN_EVERY_S = 1.0  # how long to keep asking about an unknown outcome before giving up
+MAINTAIN_EVERY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settle:
+    """Sent by the Gateway to itself: ask about an order (or both halves of a move) whose
+    outcome is unknown. ``attempt`` sets the backoff of the next try."""
+
+    command: QueryOrder | ReplaceStop
+    attempt: int = 1
 
 
 class Gateway(pykka.ThreadingActor):
     def __init__(
         self, exchange: Exchange, *, metrics: Any = None, matches_prices: bool = False,
-        clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-        order_headroom: float = 0.9, closing: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic, order_headroom: float = 0.9,
+        closing: threading.Event | None = None, supervisor: pykka.ActorRef | None = None,
+        move_order: str = "widest",
     ) -> None:
         super().__init__()
         self.closing = closing or threading.Event()  # set by the Supervisor before stop()
@@ -72,22 +85,27 @@ class Gateway(pykka.ThreadingActor):
         self.metrics = metrics
         self.matches_prices = matches_prices
         self.clock = clock
-        self.sleep = sleep
         self.order_headroom = order_headroom
+        self.supervisor = supervisor
+        self.widest_first = move_order == "widest"
         self.routes: dict[str, tuple[pykka.ActorRef, TickSlot]] = {}
         self.price_slots: dict[str, TickSlot] = {}
-        self.moves: dict[str, ReplaceStop] = {}
-        self.drain_scheduled = False
-        self.banned_until = 0.0
+        self.queue: deque[Any] = deque()  # commands, first come first served
+        self.moves: dict[str, ReplaceStop] = {}  # the latest wanted stop move per symbol
+        self.paused_until = 0.0  # a ban or a rate limit: nothing is sent before
+        self.drain_at: float | None = None
         self.stopped = False
-
-    # --- wiring -------------------------------------------------------------------------------
 
     def on_start(self) -> None:
         self._schedule(MAINTAIN_EVERY_S, Maintain())
 
     def on_stop(self) -> None:
         self.stopped = True
+
+    def on_failure(self, exception_type, exception_value, traceback) -> None:
+        log_event(log, "gateway_failed", level=logging.ERROR, error=repr(exception_value))
+        if self.supervisor is not None:
+            tell_if_alive(self.supervisor, GatewayFailed(error=str(exception_value)))
 
     def price_slot(self, symbol: str) -> TickSlot:
         """Where the Feed puts prices when the venue matches in-process (called via proxy)."""
@@ -98,52 +116,37 @@ class Gateway(pykka.ThreadingActor):
             # Shutting down: the pairs are stopped, and every intent is on disk for the next
             # boot's reconciliation. Skip the backlog so stop() is not stuck behind it.
             return None
-        order = getattr(message, "order", None) or getattr(message, "new", None)
-        try:
-            return self._dispatch(message)
-        except StatusUnknown as exc:
-            # The venue did not tell us in time; the pair asks again (never resends blind).
-            self._tell(order.symbol, OrderUnknown(order=order, reason=str(exc)))
-
-    def _dispatch(self, message):
         match message:
             case PriceReady(symbol=symbol):
                 self._match(symbol)
-            case PlaceMarketOrder(order=order):
-                self._place(order, lambda: self.exchange.market_order(
-                    symbol=order.symbol, side=order.side, qty=order.qty,
-                    client_order_id=order.client_order_id))
-            case PlaceStop(order=order):
-                self._place(order, lambda: self.exchange.place_stop_limit(
-                    symbol=order.symbol, qty=order.qty, stop_price=order.stop_price,
-                    limit_price=order.limit_price, client_order_id=order.client_order_id))
-            case ReplaceStop(old=old):
-                self.moves[old.symbol] = message  # the latest wanted stop per symbol
-                self._schedule_drain(0)
+            case PlaceMarketOrder() | PlaceStop() | CancelOrder() | QueryOrder() | CancelStrays():
+                self.queue.append(message)
+                self._pump()
+            case ReplaceStop(new=new):
+                self.moves.pop(new.symbol, None)  # re-inserted last: FIFO order of arrival
+                self.moves[new.symbol] = message
+                self._pump()
+            case Settle():
+                self.queue.append(message)
+                self._pump()
+            case DrainMoves():
+                self.drain_at = None
+                self._pump()
             case OrderUpdated(report=report):  # pushed by the venue (user-data stream)
                 self._tell(report.symbol, message)
             case Maintain():
-                try:
-                    self.exchange.maintain()
-                except VenueError as exc:  # a failed poll is simply due again next time
-                    log_event(log, "maintain_failed", level=logging.WARNING, error=str(exc))
-                finally:
-                    self._schedule(MAINTAIN_EVERY_S, Maintain())
-            case DrainMoves():
-                self.drain_scheduled = False
-                self._drain_moves()
-            case CancelOrder(order=order):
-                self._cancel(order)
-            case QueryOrder(order=order):
-                self._reply(order, self._settle(order))
+                self._maintain()
             case RegisterPair(symbol=symbol, pair=pair, slot=slot):
                 self.routes[symbol] = (pair, slot)
             case UnregisterPair(symbol=symbol):
                 self.routes.pop(symbol, None)
             case Sync():
-                return len(self.moves)
+                return len(self.moves) + len(self.queue)
+            case Crash(reason=reason):
+                raise InvariantViolation(f"Gateway: {reason}")
             case _:
                 raise InvariantViolation(f"Gateway got an unknown message {message!r}")
+        return None
 
     # --- prices (in-process venue only) -------------------------------------------------------
 
@@ -161,136 +164,176 @@ class Gateway(pykka.ThreadingActor):
             return
         pair, slot = route
         for report in reports:
-            tell_if_alive(pair, OrderUpdated(report=report))
+            tell_if_alive(pair, OrderUpdated(report=report, matched=True))
         if slot.put_tick(tick):
             tell_if_alive(pair, PriceReady(symbol=symbol))
 
-    # --- commands -----------------------------------------------------------------------------
+    # --- sending ------------------------------------------------------------------------------
 
-    def _place(self, order: Order, send: Callable[[], OrderReport]) -> None:
-        try:
-            outcome = self._send(send)
-        except VenueRejected as exc:
-            self._tell(order.symbol, OrderRejected(order=order, reason=str(exc), code=exc.code))
-            return
-        except StatusUnknown:
-            outcome = self._settle(order)
-        self._reply(order, outcome)
-
-    def _cancel(self, order: Order) -> None:
-        try:
-            outcome = self._send(lambda: self.exchange.cancel(
-                symbol=order.symbol, client_order_id=order.client_order_id))
-        except (UnknownOrder, StatusUnknown):
-            outcome = self._settle(order)  # -2011: it may have filled; ask what it is now
-        except VenueRejected as exc:
-            self._tell(order.symbol, OrderRejected(order=order, reason=str(exc), code=exc.code))
-            return
-        self._reply(order, outcome)
-
-    def _replace(self, move: ReplaceStop) -> None:
-        old, new = move.old, move.new
-        try:
-            report = self._send(lambda: self.exchange.cancel_replace(
-                symbol=new.symbol, cancel_client_order_id=old.client_order_id, qty=new.qty,
-                stop_price=new.stop_price, limit_price=new.limit_price,
-                new_client_order_id=new.client_order_id))
-        except (StatusUnknown, UnknownOrder, VenueRejected) as exc:
-            report = self._settle_replace(old, new, exc)
-        self._tell(new.symbol, StopReplaced(old=old, new=new, report=report))
-
-    def _settle_replace(self, old: Order, new: Order, exc: VenueError) -> ReplaceReport:
-        """Read both halves back from the venue after an unclear cancelReplace."""
-        old_now = self._settle(old)
-        new_now = self._settle(new)
-        canceled = old_now if isinstance(old_now, OrderReport) and \
-            old_now.state is OrderState.CANCELED else None
-        placed = new_now if isinstance(new_now, OrderReport) else None
-        return ReplaceReport(canceled=canceled, new=placed, cancel_error=str(exc),
-                             new_error=None if placed else str(exc),
-                             cancel_error_code=exc.code)
-
-    def _drain_moves(self) -> None:
-        """Send queued stop moves, the widest gap first, within the order budget."""
-        for symbol, move in sorted(self.moves.items(), key=lambda kv: kv[1].gap, reverse=True):
+    def _pump(self) -> None:
+        """Send what may be sent now: queued commands first, then moves within the budget."""
+        while self.queue or self.moves:
             if self.closing.is_set():
                 return
-            if not self._order_budget_left():
-                self._schedule_drain(1.0)
+            wait = self.paused_until - self.clock()
+            if wait > 0:
+                self._drain_in(wait)
                 return
-            del self.moves[symbol]
-            try:
-                self._replace(move)
-            except StatusUnknown as exc:  # both halves still unknown: the pair asks again
-                self._tell(symbol, OrderUnknown(order=move.new, reason=str(exc)))
+            if self.queue:
+                self._run(self.queue.popleft())
+            elif self._order_budget_left():
+                self._run(self._next_move())
+            else:
+                self._drain_in(1.0)
+                return
+
+    def _next_move(self) -> ReplaceStop:
+        if self.widest_first:
+            symbol = max(self.moves, key=lambda s: self.moves[s].gap)
+        else:
+            symbol = next(iter(self.moves))
+        return self.moves.pop(symbol)
+
+    def _run(self, command: Any) -> None:
+        match command:
+            case PlaceMarketOrder(order=o):
+                self._call(command, o, lambda: self.exchange.market_order(
+                    symbol=o.symbol, side=o.side, qty=o.qty, client_order_id=o.client_order_id))
+            case PlaceStop(order=o):
+                self._call(command, o, lambda: self.exchange.place_stop_limit(
+                    symbol=o.symbol, qty=o.qty, stop_price=o.stop_price,
+                    limit_price=o.limit_price, client_order_id=o.client_order_id))
+            case CancelOrder(order=o):
+                self._call(command, o, lambda: self.exchange.cancel(
+                    symbol=o.symbol, client_order_id=o.client_order_id))
+            case QueryOrder(order=o):
+                self._call(command, o, lambda: self._get(o))
+            case ReplaceStop(old=old, new=new):
+                self._call(command, new, lambda: self.exchange.cancel_replace(
+                    symbol=new.symbol, cancel_client_order_id=old.client_order_id,
+                    qty=new.qty, stop_price=new.stop_price, limit_price=new.limit_price,
+                    new_client_order_id=new.client_order_id))
+            case Settle(command=ReplaceStop(old=old, new=new) as move, attempt=attempt):
+                self._call(command, new, lambda: self._read_halves(move), attempt=attempt)
+            case Settle(command=QueryOrder(order=o), attempt=attempt):
+                self._call(command, o, lambda: self._get(o), attempt=attempt)
+            case CancelStrays():
+                self._call(command, None, lambda: self._cancel_strays(command))
+
+    def _call(self, command: Any, order: Order | None, call: Callable[[], Any], *,
+              attempt: int = 1) -> None:
+        """One venue call; its answer, or what its failure means, goes to the pair."""
+        try:
+            outcome = call()
+        except VenueError as exc:
+            self._failed(command, order, exc, attempt)
+            return
+        if isinstance(outcome, ReplaceReport):
+            move = command.command if isinstance(command, Settle) else command
+            self._tell(move.new.symbol, StopReplaced(old=move.old, new=move.new,
+                                                     report=outcome))
+        elif isinstance(outcome, OrderReport):
+            self._tell(outcome.symbol, OrderUpdated(report=outcome, reply=True))
+        elif isinstance(command, CancelStrays):
+            self._tell(command.symbol, StraysCanceled(symbol=command.symbol, canceled=outcome))
+        elif outcome is None and order is not None:  # a query: the venue never saw it
+            self._tell(order.symbol, OrderMissing(order=order))
+
+    def _failed(self, command: Any, order: Order | None, exc: VenueError, attempt: int) -> None:
+        decision = policy.decide(exc, attempt)
+        if decision.verdict in (Verdict.BANNED, Verdict.RETRY):
+            # Nothing happened on the venue: the same request again once the pause is over.
+            self.paused_until = max(self.paused_until, self.clock() + decision.delay_s)
+            if decision.verdict is Verdict.BANNED:
+                log_event(log, "exchange_banned", level=logging.ERROR,
+                          retry_after_s=decision.delay_s)
+            if isinstance(command, ReplaceStop):
+                self.moves.setdefault(command.new.symbol, command)
+            else:
+                self.queue.appendleft(command)
+            return
+        if order is None:  # CancelStrays: the next refusal asks again
+            self._tell(command.symbol, StraysCanceled(symbol=command.symbol))
+            return
+        if decision.verdict is Verdict.REJECTED and not isinstance(command, QueryOrder | Settle):
+            if isinstance(command, ReplaceStop):  # refused whole: the old stop stays
+                self._tell(order.symbol, StopReplaced(
+                    old=command.old, new=command.new,
+                    report=ReplaceReport(canceled=None, new=None, cancel_error=str(exc),
+                                         new_error=str(exc), cancel_error_code=exc.code)))
+                return
+            refused = policy.refusal(exc) if isinstance(exc, Rejection) else policy.Refusal(
+                reason=str(exc), code=exc.code)
+            self._tell(order.symbol, OrderRejected(
+                order=order, reason=refused.reason, code=refused.code,
+                would_trigger=refused.would_trigger, too_many_algo=refused.too_many_algo,
+                insufficient=refused.insufficient))
+            return
+        if decision.verdict is Verdict.MISSING and isinstance(command, Settle | QueryOrder):
+            self._tell(order.symbol, OrderMissing(order=order))
+            return
+        # Unknown (or -2011 on a cancel, which may have filled): ask, later, never resend.
+        settle = command.command if isinstance(command, Settle) else (
+            command if isinstance(command, ReplaceStop) else QueryOrder(order=order))
+        next_attempt = attempt + 1 if isinstance(command, Settle) else 1
+        log_event(log, "order_outcome_unknown", level=logging.WARNING, symbol=order.symbol,
+                  client_order_id=order.client_order_id, error=str(exc), attempt=attempt)
+        self._schedule(policy.backoff_s(next_attempt), Settle(command=settle,
+                                                               attempt=next_attempt))
+
+    def _get(self, order: Order) -> OrderReport | None:
+        try:
+            return self.exchange.get_order(symbol=order.symbol,
+                                           client_order_id=order.client_order_id)
+        except UnknownOrder:
+            return None
+
+    def _read_halves(self, move: ReplaceStop) -> ReplaceReport:
+        """Both halves of a cancelReplace whose answer was lost, read back from the venue."""
+        old, new = self._get(move.old), self._get(move.new)
+        canceled = old if old is not None and old.state is OrderState.CANCELED else None
+        placed = new if new is not None and new.state is not OrderState.REJECTED else None
+        return ReplaceReport(canceled=canceled, new=placed,
+                             cancel_error=None if canceled else "not canceled",
+                             new_error=None if placed else "not placed")
+
+    def _cancel_strays(self, command: CancelStrays) -> int:
+        strays = [r for r in self.exchange.open_orders()
+                  if r.symbol == command.symbol and r.type is OrderType.STOP_LOSS_LIMIT
+                  and r.client_order_id.startswith(command.prefix + "-")
+                  and r.client_order_id not in command.keep]
+        for report in strays:
+            self.exchange.cancel(symbol=report.symbol, client_order_id=report.client_order_id)
+        log_event(log, "stray_stops_canceled", symbol=command.symbol, canceled=len(strays))
+        return len(strays)
 
     def _order_budget_left(self) -> bool:
         budget = self.exchange.rate_budget()
         return budget.orders_used < budget.orders_limit * self.order_headroom
 
-    def _schedule_drain(self, delay_s: float) -> None:
-        if self.drain_scheduled:
+    def _maintain(self) -> None:
+        try:
+            self.exchange.maintain()
+        except VenueError as exc:  # a failed poll is simply due again next time
+            log_event(log, "maintain_failed", level=logging.WARNING, error=str(exc))
+        finally:
+            self._schedule(MAINTAIN_EVERY_S, Maintain())
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _drain_in(self, delay_s: float) -> None:
+        due = self.clock() + delay_s
+        if self.drain_at is not None and self.drain_at <= due:
             return
-        self.drain_scheduled = True
+        self.drain_at = due
         self._schedule(delay_s, DrainMoves())
 
     def _schedule(self, delay_s: float, message: Any) -> None:
         if self.stopped:
             return
-        if delay_s <= 0:
-            self.actor_ref.tell(message)
-            return
-        timer = threading.Timer(delay_s, tell_if_alive, args=(self.actor_ref, message))
+        timer = threading.Timer(max(delay_s, 0.0), tell_if_alive, args=(self.actor_ref, message))
         timer.daemon = True
         timer.start()
-
-    # --- outcomes -----------------------------------------------------------------------------
-
-    def _send(self, call: Callable[[], Any]) -> Any:
-        """Call the venue; wait out bans and rate limits; raise what the caller must handle."""
-        while True:
-            self._wait_out_ban()
-            try:
-                return call()
-            except VenueBanned as exc:
-                self.banned_until = self.clock() + exc.retry_after_s
-                log_event(log, "exchange_banned", level=logging.ERROR,
-                          retry_after_s=exc.retry_after_s)
-                if self.metrics is not None:
-                    self.metrics.banned(True)
-            except RetryableVenueError as exc:
-                self.sleep(exc.retry_after_s if exc.retry_after_s is not None else 0.5)
-
-    def _wait_out_ban(self) -> None:
-        while (wait := self.banned_until - self.clock()) > 0:
-            if self.closing.is_set():  # shutting down: the intent waits on disk for the boot
-                raise StatusUnknown("not sent: shutting down during an exchange ban")
-            self.sleep(min(wait, 0.5))
-        if self.banned_until and self.metrics is not None:
-            self.metrics.banned(False)
-        self.banned_until = 0.0
-
-    def _settle(self, order: Order) -> OrderReport | None:
-        """Query an order until its state is known. ``None`` means the venue never saw it."""
-        deadline = self.clock() + QUERY_PATIENCE_S
-        delay = 0.05
-        while True:
-            try:
-                return self._send(lambda: self.exchange.get_order(
-                    symbol=order.symbol, client_order_id=order.client_order_id))
-            except UnknownOrder:
-                return None
-            except (StatusUnknown, VenueRejected) as exc:
-                if self.clock() > deadline or self.closing.is_set():
-                    raise StatusUnknown(f"{order.client_order_id}: still unknown: {exc}") from exc
-                self.sleep(delay)
-                delay = min(delay * 2, 2.0)
-
-    def _reply(self, order: Order, outcome: OrderReport | None) -> None:
-        if outcome is None:
-            self._tell(order.symbol, OrderMissing(order=order))
-        else:
-            self._tell(order.symbol, OrderUpdated(report=outcome, reply=True))
 
     def _tell(self, symbol: str, message: Any) -> None:
         route = self.routes.get(symbol)
@@ -301,7 +344,3 @@ class Gateway(pykka.ThreadingActor):
         if not tell_if_alive(route[0], message):
             log_event(log, "pair_down", level=logging.WARNING, symbol=symbol,
                       message=type(message).__name__, note="settled on its restart")
-
-    def on_failure(self, exception_type, exception_value, traceback) -> None:
-        log_event(log, "gateway_failed", level=logging.ERROR, error=repr(exception_value))
-

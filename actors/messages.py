@@ -6,11 +6,24 @@ Commands are verb-noun (``PlaceStop``); events are past tense (``OrderFilled``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
+# The commands and venue events between a PairActor and the Gateway are data of the pair's
+# state machine too, so core.commands defines them; they are re-exported here.
+from core.commands import (  # noqa: F401
+    CancelOrder,
+    CancelStrays,
+    OrderMissing,
+    OrderRejected,
+    OrderUpdated,
+    PlaceMarketOrder,
+    PlaceStop,
+    QueryOrder,
+    ReplaceStop,
+    StopReplaced,
+    StraysCanceled,
+)
 from core.types import Fill, Order, Position
-from exchange.base import OrderReport, ReplaceReport
 
 # --- DBWriter -------------------------------------------------------------------------------
 
@@ -76,92 +89,6 @@ class PriceReady:
     symbol: str
 
 
-# --- PairActor -> Gateway (commands) --------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlaceMarketOrder:
-    """Send a market order whose intent is already on disk."""
-
-    order: Order
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlaceStop:
-    """Send a STOP_LOSS_LIMIT SELL whose intent is already on disk."""
-
-    order: Order
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReplaceStop:
-    """Move a stop with cancelReplace: cancel ``old`` and place ``new`` (intent on disk)."""
-
-    old: Order
-    new: Order
-    gap: Decimal = Decimal(0)  # new stop − old stop: the widest gap is sent first under budget
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelOrder:
-    order: Order
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueryOrder:
-    """Ask the venue for an order whose outcome is unknown."""
-
-    order: Order
-
-
-# --- Gateway -> PairActor (events) ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderUpdated:
-    """The venue reported an order: accepted, filled, canceled or expired.
-
-    ``reply`` is True when this answers one of the pair's commands (its in-flight count drops),
-    False for an asynchronous execution report (a resting stop filled).
-    """
-
-    report: OrderReport
-    reply: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StopReplaced:
-    """The outcome of a ReplaceStop: both halves, as the venue reported them."""
-
-    old: Order
-    new: Order
-    report: ReplaceReport
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderRejected:
-    """The venue (or a local filter check) refused an order for good."""
-
-    order: Order
-    reason: str
-    code: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderUnknown:
-    """An order request's outcome is unknown and the venue could not be queried yet."""
-
-    order: Order
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderMissing:
-    """The venue does not know this order (-2011 on cancel/query)."""
-
-    order: Order
-
-
 # --- Gateway bookkeeping ----------------------------------------------------------------------
 
 
@@ -201,6 +128,26 @@ class PairFailed:
     error: str
     actor_urn: str = ""
     fatal: bool = False  # the store cannot commit: halt the engine, do not restart
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayFailed:
+    """The Gateway died; the Supervisor starts a new one (or, past the budget, stops)."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UseGateway:
+    """Tell a pair: the Gateway was replaced; send to this one, and ask again about whatever
+    the old one had in hand."""
+
+    gateway: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartGateway:
+    """Sent by the Supervisor to itself after the Gateway's backoff delay."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,9 +1,11 @@
 """Supervisor: boots everything in order, reconciles before any pair trades, restarts failed
-pairs from the DB, applies config reloads, and shuts down in order (DESIGN.md §2).
+pairs and a failed Gateway, applies config reloads, and shuts down in order (DESIGN.md §2).
 
-pykka has no supervision: each PairActor's ``on_failure`` tells this actor, which restarts the
-pair from the DB with backoff: up to 5 restarts in 10 minutes. The 6th failure in that window
-halts the pair; its exchange stop stays in place.
+pykka has no supervision: each child's ``on_failure`` tells this actor. A pair is restarted
+from the DB with backoff, up to 5 restarts in 10 minutes; the 6th failure in that window halts
+the pair, and its exchange stop stays in place. A Gateway is replaced the same way: the pairs
+keep their state, send to the new one and ask again about what the old one had in hand; past
+the budget the engine stops with exit 3, every stop left on the exchange.
 """
 
 from __future__ import annotations
@@ -26,20 +28,23 @@ from actors.feed import SetTarget, SimulatedFeed, StreamFeed, Target, WalkSettin
 from actors.gateway import Gateway
 from actors.messages import (
     Boot,
+    GatewayFailed,
     GetRealizedPnl,
     GetSnapshot,
     LoadState,
+    Maintain,
     OrderUpdated,
     PairFailed,
-    RegisterPair,
     ReloadConfig,
+    RestartGateway,
     RestartPair,
     Shutdown,
     UnregisterPair,
+    UseGateway,
 )
 from actors.pair import PairActor, PairWiring
 from core.errors import InvariantViolation
-from core.types import PairSettings, PositionState, SymbolFilters  # noqa: F401
+from core.types import PairSettings, PositionState, SymbolFilters
 from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.supervisor")
@@ -49,13 +54,32 @@ RESTART_WINDOW_S = 600.0
 STOP_TIMEOUT_S = 10.0
 
 
+@dataclass(slots=True)
+class Budget:
+    """Failures within the restart window; ``over()`` once the 6th lands in it."""
+
+    times: deque = field(default_factory=deque)
+
+    def fail(self, now: float) -> int:
+        self.times.append(now)
+        while self.times and now - self.times[0] > RESTART_WINDOW_S:
+            self.times.popleft()
+        return len(self.times)
+
+    def over(self) -> bool:
+        return len(self.times) > MAX_RESTARTS
+
+    def delay_s(self) -> float:
+        return min(0.1 * 2 ** (len(self.times) - 1), 5.0)
+
+
 @dataclass(slots=True, kw_only=True)
 class PairHandle:
     settings: PairSettings
     filters: SymbolFilters
     slot: TickSlot
     ref: pykka.ActorRef | None = None
-    failures: deque = field(default_factory=deque)
+    failures: Budget = field(default_factory=Budget)
     halted: bool = False
 
 
@@ -63,7 +87,7 @@ class Supervisor(pykka.ThreadingActor):
     def __init__(
         self, *, config: Any, exchange: Any, metrics: Any = None, password: str | None = None,
         start_feed: bool = True, on_trade: Any = None, clock=time.monotonic,
-        on_fatal: Any = None,
+        on_fatal: Any = None, market_data: Any = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -74,16 +98,16 @@ class Supervisor(pykka.ThreadingActor):
         self.on_trade = on_trade
         self.clock = clock
         self.on_fatal = on_fatal  # callable(reason): the engine must stop (exit 3)
+        self.market_data = market_data  # the Feed's source for [feed] kind = "binance"
         self.prefix = config.engine.client_id_prefix
         self.matches = hasattr(exchange, "on_price")
         self.db: pykka.ActorRef | None = None
         self.gateway: pykka.ActorRef | None = None
+        self.gateway_failures = Budget()
         self.feed: pykka.ActorRef | None = None
         self.pairs: dict[str, PairHandle] = {}
         self.report: recovery.RecoveryReport | None = None
         self.closing = threading.Event()
-
-    # --- dispatch ---------------------------------------------------------------------------
 
     def on_receive(self, message):
         match message:
@@ -95,6 +119,10 @@ class Supervisor(pykka.ThreadingActor):
                 self._pair_failed(symbol, error)
             case RestartPair(symbol=symbol):
                 self._start_pair(symbol)
+            case GatewayFailed(error=error):
+                self._gateway_failed(error)
+            case RestartGateway():
+                self._replace_gateway()
             case ReloadConfig(config=config):
                 return self._reload(config)
             case Shutdown():
@@ -112,15 +140,12 @@ class Supervisor(pykka.ThreadingActor):
         self.db = DBWriter.start(engine.db_path, password=self.password,
                                  synchronous=engine.synchronous, metrics=self.metrics)
         for pair in self.config.pairs:
-            self.pairs[pair.symbol] = PairHandle(
-                settings=pair, filters=self.exchange.symbol_filters(pair.symbol),
-                slot=TickSlot(pair.symbol))
-        self.report = self._reconcile()
-        self.gateway = Gateway.start(self.exchange, metrics=self.metrics,
-                                     matches_prices=self.matches, closing=self.closing)
-        gateway = self.gateway
-        self.exchange.set_listener(
-            lambda report: tell_if_alive(gateway, OrderUpdated(report=report)))
+            self._add_handle(pair)
+        self.report = recovery.reconcile_with_db(
+            self.exchange, self.db, settings={s: h.settings for s, h in self.pairs.items()},
+            filters={s: h.filters for s, h in self.pairs.items()}, prefix=self.prefix,
+            metrics=self.metrics, settings_for=self.config.settings_for)
+        self._start_gateway()
         for symbol in self.pairs:
             self._start_pair(symbol, confirmed_open=self.report.open_at_venue)
         self.exchange.start_streams()
@@ -129,11 +154,42 @@ class Supervisor(pykka.ThreadingActor):
         return {"actions": self.report.actions, "halted": self.report.halted,
                 "errors": self.report.errors, "queried": self.report.queried}
 
-    def _reconcile(self) -> recovery.RecoveryReport:
-        return recovery.reconcile_with_db(
-            self.exchange, self.db, settings={s: h.settings for s, h in self.pairs.items()},
-            filters={s: h.filters for s, h in self.pairs.items()}, prefix=self.prefix,
-            metrics=self.metrics)
+    def _add_handle(self, pair: PairSettings) -> None:
+        self.pairs[pair.symbol] = PairHandle(
+            settings=pair, filters=self.exchange.symbol_filters(pair.symbol),
+            slot=TickSlot(pair.symbol))
+
+    # --- the Gateway ------------------------------------------------------------------------
+
+    def _start_gateway(self) -> None:
+        self.gateway = gateway = Gateway.start(
+            self.exchange, metrics=self.metrics, matches_prices=self.matches,
+            closing=self.closing, supervisor=self.actor_ref)
+        self.exchange.set_listener(
+            lambda report: tell_if_alive(gateway, OrderUpdated(report=report)))
+        self.exchange.set_waker(lambda: tell_if_alive(gateway, Maintain()))
+
+    def _gateway_failed(self, error: str) -> None:
+        if self.closing.is_set():
+            return
+        count = self.gateway_failures.fail(self.clock())
+        if self.metrics is not None:
+            self.metrics.actor_restart("gateway")
+        if self.gateway_failures.over():
+            self._fatal(f"the Gateway failed {count} times in {RESTART_WINDOW_S:.0f} s: {error}")
+            return
+        delay = self.gateway_failures.delay_s()
+        log_event(log, "gateway_restart", level=logging.WARNING, error=error, restart=count,
+                  delay_s=delay)
+        self._later(delay, RestartGateway())
+
+    def _replace_gateway(self) -> None:
+        self._start_gateway()
+        for symbol, handle in self.pairs.items():
+            if handle.ref is not None:
+                tell_if_alive(handle.ref, UseGateway(gateway=self.gateway))
+            if self.feed is not None and self.matches:
+                self.feed.tell(SetTarget(symbol=symbol, target=self._feed_target(symbol)))
 
     # --- pairs ------------------------------------------------------------------------------
 
@@ -154,7 +210,6 @@ class Supervisor(pykka.ThreadingActor):
         handle.ref = PairActor.start(settings=handle.settings, filters=handle.filters,
                                      wiring=wiring, position=position, orders=orders,
                                      realized=realized, confirmed_open=confirmed_open)
-        self.gateway.tell(RegisterPair(symbol=symbol, pair=handle.ref, slot=handle.slot))
         if self.feed is not None and not self.matches:
             self.feed.tell(SetTarget(symbol=symbol, target=self._feed_target(symbol)))
 
@@ -162,31 +217,26 @@ class Supervisor(pykka.ThreadingActor):
         handle = self.pairs.get(symbol)
         if handle is None:
             return
-        now = self.clock()
-        handle.failures.append(now)
-        while handle.failures and now - handle.failures[0] > RESTART_WINDOW_S:
-            handle.failures.popleft()
+        count = handle.failures.fail(self.clock())
         if self.metrics is not None:
             self.metrics.actor_restart("pair")
-        if len(handle.failures) > MAX_RESTARTS:
-            handle.halted = True
-            handle.ref = None
+        if handle.failures.over():
+            handle.halted, handle.ref = True, None
             log_event(log, "pair_halted", level=logging.ERROR, symbol=symbol, error=error,
-                      failures=len(handle.failures), window_s=RESTART_WINDOW_S,
+                      failures=count, window_s=RESTART_WINDOW_S,
                       note="its exchange stop stays in place")
             if self.metrics is not None:
                 self.metrics.pair(symbol).up(False)
                 self.metrics.halted(symbol, True)
             return
-        delay = min(0.1 * 2 ** (len(handle.failures) - 1), 5.0)
+        delay = handle.failures.delay_s()
         log_event(log, "pair_failed", level=logging.WARNING, symbol=symbol, error=error,
-                  restart=len(handle.failures), delay_s=delay)
-        timer = threading.Timer(delay, self._tell_self, args=(RestartPair(symbol=symbol),))
-        timer.daemon = True
-        timer.start()
+                  restart=count, delay_s=delay)
+        self._later(delay, RestartPair(symbol=symbol))
 
     def _fatal(self, reason: str) -> None:
-        """The store cannot commit: stop trading everywhere; exchange stops stay in place."""
+        """The store cannot commit, or the Gateway keeps dying: stop trading everywhere;
+        exchange stops stay in place."""
         log_event(log, "trading_halted", level=logging.ERROR, reason=reason,
                   note="exchange stops stay in place")
         for handle in self.pairs.values():
@@ -196,8 +246,10 @@ class Supervisor(pykka.ThreadingActor):
         if self.on_fatal is not None:
             self.on_fatal(reason)
 
-    def _tell_self(self, message: Any) -> None:
-        tell_if_alive(self.actor_ref, message)
+    def _later(self, delay_s: float, message: Any) -> None:
+        timer = threading.Timer(delay_s, tell_if_alive, args=(self.actor_ref, message))
+        timer.daemon = True
+        timer.start()
 
     def _reload(self, config: Any) -> dict:
         """Start pairs for new symbols; stop removed ones (their stops stay on the venue)."""
@@ -215,33 +267,35 @@ class Supervisor(pykka.ThreadingActor):
                 self.metrics.remove_pair(symbol)
         self.config = config
         for symbol in added:
-            pair = wanted[symbol]
-            self.exchange.add_pair(pair)
-            self.pairs[symbol] = PairHandle(settings=pair,
-                                            filters=self.exchange.symbol_filters(symbol),
-                                            slot=TickSlot(symbol))
+            self.exchange.add_pair(wanted[symbol])
+            self._add_handle(wanted[symbol])
             self._start_pair(symbol)
             if self.feed is not None:
-                h = self.pairs[symbol]
                 self.feed.tell(SetTarget(symbol=symbol, target=self._feed_target(symbol),
-                                         start=self._start_price(symbol), tick=h.filters.tick))
+                                         start=self._start_price(symbol),
+                                         tick=self.pairs[symbol].filters.tick))
         log_event(log, "config_reloaded", added=added, removed=removed)
         return {"added": added, "removed": removed}
+
+    # --- the Feed ---------------------------------------------------------------------------
 
     def _start_feed(self) -> pykka.ActorRef | None:
         kind = self.config.feed.kind
         targets = {s: self._feed_target(s) for s in self.pairs}
         if kind == "simulated":
+            feed = self.config.feed
             return SimulatedFeed.start(
                 targets=targets, starts={s: self._start_price(s) for s in self.pairs},
                 ticks={s: h.filters.tick for s, h in self.pairs.items()},
-                settings=self._walk_settings(), metrics=self.metrics)
+                settings=WalkSettings(seed=feed.seed, interval_ms=feed.interval_ms,
+                                      volatility_pct=feed.volatility_pct,
+                                      drift_pct=feed.drift_pct),
+                metrics=self.metrics)
         if kind == "binance":
-            from exchange.binance.market_data import stream_url_for
-
-            ex = self.config.exchange
-            return StreamFeed.start(targets=targets, testnet=ex.testnet, metrics=self.metrics,
-                                    stream_url=ex.ws_url or stream_url_for(ex.base_url))
+            if self.market_data is None:
+                raise InvariantViolation("[feed] kind = binance needs a market-data source")
+            return StreamFeed.start(targets=targets, source=self.market_data,
+                                    metrics=self.metrics)
         return None  # replay: driven lock-step from the edge
 
     def _feed_target(self, symbol: str) -> Target:
@@ -257,25 +311,21 @@ class Supervisor(pykka.ThreadingActor):
         except Exception:  # noqa: BLE001 - no price yet: start the walk from the config
             return self.config.feed.start_prices.get(symbol, Decimal(100))
 
-    def _walk_settings(self) -> WalkSettings:
-        feed = self.config.feed
-        return WalkSettings(seed=feed.seed, interval_ms=feed.interval_ms,
-                            volatility_pct=feed.volatility_pct, drift_pct=feed.drift_pct)
-
     # --- shutdown ---------------------------------------------------------------------------
 
     def _shutdown(self) -> None:
+        self.closing.set()  # the Gateway skips whatever is still queued, and is not replaced
         if self.feed is not None:
             self.feed.stop(block=True, timeout=STOP_TIMEOUT_S)
         self.exchange.set_listener(None)
+        self.exchange.set_waker(None)
         for handle in self.pairs.values():
             if handle.ref is not None:
                 with contextlib.suppress(pykka.ActorDeadError):
                     handle.ref.stop(block=True, timeout=STOP_TIMEOUT_S)
         if self.gateway is not None:
-            self.closing.set()  # the Gateway skips whatever is still queued
-            self.gateway.stop(block=True, timeout=STOP_TIMEOUT_S)
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.gateway.stop(block=True, timeout=STOP_TIMEOUT_S)
         if self.db is not None:
             self.db.stop(block=True, timeout=STOP_TIMEOUT_S)  # flushes last
         log_event(log, "shut_down", note="stop orders stay on the exchange")
-

@@ -232,6 +232,9 @@ class RateLimitCounter:
     def weight_used(self, n: int) -> None:
         pass
 
+    def unreadable_event(self) -> None:
+        pass
+
     def banned(self, on: bool) -> None:
         pass
 

@@ -72,3 +72,17 @@ def build_exchange(cfg: Config, *, metrics: Any = None) -> Exchange:
                            testnet=ex.testnet, timeout_s=ex.timeout_s,
                            recv_window_ms=ex.recv_window_ms, symbols=cfg.symbols,
                            metrics=metrics)
+
+
+def build_market_data(cfg: Config) -> Any:
+    """The Feed's market-data source for ``[feed] kind = "binance"``: python-binance trade
+    streams of the configured venue (or its sim)."""
+    from exchange.binance.market_data import BinanceMarketData, stream_url_for
+
+    ex = cfg.exchange
+    url = ex.ws_url or stream_url_for(ex.base_url)
+
+    def make(symbols: list[str], on_trade: Any) -> BinanceMarketData:
+        return BinanceMarketData(symbols, stream_url=url, on_trade=on_trade, testnet=ex.testnet)
+
+    return make

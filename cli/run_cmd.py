@@ -13,12 +13,12 @@ import pykka
 import pykka.debug
 
 from actors.messages import Boot, GetSnapshot, ReloadConfig, Shutdown
-from actors.recovery import read_again
 from actors.supervisor import Supervisor
-from cli.common import build_exchange, check_live_safety
+from cli.common import build_exchange, build_market_data, check_live_safety
 from cli.main import add_config_arg
 from core.config import load_config, redacted
 from core.errors import RatchetError, StorageFailed
+from exchange import policy
 from persistence.db import acquire_lock, db_password_from_env, open_database
 from telemetry.logs import configure_logging, log_event
 from telemetry.metrics import Metrics
@@ -64,7 +64,7 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
     try:
         exchange = build_exchange(cfg, metrics=metrics)
         # A wrong key or secret stops here (one line, exit 2); a lost answer is asked again.
-        for warning in read_again(exchange.connect):
+        for warning in policy.read(exchange.connect):
             log_event(log, "exchange_warning", level=logging.WARNING, warning=warning)
     except BaseException:
         metrics.stop()
@@ -76,8 +76,10 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
         stop.set()
 
     log_event(log, "config", config=redacted(cfg))
+    market_data = build_market_data(cfg) if cfg.feed.kind.value == "binance" else None
     supervisor = Supervisor.start(config=cfg, exchange=exchange, metrics=metrics,
-                                  password=password, on_fatal=on_fatal)
+                                  password=password, on_fatal=on_fatal,
+                                  market_data=market_data)
     try:
         report = supervisor.ask(Boot(), timeout=BOOT_TIMEOUT_S)
         print(f"ratchet: {cfg.engine.mode.value} mode, {len(cfg.pairs)} pairs, "

@@ -114,7 +114,8 @@ def reconcile(args: argparse.Namespace) -> int:
             try:
                 report = recovery.reconcile_with_db(exchange, db, settings=settings,
                                                     filters=filters,
-                                                    prefix=cfg.engine.client_id_prefix)
+                                                    prefix=cfg.engine.client_id_prefix,
+                                                    settings_for=cfg.settings_for)
             finally:
                 pykka.ActorRegistry.stop_all(timeout=30)
         print(report.to_json())
@@ -124,19 +125,17 @@ def reconcile(args: argparse.Namespace) -> int:
 
 
 def _dry_run(cfg, exchange, settings, filters) -> int:
+    """The plan boot would carry out, from the same inputs: the open positions and their
+    orders, the configured pairs' settings and ``[defaults]`` for the others."""
     db = open_database(cfg.engine.db_path, password=db_password_from_env(), readonly=True)
     try:
         repo = Repository(db)
         positions = tuple(repo.list_positions(open_only=True))
-        orders = tuple(repo.list_orders())
+        orders = tuple(repo.orders_of(p.position_id for p in positions))
     finally:
         db.close()
-    for p in positions:
-        if p.symbol not in settings:
-            settings[p.symbol] = cfg.settings_for(p.symbol)
-            filters[p.symbol] = exchange.symbol_filters(p.symbol)
     the_plan = recovery.plan(exchange, positions, orders, settings=settings, filters=filters,
-                             prefix=cfg.engine.client_id_prefix)
+                             prefix=cfg.engine.client_id_prefix, settings_for=cfg.settings_for)
     for action in the_plan.actions:
         print(f"{action.kind}: {action}")
     print(f"{len(the_plan.actions)} actions; {the_plan.queried} orders queried; "

@@ -20,119 +20,33 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal, InvalidOperation
+from dataclasses import fields, replace
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from core.config_reader import ENV_API_KEY, ENV_API_SECRET, SECRET_KEYS, Reader, show
+from core.config_types import (  # noqa: F401 - the config's types, re-exported
+    DEFAULT_START_PRICE,
+    Config,
+    EngineConfig,
+    ExchangeConfig,
+    FeedConfig,
+    FeedKind,
+    Mode,
+    PaperConfig,
+)
 from core.errors import ConfigError
 from core.symbols import paper_filters
 from core.types import EntryMode, PairSettings
 
-ENV_API_KEY = "RATCHET_API_KEY"
-ENV_API_SECRET = "RATCHET_API_SECRET"
-SECRET_KEYS = frozenset({"api_key", "api_secret"})
-DEFAULT_START_PRICE = Decimal(100)
 DEFAULTS_SYMBOL = "*"
 
 _SYMBOL_RE = re.compile(r"[A-Z0-9]{2,20}")
 _ASSET_RE = re.compile(r"[A-Z0-9]{1,20}")
 _PREFIX_RE = re.compile(r"[A-Za-z0-9]{1,8}")
-
-
-class Mode(StrEnum):
-    PAPER = "paper"
-    BINANCE = "binance"
-
-
-class FeedKind(StrEnum):
-    SIMULATED = "simulated"
-    REPLAY = "replay"
-    BINANCE = "binance"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EngineConfig:
-    mode: Mode = Mode.PAPER
-    db_path: Path = Path("var/ratchet.db")
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9464
-    status_interval_s: Decimal = Decimal(5)
-    client_id_prefix: str = "rt"
-    synchronous: str = "FULL"
-    log_format: str = "kv"
-    paper_state_path: Path = Path("var/ratchet.paper.db")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExchangeConfig:
-    base_url: str | None = None
-    testnet: bool = False
-    live: bool = False
-    ws_url: str | None = None
-    recv_window_ms: int = 5000
-    timeout_s: Decimal = Decimal(10)
-    api_key: str | None = field(default=None, repr=False)
-    api_secret: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FeedConfig:
-    """Market data. ``simulated`` uses seed/interval_ms/volatility_pct/drift_pct/start_prices;
-    ``replay`` uses path/speed (``ratchet replay`` passes its CSV on the command line, so
-    ``path`` may be absent); ``binance`` takes no options here."""
-
-    kind: FeedKind = FeedKind.SIMULATED
-    seed: int = 7
-    interval_ms: int = 250
-    volatility_pct: Decimal = Decimal("0.15")
-    drift_pct: Decimal = Decimal(0)
-    start_prices: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
-    path: Path | None = None
-    speed: Decimal = Decimal(0)
-
-    def start_price(self, symbol: str) -> Decimal:
-        return self.start_prices.get(symbol, DEFAULT_START_PRICE)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PaperConfig:
-    """The paper exchange's account: ``balances`` per asset. Every quote asset of a configured
-    pair not named here is funded by the paper exchange (``exchange.paper``); a base asset named
-    here is coins already held (to adopt)."""
-
-    balances: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Config:
-    engine: EngineConfig
-    exchange: ExchangeConfig
-    feed: FeedConfig
-    paper: PaperConfig
-    defaults: PairSettings
-    pairs: tuple[PairSettings, ...]
-    source: Path
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return tuple(p.symbol for p in self.pairs)
-
-    def pair(self, symbol: str) -> PairSettings:
-        """The settings of a configured pair; ``ConfigError`` if it has no ``[[pairs]]`` entry."""
-        for settings in self.pairs:
-            if settings.symbol == symbol:
-                return settings
-        raise ConfigError(f"{self.source}: no [[pairs]] entry for symbol {symbol}")
-
-    def settings_for(self, symbol: str) -> PairSettings:
-        """The pair's settings, or ``[defaults]`` under that symbol when it is not configured."""
-        for settings in self.pairs:
-            if settings.symbol == symbol:
-                return settings
-        return replace(self.defaults, symbol=symbol)
 
 
 # --- public functions ---------------------------------------------------------------------
@@ -197,19 +111,8 @@ _FEED_OPTIONS = {
 _PAIR_KEYS = tuple(f.name for f in fields(PairSettings) if f.name != "symbol")
 
 
-class _Parser:
+class _Parser(Reader):
     """Validates one parsed TOML document; every error names ``source`` and the dotted key."""
-
-    def __init__(self, source: str, env: Mapping[str, str], need_keys: bool = True,
-                 need_pairs: bool = True):
-        self.source = source
-        self.need_keys = need_keys
-        self.need_pairs = need_pairs
-        self.base_dir = Path(os.path.abspath(Path(source).parent))
-        self.env = env
-
-    def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {key} {problem}")
 
     def config(self, data: dict[str, Any]) -> Config:
         self.check_keys(data, "", _TOP_KEYS)
@@ -245,7 +148,7 @@ class _Parser:
                              d.client_id_prefix)
         if not _PREFIX_RE.fullmatch(prefix):
             raise self.fail("engine.client_id_prefix",
-                            f"must be 1 to 8 characters of A-Z, a-z, 0-9 (got {_show(prefix)})")
+                            f"must be 1 to 8 characters of A-Z, a-z, 0-9 (got {show(prefix)})")
         return EngineConfig(
             mode=Mode(self.choice(t, "engine.mode", "mode", [m.value for m in Mode], d.mode)),
             db_path=db_path,
@@ -363,7 +266,7 @@ class _Parser:
             symbol = self.string(t, f"{where}.symbol", "symbol", "")
             if not _SYMBOL_RE.fullmatch(symbol):
                 raise self.fail(f"{where}.symbol", "must be 2 to 20 characters of A-Z, 0-9 "
-                                f"(got {_show(symbol)})")
+                                f"(got {show(symbol)})")
             if symbol in seen:
                 raise self.fail(f"{where}.symbol", f"duplicates pairs[{seen[symbol]}].symbol "
                                 f"({symbol})")
@@ -403,138 +306,13 @@ class _Parser:
                 asset = self.string(t, f"{where}.{key}", key, "")
                 if not _ASSET_RE.fullmatch(asset):
                     raise self.fail(f"{where}.{key}", "must be an uppercase asset of 1 to 20 "
-                                    f"characters A-Z, 0-9 (got {_show(asset)})")
+                                    f"characters A-Z, 0-9 (got {show(asset)})")
                 changes[key] = asset
         if "entry" in t:
             changes["entry"] = EntryMode(
                 self.choice(t, f"{where}.entry", "entry", [m.value for m in EntryMode], None)
             )
         return replace(base, **changes)
-
-    # checks
-
-    def table(self, data: dict[str, Any], name: str) -> dict[str, Any]:
-        value = data.get(name, {})
-        if not isinstance(value, dict):
-            raise self.fail(name, f"must be a table ([{name}])")
-        return value
-
-    def check_secrets(self, t: dict[str, Any], where: str) -> None:
-        for key in t:
-            if key in SECRET_KEYS:
-                raise ConfigError(
-                    f"{self.source}: {_dotted(where, key)} is not allowed: secrets come from "
-                    f"the environment ({ENV_API_KEY}, {ENV_API_SECRET})"
-                )
-
-    def check_keys(self, t: dict[str, Any], where: str, allowed: Any) -> None:
-        self.check_secrets(t, where)
-        for key in t:
-            if key not in allowed:
-                raise ConfigError(f"{self.source}: unknown key {_dotted(where, key)}")
-
-    def decimal(self, t: dict[str, Any], key: str, name: str, default: Decimal | None, *,
-                gt: Decimal | int | None = None, ge: Decimal | int | None = None,
-                lt: Decimal | int | None = None) -> Decimal:
-        if name not in t:
-            assert default is not None
-            return default
-        raw = t[name]
-        if isinstance(raw, bool) or not isinstance(raw, Decimal | int | str):
-            raise self.fail(key, f"must be a number (got {_show(raw)})")
-        try:
-            value = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(raw)
-        except InvalidOperation:
-            raise self.fail(key, f"must be a number (got {_show(raw)})") from None
-        if not value.is_finite():
-            raise self.fail(key, f"must be a finite number (got {_show(raw)})")
-        if gt is not None and not value > gt:
-            raise self.fail(key, f"must be > {gt} (got {_show(raw)})")
-        if ge is not None and not value >= ge:
-            raise self.fail(key, f"must be >= {ge} (got {_show(raw)})")
-        if lt is not None and not value < lt:
-            raise self.fail(key, f"must be < {lt} (got {_show(raw)})")
-        return value
-
-    def integer(self, t: dict[str, Any], key: str, name: str, default: int) -> int:
-        if name not in t:
-            return default
-        raw = t[name]
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise self.fail(key, f"must be an integer (got {_show(raw)})")
-        return raw
-
-    def boolean(self, t: dict[str, Any], key: str, name: str, default: bool) -> bool:
-        if name not in t:
-            return default
-        raw = t[name]
-        if not isinstance(raw, bool):
-            raise self.fail(key, f"must be true or false (got {_show(raw)})")
-        return raw
-
-    def string(self, t: dict[str, Any], key: str, name: str, default: str, *,
-               nonempty: bool = False) -> str:
-        if name not in t:
-            return default
-        raw = t[name]
-        if not isinstance(raw, str):
-            raise self.fail(key, f"must be a string (got {_show(raw)})")
-        if nonempty and not raw.strip():
-            raise self.fail(key, "must not be empty")
-        return raw
-
-    def choice(self, t: dict[str, Any], key: str, name: str, options: list[str],
-               default: Any) -> Any:
-        if name not in t:
-            return default
-        raw = t[name]
-        if raw not in options:
-            shown = " | ".join(f'"{o}"' for o in options)
-            raise self.fail(key, f"must be one of {shown} (got {_show(raw)})")
-        return raw
-
-    def path(self, t: dict[str, Any], key: str, name: str, default: Path | None) -> Any:
-        if name not in t:
-            return default if default is None else self.resolve(default)
-        return self.resolve(Path(self.string(t, key, name, "", nonempty=True)))
-
-    def resolve(self, path: Path) -> Path:
-        return path if path.is_absolute() else Path(os.path.normpath(self.base_dir / path))
-
-    def url(self, t: dict[str, Any], key: str, name: str, schemes: tuple[str, ...]) -> str | None:
-        if name not in t:
-            return None
-        from urllib.parse import urlsplit
-
-        value = self.string(t, key, name, "", nonempty=True)
-        try:
-            parts = urlsplit(value)
-            ok = parts.scheme in schemes and bool(parts.hostname)
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            ok = False
-        if not ok:
-            shown = " or ".join(f"{s}://" for s in schemes)
-            raise self.fail(key, f"must be a {shown} URL (got {_show(value)})")
-        return value.rstrip("/")
-
-
-def _dotted(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _show(value: Any) -> str:
-    """A value as TOML would spell it, for error messages."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return str(value)
-
 
 def _plain(obj: Any) -> dict[str, Any]:
     """A config dataclass as JSON-able values: Decimals and Paths as strings, enums by value."""

@@ -154,14 +154,31 @@ def is_rejection(*, code: int | None) -> bool:
     return code in _REJECTION_CODES
 
 
-#: Binance's -2010 text when the account cannot pay for an order (the paper venue says the same).
+# Binance's texts for the rejections whose meaning the engine acts on (errors.md, "Messages for
+# -1010, -2010, -2011" and "Filter failures"); the paper venue and the sim say the same.
 INSUFFICIENT_BALANCE = "Account has insufficient balance for requested action."
+WOULD_TRIGGER = "Order would trigger immediately."
+TOO_MANY_ALGO_ORDERS = "Filter failure: MAX_NUM_ALGO_ORDERS"
+
+
+def _says(reason: str, text: str) -> bool:
+    return text.rstrip(".").lower() in reason.lower()
 
 
 def is_insufficient_balance(*, code: int | None, reason: str) -> bool:
     """Whether a rejection says the account lacks the funds: money may still arrive, so the
     order may be tried again later; any other rejection will not fix itself."""
-    return code == -2010 and INSUFFICIENT_BALANCE.rstrip(".").lower() in reason.lower()
+    return code == -2010 and _says(reason, INSUFFICIENT_BALANCE)
+
+
+def is_would_trigger(*, code: int | None, reason: str) -> bool:
+    """A stop refused because its stop price is through the last price (-2010)."""
+    return code == -2010 and _says(reason, WOULD_TRIGGER)
+
+
+def is_too_many_algo_orders(*, code: int | None, reason: str) -> bool:
+    """A stop refused because the symbol has MAX_NUM_ALGO_ORDERS open stops (-1013)."""
+    return code == -1013 and _says(reason, TOO_MANY_ALGO_ORDERS)
 
 
 class BelowMinNotional(OrderRejected):

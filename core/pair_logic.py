@@ -13,10 +13,12 @@ from decimal import Decimal
 
 from core.errors import InvariantViolation, is_insufficient_balance
 from core.money import floor_step
-from core.trailing import StopLevels, entry_quantity, fee, levels_at, next_stop, trade_pnl
+from core.trailing import StopLevels, entry_quantity, fee, next_stop, trade_pnl
 from core.types import (
+    Execution,
     Fill,
     Order,
+    OrderReport,
     OrderState,
     OrderType,
     PairSettings,
@@ -26,7 +28,6 @@ from core.types import (
     SymbolFilters,
     Tick,
 )
-from exchange.base import Execution, OrderReport
 
 ZERO = Decimal(0)
 
@@ -86,7 +87,7 @@ def plan_entry(
 def executions_to_fills(
     order: Order, executions: Iterable[Execution], quote_asset: str, fee_pct: Decimal
 ) -> list[Fill]:
-    """Fills of one order; a fee not charged in the quote asset is valued at ``fee_pct``."""
+    """Fills of one order, each with the fee as the venue charged it (amount and asset)."""
     fills = []
     for ex in executions:
         fills.append(Fill(
@@ -98,12 +99,23 @@ def executions_to_fills(
     return fills
 
 
-def quote_fee(executions: Iterable[Execution], quote_asset: str, fee_pct: Decimal) -> Decimal:
-    """The fees of some executions in the quote asset (others valued at ``fee_pct``)."""
-    total = ZERO
-    for ex in executions:
-        total += ex.fee if ex.fee_asset == quote_asset else fee(ex.price * ex.qty, fee_pct)
-    return total
+def fee_in_quote(ex: Execution, filters: SymbolFilters, fee_pct: Decimal) -> Decimal:
+    """One execution's fee in the quote asset: as charged in the quote; a base-asset fee (a
+    BUY on Binance) at that fill's price; a third asset (BNB) at the value the venue adapter
+    put on it at that moment, else at ``fee_pct`` of the notional."""
+    if ex.fee_asset == filters.quote_asset:
+        return ex.fee
+    if ex.fee_asset == filters.base_asset:
+        return ex.fee * ex.price
+    if ex.fee_value is not None:
+        return ex.fee_value
+    return fee(ex.price * ex.qty, fee_pct)
+
+
+def quote_fee(executions: Iterable[Execution], filters: SymbolFilters,
+              fee_pct: Decimal) -> Decimal:
+    """The fees of some executions in the quote asset (``fee_in_quote`` each)."""
+    return sum((fee_in_quote(ex, filters, fee_pct) for ex in executions), ZERO)
 
 
 def base_commission(executions: Iterable[Execution], base_asset: str) -> Decimal:
@@ -112,39 +124,37 @@ def base_commission(executions: Iterable[Execution], base_asset: str) -> Decimal
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Opened:
+    """A filled entry: the OPEN position (no stop yet), the filled buy and its fills."""
+
     position: Position
     entry_order: Order
     fills: tuple[Fill, ...]
-    stop_order: Order
 
 
 def on_entry_filled(
     position: Position, order: Order, report: OrderReport, settings: PairSettings,
-    filters: SymbolFilters, prefix: str, time: str,
+    filters: SymbolFilters, time: str,
 ) -> Opened:
-    """ENTERING → OPEN: record the buy, and write the first stop's intent."""
+    """ENTERING → OPEN at the average fill price. The position holds what was received: a
+    commission charged in the base asset is taken off, floored to the step (§3)."""
     price = report.avg_price
     if price is None or report.executed_qty <= 0:
         raise InvariantViolation(f"{order.client_order_id}: filled with no executions")
     qty = floor_step(
         report.executed_qty - base_commission(report.executions, filters.base_asset), filters.step
     )
-    levels = levels_at(price, settings, filters.tick)
     opened = position.replace(
         state=PositionState.OPEN, qty=qty, entry_price=price, entry_time=time or position.entry_time,
-        entry_fee=quote_fee(report.executions, filters.quote_asset, settings.fee_pct),
-        highest=price, stop=levels.stop, limit=levels.limit,
+        entry_fee=quote_fee(report.executions, filters, settings.fee_pct),
+        highest=price, stop=None, limit=None, stop_order_id=None,
+        quote_asset=filters.quote_asset,
     )
-    opened, stop_order = _next_order(
-        opened, prefix, side=Side.SELL, type=OrderType.STOP_LOSS_LIMIT, qty=qty, levels=levels
-    )
-    opened = opened.replace(stop_order_id=stop_order.client_order_id)
     filled = order.replace(
         state=OrderState.FILLED, executed_qty=report.executed_qty, avg_price=price,
         exchange_order_id=report.exchange_order_id or order.exchange_order_id,
     )
     fills = executions_to_fills(order, report.executions, filters.quote_asset, settings.fee_pct)
-    return Opened(position=opened, entry_order=filled, fills=tuple(fills), stop_order=stop_order)
+    return Opened(position=opened, entry_order=filled, fills=tuple(fills))
 
 
 # --- a refused entry ------------------------------------------------------------------------
@@ -220,10 +230,13 @@ def plan_stop_move(position: Position, levels: StopLevels, prefix: str) -> tuple
                        qty=position.qty, levels=levels, replaces=position.stop_order_id)
 
 
-def plan_stop(position: Position, levels: StopLevels, prefix: str) -> tuple[Position, Order]:
-    """A fresh stop for an open position that has none (after a failure or at recovery)."""
+def plan_stop(position: Position, levels: StopLevels, prefix: str,
+              qty: Decimal | None = None) -> tuple[Position, Order]:
+    """A stop for an open position that has none: its first, or again after a loss or at
+    recovery. ``qty``: what the position still holds (default: all of it)."""
     position, order = _next_order(position, prefix, side=Side.SELL,
-                                  type=OrderType.STOP_LOSS_LIMIT, qty=position.qty, levels=levels)
+                                  type=OrderType.STOP_LOSS_LIMIT,
+                                  qty=position.qty if qty is None else qty, levels=levels)
     return position.replace(stop=levels.stop, limit=levels.limit,
                             stop_order_id=order.client_order_id), order
 
@@ -234,10 +247,11 @@ def stop_moved(position: Position, new_order: Order) -> Position:
                             stop_moves=position.stop_moves + 1)
 
 
-def plan_exit(position: Position, prefix: str) -> tuple[Position, Order]:
-    """OPEN → EXITING: a market sell of the whole position (after the stop was canceled)."""
+def plan_exit(position: Position, prefix: str,
+              qty: Decimal | None = None) -> tuple[Position, Order]:
+    """OPEN → EXITING: a market sell of what the position holds (default: all of it)."""
     position, order = _next_order(position, prefix, side=Side.SELL, type=OrderType.MARKET,
-                                  qty=position.qty)
+                                  qty=position.qty if qty is None else qty)
     return position.replace(state=PositionState.EXITING, stop_order_id=None), order
 
 
@@ -254,12 +268,17 @@ class Closed:
 def close_position(
     position: Position, order: Order, report: OrderReport, settings: PairSettings,
     filters: SymbolFilters, *, reason: str, time: str,
+    earlier_exits: tuple[Execution, ...] = (),
 ) -> Closed:
-    """OPEN/EXITING → FLAT: book ``(exit − entry) × qty − fees`` on the closing fill."""
-    exit_price = report.avg_price
-    if exit_price is None:
+    """OPEN/EXITING → FLAT: book ``(exit − entry) × qty − fees`` on the closing fill. The exit
+    price is the average over every sell execution of the position: ``earlier_exits`` (a stop
+    partly filled, then canceled) and the closing order's."""
+    exits = (*earlier_exits, *report.executions)
+    if not report.executions:
         raise InvariantViolation(f"{order.client_order_id}: closed with no executions")
-    exit_fee = quote_fee(report.executions, filters.quote_asset, settings.fee_pct)
+    sold = sum((ex.qty for ex in exits), ZERO)
+    exit_price = sum((ex.price * ex.qty for ex in exits), ZERO) / sold
+    exit_fee = quote_fee(exits, filters, settings.fee_pct)
     pnl = trade_pnl(entry_price=position.entry_price, exit_price=exit_price, qty=position.qty,
                     entry_fee=position.entry_fee, exit_fee=exit_fee)
     closed = position.replace(
@@ -267,7 +286,7 @@ def close_position(
         pnl=pnl, stop_order_id=None, triggered_at=None,
     )
     filled = order.replace(state=OrderState.FILLED, executed_qty=report.executed_qty,
-                           avg_price=exit_price,
+                           avg_price=report.avg_price,
                            exchange_order_id=report.exchange_order_id or order.exchange_order_id)
     fills = executions_to_fills(order, report.executions, filters.quote_asset, settings.fee_pct)
     if fills:

@@ -50,7 +50,7 @@ from core.types import (
 )
 
 if TYPE_CHECKING:
-    from exchange.base import OrderReport
+    from core.types import OrderReport
 
 ZERO = Decimal(0)
 

@@ -64,7 +64,13 @@ class EntryMode(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SymbolFilters:
-    """The exchangeInfo filters that shape every order of a symbol."""
+    """The exchangeInfo filters that shape every order of a symbol.
+
+    A bound of 0 is "none", as Binance writes it (PRICE_FILTER maxPrice, LOT_SIZE maxQty).
+    ``ask_multiplier_down``/``_up`` are PERCENT_PRICE_BY_SIDE's band for a SELL's limit price
+    around the average price (None: no band). ``max_algo_orders`` is MAX_NUM_ALGO_ORDERS (stop
+    orders count); the trailing-delta bounds are TRAILING_DELTA's, in basis points.
+    """
 
     symbol: str
     base_asset: str
@@ -72,6 +78,15 @@ class SymbolFilters:
     tick: Decimal
     step: Decimal
     min_notional: Decimal
+    min_price: Decimal = Decimal(0)
+    max_price: Decimal = Decimal(0)
+    min_qty: Decimal = Decimal(0)
+    max_qty: Decimal = Decimal(0)
+    ask_multiplier_down: Decimal | None = None
+    ask_multiplier_up: Decimal | None = None
+    max_algo_orders: int = 5
+    min_trailing_delta: int = 10
+    max_trailing_delta: int = 2000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,6 +203,63 @@ class Fill:
     fee_asset: str
     ts: str
     pnl: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Execution:
+    """One venue trade of one of our orders. ``fee_value`` is the fee in the quote asset when
+    the venue adapter could value a fee charged in a third asset (BNB) at that moment."""
+
+    trade_id: str
+    price: Decimal
+    qty: Decimal
+    fee: Decimal
+    fee_asset: str
+    ts: Decimal  # epoch seconds
+    time: str = ""  # the timestamp as the price source gave it (replay), else ISO 8601
+    fee_value: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderReport:
+    """The venue's view of one order, after a request or an execution event."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    state: OrderState
+    qty: Decimal
+    executed_qty: Decimal = Decimal(0)
+    stop_price: Decimal | None = None
+    limit_price: Decimal | None = None
+    exchange_order_id: str = ""
+    executions: tuple[Execution, ...] = ()
+    triggered: bool = False
+    triggered_ts: Decimal | None = None
+    reject_reason: str | None = None
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        if not self.executions:
+            return None
+        qty = sum((e.qty for e in self.executions), Decimal(0))
+        return sum((e.price * e.qty for e in self.executions), Decimal(0)) / qty
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplaceReport:
+    """Both halves of a cancelReplace. A half that failed has its report ``None`` and an error.
+
+    On a Binance 409 one half succeeded and the other did not; both are read from the response.
+    """
+
+    canceled: OrderReport | None
+    new: OrderReport | None
+    cancel_error: str | None = None
+    new_error: str | None = None
+    cancel_error_code: int | None = None
+    new_error_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,63 +14,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from core.errors import OrderRejected, StatusUnknown, UnknownOrder
-from core.types import Balance, OrderState, OrderType, PairSettings, Side, SymbolFilters
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Execution:
-    """One venue trade of one of our orders."""
-
-    trade_id: str
-    price: Decimal
-    qty: Decimal
-    fee: Decimal
-    fee_asset: str
-    ts: Decimal  # epoch seconds
-    time: str = ""  # the timestamp as the price source gave it (replay), else ISO 8601
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderReport:
-    """The venue's view of one order, after a request or an execution event."""
-
-    client_order_id: str
-    symbol: str
-    side: Side
-    type: OrderType
-    state: OrderState
-    qty: Decimal
-    executed_qty: Decimal = Decimal(0)
-    stop_price: Decimal | None = None
-    limit_price: Decimal | None = None
-    exchange_order_id: str = ""
-    executions: tuple[Execution, ...] = ()
-    triggered: bool = False
-    triggered_ts: Decimal | None = None
-    reject_reason: str | None = None
-
-    @property
-    def avg_price(self) -> Decimal | None:
-        if not self.executions:
-            return None
-        qty = sum((e.qty for e in self.executions), Decimal(0))
-        return sum((e.price * e.qty for e in self.executions), Decimal(0)) / qty
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReplaceReport:
-    """Both halves of a cancelReplace. A half that failed has its report ``None`` and an error.
-
-    On a Binance 409 one half succeeded and the other did not; both are read from the response.
-    """
-
-    canceled: OrderReport | None
-    new: OrderReport | None
-    cancel_error: str | None = None
-    new_error: str | None = None
-    cancel_error_code: int | None = None
-    new_error_code: int | None = None
-
+from core.types import (  # noqa: F401 - the venue report types, re-exported
+    Balance,
+    Execution,
+    OrderReport,
+    PairSettings,
+    ReplaceReport,
+    Side,
+    SymbolFilters,
+)
 
 ExecutionListener = Callable[[OrderReport], None]
 
@@ -163,6 +115,9 @@ class Exchange(ABC):
 
     def set_listener(self, listener: ExecutionListener | None) -> None:  # noqa: B027
         """Where asynchronous execution reports (fills of resting orders) go."""
+
+    def set_waker(self, wake: Callable[[], None] | None) -> None:  # noqa: B027
+        """Called when ``maintain`` has work due now (a catch-up after an unreadable report)."""
 
     def rate_budget(self) -> RateBudget:
         """The venue's limits as last seen; venues without limits report an empty budget."""

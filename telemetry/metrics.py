@@ -64,7 +64,7 @@ LATENCY_BUCKETS = (
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 
 #: Actor kinds the Supervisor restarts (``actor_restarts_total{actor}``), exposed at 0 from boot.
-RESTARTED_ACTORS = ("pair",)
+RESTARTED_ACTORS = ("pair", "gateway")
 
 MAX_LABEL_VALUES = 64
 MAX_LABEL_LENGTH = 64
@@ -330,6 +330,9 @@ class Metrics:
                                    registry=r)
         self.weight = Gauge(PREFIX + "exchange_weight_used",
                             "Request weight used in the current minute.", registry=r)
+        self.unreadable = Counter(PREFIX + "user_stream_unreadable_events",
+                                  "User-data events that could not be read (each caught up "
+                                  "over REST at once).", registry=r)
         self.banned_flag = Gauge(PREFIX + "exchange_banned",
                                  "1 while the exchange bans us (418), else 0.", registry=r)
         self.actor_restarts = Counter(PREFIX + "actor_restarts", "Actor restarts by actor.",
@@ -392,6 +395,9 @@ class Metrics:
 
     def weight_used(self, n: int) -> None:
         self.weight.set(n)
+
+    def unreadable_event(self) -> None:
+        self.unreadable.inc()
 
     def banned(self, is_banned: bool) -> None:
         self.banned_flag.set(1 if is_banned else 0)

@@ -65,6 +65,7 @@ class Metrics(Protocol):
     def exchange_error(self, code: str) -> None: ...
     def weight_used(self, n: int) -> None: ...
     def banned(self, on: bool) -> None: ...
+    def unreadable_event(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +146,7 @@ class BinanceExchange(Exchange):
         self.updates = OrderUpdates(
             tracker=self._tracker, list_open=self._list_open, get_order=self.get_order,
             budget=self.meter.budget, clock=clock, stream_factory=self._user_stream,
+            on_unreadable=metrics.unreadable_event if metrics is not None else None,
         )
 
     # --- the one request path -----------------------------------------------------------------
@@ -400,6 +402,9 @@ class BinanceExchange(Exchange):
 
     def set_listener(self, listener: ExecutionListener | None) -> None:
         self.updates.set_listener(listener)
+
+    def set_waker(self, wake: Callable[[], None] | None) -> None:
+        self.updates.set_waker(wake)
 
     @property
     def user_stream_up(self) -> bool:

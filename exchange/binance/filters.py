@@ -2,7 +2,10 @@
 
 Read: PRICE_FILTER (``tickSize``, ``minPrice``, ``maxPrice``), LOT_SIZE (``stepSize``,
 ``minQty``, ``maxQty``) and NOTIONAL (``minNotional``, ``maxNotional``) or, on older
-listings, MIN_NOTIONAL (``minNotional``). A zero bound means "no bound", as on Binance.
+listings, MIN_NOTIONAL (``minNotional``). A zero bound means "no bound", as on Binance. Also,
+when listed: PERCENT_PRICE_BY_SIDE (the SELL band ``askMultiplierDown``/``Up``),
+MAX_NUM_ALGO_ORDERS (``maxNumAlgoOrders``) and TRAILING_DELTA (the STOP_LOSS side bounds,
+``minTrailingBelowDelta``/``maxTrailingBelowDelta``: a SELL stop trails below the price).
 """
 
 from __future__ import annotations
@@ -34,11 +37,21 @@ class SymbolRules:
     min_notional: Decimal = ZERO
     max_notional: Decimal = ZERO
     notional_applies_to_market: bool = True
+    ask_multiplier_down: Decimal | None = None
+    ask_multiplier_up: Decimal | None = None
+    max_algo_orders: int = 5
+    min_trailing_delta: int = 10
+    max_trailing_delta: int = 2000
 
     def to_core(self) -> SymbolFilters:
         return SymbolFilters(
             symbol=self.symbol, base_asset=self.base_asset, quote_asset=self.quote_asset,
             tick=self.tick, step=self.step, min_notional=self.min_notional,
+            min_price=self.min_price, max_price=self.max_price, min_qty=self.min_qty,
+            max_qty=self.max_qty, ask_multiplier_down=self.ask_multiplier_down,
+            ask_multiplier_up=self.ask_multiplier_up, max_algo_orders=self.max_algo_orders,
+            min_trailing_delta=self.min_trailing_delta,
+            max_trailing_delta=self.max_trailing_delta,
         )
 
 
@@ -59,7 +72,20 @@ def rules_from_symbol(sym: SymbolDTO) -> SymbolRules:
     elif legacy is not None:
         min_notional = dec(legacy, "minNotional")
         applies_to_market = bool(legacy.get("applyToMarket", True))
+    band = sym.filters.get("PERCENT_PRICE_BY_SIDE")
+    algo = sym.filters.get("MAX_NUM_ALGO_ORDERS")
+    trailing = sym.filters.get("TRAILING_DELTA")
+    extra: dict = {}
+    if band is not None:
+        extra.update(ask_multiplier_down=dec(band, "askMultiplierDown"),
+                     ask_multiplier_up=dec(band, "askMultiplierUp"))
+    if algo is not None:
+        extra["max_algo_orders"] = _int(algo, "maxNumAlgoOrders", sym.symbol)
+    if trailing is not None:
+        extra.update(min_trailing_delta=_int(trailing, "minTrailingBelowDelta", sym.symbol),
+                     max_trailing_delta=_int(trailing, "maxTrailingBelowDelta", sym.symbol))
     return SymbolRules(
+        **extra,
         symbol=sym.symbol, base_asset=sym.baseAsset, quote_asset=sym.quoteAsset,
         tick=dec(price, "tickSize"), min_price=dec(price, "minPrice"),
         max_price=dec(price, "maxPrice"), step=dec(lot, "stepSize"),
@@ -67,6 +93,13 @@ def rules_from_symbol(sym: SymbolDTO) -> SymbolRules:
         min_notional=min_notional, max_notional=max_notional,
         notional_applies_to_market=applies_to_market,
     )
+
+
+def _int(raw: dict, key: str, symbol: str) -> int:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedResponse(f"binance: {symbol} filter {key} is not an integer: {value!r}")
+    return value
 
 
 def check_order(

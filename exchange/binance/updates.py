@@ -1,5 +1,8 @@
 """Asynchronous order reports: the user-data socket, and REST polling while it is down.
 
+An executionReport that cannot be read is never dropped: it may have carried a fill, so the
+same REST catch-up runs at once (``unreadable`` counts them).
+
 Cadence of the REST fallback: one all-symbol openOrders (weight 80) at most every
 ``POLL_INTERVAL_S`` (5 s), i.e. at most 960 of the 6,000 weight a minute (16 %); plus, per
 order that left the book since the last look, GET order (weight 4) and, if it filled, myTrades
@@ -37,7 +40,9 @@ class OrderUpdates:
         self, *, tracker: OpenOrderTracker, list_open: Callable[[], list[OrderReport]],
         get_order: Callable[..., OrderReport], budget: Callable[[], RateBudget],
         clock: Callable[[], float], stream_factory: StreamFactory,
+        on_unreadable: Callable[[], None] | None = None,
     ) -> None:
+        self._on_unreadable = on_unreadable
         self._tracker = tracker
         self._list_open = list_open
         self._get_order = get_order
@@ -45,13 +50,21 @@ class OrderUpdates:
         self._clock = clock
         self._stream_factory = stream_factory
         self._listener: ExecutionListener | None = None
+        self._waker: Callable[[], None] | None = None
         self._stream: UserStream | None = None
         self._up = threading.Event()
         self._catch_up = False
+        self._now = False  # an event was unreadable: catch up at once, whatever the cadence
         self._last_poll = float("-inf")
+        self.unreadable = 0  # executionReports that could not be read
 
     def set_listener(self, listener: ExecutionListener | None) -> None:
         self._listener = listener
+
+    def set_waker(self, wake: Callable[[], None] | None) -> None:
+        """Called when a catch-up poll is due now (an unreadable event): the Gateway then runs
+        its upkeep at once instead of within the second."""
+        self._waker = wake
 
     # --- the user-data socket -----------------------------------------------------------------
 
@@ -87,7 +100,15 @@ class OrderUpdates:
         try:
             report = translate.execution_report(ExecutionReportDTO.parse(event))
         except (VenueError, enums.UnmappedEnum) as exc:
-            log.warning("unreadable executionReport: %s", exc)
+            # It may have carried a fill: never drop it, read the venue's state over REST now.
+            self.unreadable += 1
+            if self._on_unreadable is not None:
+                self._on_unreadable()
+            self._catch_up = self._now = True
+            log.warning("unreadable executionReport, catching up over REST: %s", exc)
+            waker = self._waker
+            if waker is not None:
+                waker()
             return
         self._tracker.note(report)
         self._deliver(report)
@@ -100,6 +121,8 @@ class OrderUpdates:
     # --- the REST fallback --------------------------------------------------------------------
 
     def poll_due(self) -> bool:
+        if self._now:
+            return True
         if self.stream_up and not self._catch_up:
             return False
         if self._clock() - self._last_poll < POLL_INTERVAL_S:
@@ -113,7 +136,8 @@ class OrderUpdates:
             return []
         self._last_poll = self._clock()
         changed, gone = self._tracker.diff(self._list_open())
-        self._catch_up = False  # only once the list came: a failed catch-up is due again
+        # Only once the list came: a failed catch-up is due again.
+        self._catch_up = self._now = False
         reports = list(changed)
         for symbol, client_order_id in gone:
             try:

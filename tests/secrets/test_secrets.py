@@ -111,7 +111,7 @@ def test_a_pair_crash_report_holds_no_secret(tmp_path, sim, monkeypatch):
 
     from actors.messages import Boot, Crash, Shutdown
     from actors.supervisor import Supervisor
-    from cli.common import build_exchange
+    from cli.common import build_exchange, build_market_data
     from core.config import load_config
     from telemetry.logs import configure_logging
     from telemetry.metrics import Metrics
@@ -126,7 +126,7 @@ def test_a_pair_crash_report_holds_no_secret(tmp_path, sim, monkeypatch):
     exchange = build_exchange(cfg, metrics=metrics)
     exchange.connect()
     supervisor = Supervisor.start(config=cfg, exchange=exchange, metrics=metrics,
-                                  password=PASSWORD)
+                                  password=PASSWORD, market_data=build_market_data(cfg))
     try:
         supervisor.ask(Boot(), timeout=60)
         pair = supervisor.proxy().pairs.get(timeout=10)[SYMBOLS[1]].ref

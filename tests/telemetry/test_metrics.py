@@ -234,7 +234,8 @@ def test_labels_stay_bounded_when_callers_pass_many_distinct_values():
     assert len(_label_values(metrics, "ratchet_exchange_request_seconds", "endpoint")) \
         == MAX_LABEL_VALUES + 1
     assert "other" in _label_values(metrics, "ratchet_exchange_errors", "code")
-    assert _label_values(metrics, "ratchet_actor_restarts", "actor") == {"pair", "other"}
+    assert _label_values(metrics, "ratchet_actor_restarts", "actor") == {
+        "pair", "gateway", "other"}
 
 
 def test_no_label_carries_a_price_or_an_order_id():

@@ -64,3 +64,14 @@ def test_missing_price_filter_is_a_malformed_listing():
 
     with pytest.raises(MalformedResponse):
         rules_from_symbol(SymbolDTO.parse(raw))
+
+
+def test_the_engine_sees_every_filter_its_stops_must_respect():
+    filters = RULES.to_core()
+
+    assert (filters.base_asset, filters.quote_asset) == ("BTC", "USDT")
+    assert (filters.min_price, filters.max_price) == (RULES.min_price, RULES.max_price)
+    assert filters.max_qty == RULES.max_qty > 0
+    assert (filters.ask_multiplier_down, filters.ask_multiplier_up) == (D("0.2"), D("5"))
+    assert filters.max_algo_orders == 5
+    assert (filters.min_trailing_delta, filters.max_trailing_delta) == (10, 2000)

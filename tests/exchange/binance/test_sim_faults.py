@@ -27,6 +27,9 @@ class Recorder:
     def exchange_error(self, code: str) -> None:
         self.errors.append(code)
 
+    def unreadable_event(self) -> None:
+        self.errors.append("unreadable")
+
     def weight_used(self, n: int) -> None:
         self.weights.append(n)
 

@@ -106,3 +106,47 @@ def test_forced_poll_ignores_cadence_and_ceiling():
     updates.poll(force=True)
 
     assert venue.calls == ["openOrders", "openOrders"]
+
+
+def test_an_unreadable_execution_report_is_caught_up_over_rest_at_once():
+    venue = FakeVenue()
+    events: list = []
+    woken: list[bool] = []
+    counted: list[bool] = []
+    tracker = OpenOrderTracker()
+    updates = OrderUpdates(
+        tracker=tracker, list_open=venue.list_open, get_order=venue.get_order,
+        budget=venue.budget, clock=lambda: venue.now,
+        stream_factory=lambda on_event, on_state: events.append((on_event, on_state)) or Stub(),
+        on_unreadable=lambda: counted.append(True))
+    heard: list[OrderReport] = []
+    updates.set_listener(heard.append)
+    updates.set_waker(lambda: woken.append(True))
+    updates.start_stream()
+    on_event, on_state = events[0]
+    on_state(True)
+    updates.poll(force=True)  # the last look, a moment ago: the stop was open
+    tracker.note(report("stop-1"))
+    venue.orders["stop-1"] = report("stop-1", OrderState.FILLED, executed="1")
+    venue.weight_used = 5900  # even near the weight ceiling
+
+    on_event({"e": "executionReport", "c": "stop-1", "X": "FILLED"})  # fields missing
+    due = updates.poll_due()
+    polled = updates.poll()
+
+    assert woken == [True] and counted == [True] and updates.unreadable == 1
+    assert due
+    assert [(r.client_order_id, r.state) for r in polled] == [("stop-1", OrderState.FILLED)]
+    assert heard[-1].state is OrderState.FILLED
+    assert not updates.poll_due()  # caught up; the stream is up again
+
+
+class Stub:
+    def start(self) -> None:
+        pass
+
+    def is_alive(self) -> bool:
+        return True
+
+    def stop(self) -> None:
+        pass

@@ -1,0 +1,254 @@
+"""Carries out boot reconciliation's actions (``core.reconcile``): the DB first for every
+intent, then the venue, through the one venue-call policy (``exchange.policy.send``: sent
+again only when the venue certainly did nothing). A stop that would trigger at once, or that
+the filters refuse, becomes a sale at market (``core.stop_rules``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from core import pair_logic as logic
+from core import reconcile as rc
+from core.errors import OrderRejected, StatusUnknown, UnknownOrder
+from core.stop_rules import fit_stop, would_trigger
+from core.trailing import StopLevels, levels_at
+from core.types import (
+    Order,
+    OrderReport,
+    OrderState,
+    PairSettings,
+    Position,
+    PositionState,
+    SymbolFilters,
+)
+from exchange import policy
+from exchange.base import Exchange
+from telemetry.logs import log_event
+
+log = logging.getLogger("ratchet.reconcile")
+
+
+class Applier:
+    """Carries out reconcile actions: the DB first for intents, then the venue."""
+
+    def __init__(
+        self, exchange: Exchange, persist: Callable[..., None], *,
+        settings: Mapping[str, PairSettings], filters: Mapping[str, SymbolFilters], prefix: str,
+        positions: tuple[Position, ...], orders: tuple[Order, ...],
+        open_orders: Mapping[str, OrderReport] | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.persist = persist  # durable: persist(positions=..., orders=..., fills=...)
+        self.settings = settings
+        self.filters = filters
+        self.prefix = prefix
+        self.positions = {p.position_id: p for p in positions}
+        self.orders = {o.client_order_id: o for o in orders}
+        self.open_orders = dict(open_orders or {})  # the venue's view, by client id
+        self.halted: list[str] = []
+        self.errors: list[str] = []
+        self.placed: set[str] = set()  # stops placed here that the venue answered open
+        self.now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def apply(self, actions: list[Any]) -> None:
+        for action in actions:
+            try:
+                self._apply(action)
+            except (StatusUnknown, OrderRejected) as exc:
+                self.errors.append(f"{action.kind}: {exc}")
+                log_event(log, "reconcile_action_failed", level=logging.ERROR,
+                          kind=action.kind, error=str(exc))
+        self._protect_open_positions()
+
+    def _apply(self, action: Any) -> None:
+        match action:
+            case rc.KeepStop(position_id=pid, client_order_id=cid):
+                position = self.positions[pid]
+                if position.stop_order_id != cid:  # e.g. an exit whose stop was never canceled
+                    stop = self.orders[cid]
+                    position = position.replace(state=PositionState.OPEN, stop_order_id=cid,
+                                                stop=stop.stop_price, limit=stop.limit_price)
+                    self._save(position)
+                venue = self.open_orders.get(cid)
+                if (venue is not None and venue.triggered and venue.triggered_ts is not None
+                        and position.triggered_at is None):
+                    # It triggered while we were down: the timeout runs from the venue's time.
+                    self._save(position.replace(triggered_at=venue.triggered_ts))
+            case rc.RecordStopFill(position_id=pid, order=order, report=report):
+                self._close(self.positions[pid], order, report, reason="stop")
+            case rc.ReplaceStop(position_id=pid, old_order=old, stop=stop, limit=limit,
+                                highest=highest, old_report=old_report, last_price=last):
+                position = self.positions[pid]
+                if old is not None:
+                    self._retire(old, old_report)
+                position = position.replace(highest=max(position.highest, highest))
+                self._protect(position, StopLevels(stop=stop, limit=limit), last_price=last)
+            case rc.AdoptIntent(order=order, report=report):
+                self._adopt(order, report)
+            case rc.FailIntent(order=order):
+                self._fail(order)
+            case rc.MarkOrder(order=order, report=report):
+                self.persist(orders=(logic.apply_report(order, report),))
+            case rc.CancelOrphan(report=report):
+                try:
+                    canceled = policy.send(lambda: self.exchange.cancel(
+                        symbol=report.symbol, client_order_id=report.client_order_id))
+                except UnknownOrder:
+                    canceled = None
+                row = self.orders.get(report.client_order_id)
+                if row is not None and canceled is not None:
+                    self.orders[row.client_order_id] = logic.apply_report(row, canceled)
+                    self.persist(orders=(self.orders[row.client_order_id],))
+            case rc.HaltPair(symbol=symbol, reason=reason):
+                self.halted.append(symbol)
+                for p in self.positions.values():
+                    if p.symbol == symbol and p.state is not PositionState.FLAT:
+                        self._save(p.replace(halted=True, halt_reason=reason))
+                log_event(log, "pair_halted", level=logging.ERROR, symbol=symbol,
+                          reason=reason, by="reconcile")
+            case _:
+                raise TypeError(f"unknown reconcile action {action!r}")
+
+    # --- the cases --------------------------------------------------------------------------
+
+    def _adopt(self, order: Order, report: OrderReport) -> None:
+        position = self.positions.get(order.position_id)
+        updated = logic.apply_report(order, report)
+        if position is None:
+            self.persist(orders=(updated,))
+            return
+        settings, filters = self.settings[order.symbol], self.filters[order.symbol]
+        if order.side.value == "BUY":
+            if report.state is OrderState.FILLED:
+                opened = logic.on_entry_filled(position, order, report, settings, filters,
+                                               self.now)
+                self.persist(positions=(opened.position,), orders=(opened.entry_order,),
+                             fills=opened.fills)
+                self.positions[position.position_id] = opened.position
+                self._protect(opened.position,
+                              levels_at(opened.position.highest, settings, filters.tick))
+            elif report.state.is_final:
+                self._abandon(position, updated)
+            return
+        if report.state is OrderState.FILLED:
+            reason = "stop" if order.type.value == "STOP_LOSS_LIMIT" else "timeout"
+            self._close(position, order, report, reason=reason)
+        elif report.state.is_open and order.type.value == "STOP_LOSS_LIMIT":
+            adopted = position.replace(stop=order.stop_price, limit=order.limit_price,
+                                       stop_order_id=order.client_order_id)
+            self.persist(positions=(adopted,), orders=(updated,))
+            self.positions[position.position_id] = adopted
+            self.orders[order.client_order_id] = updated
+        else:
+            self.persist(orders=(updated,))
+
+    def _fail(self, order: Order) -> None:
+        failed = order.replace(state=OrderState.FAILED, reason="intent never reached the venue")
+        self.orders[order.client_order_id] = failed
+        position = self.positions.get(order.position_id)
+        if position is not None and order.side.value == "BUY":
+            self._abandon(position, failed)
+        else:
+            self.persist(orders=(failed,))
+            if position is not None and position.state is PositionState.EXITING:
+                self._save(position.replace(state=PositionState.OPEN))
+
+    def _close(self, position: Position, order: Order, report: OrderReport, *, reason: str):
+        closed = logic.close_position(position, order, report, self.settings[position.symbol],
+                                      self.filters[position.symbol], reason=reason,
+                                      time=self.now)
+        self.persist(positions=(closed.position,), orders=(closed.order,), fills=closed.fills)
+        self.positions[position.position_id] = closed.position
+        self.orders[order.client_order_id] = closed.order
+
+    def _abandon(self, position: Position, order: Order) -> None:
+        flat = position.replace(state=PositionState.FLAT, exit_reason="no_entry")
+        self.persist(positions=(flat,), orders=(order,))
+        self.positions[position.position_id] = flat
+
+    def _retire(self, order: Order, report: OrderReport | None) -> None:
+        """Record what became of a stop that no longer protects its position."""
+        if report is not None:
+            marked = logic.apply_report(order, report)
+        else:
+            marked = order.replace(state=OrderState.FAILED, reason="unknown to the venue")
+        self.orders[order.client_order_id] = marked
+        self.persist(orders=(marked,))
+
+    def _exit_now(self, position: Position) -> None:
+        """Sell at market: the price is already through where the stop would be."""
+        position, order = logic.plan_exit(position, self.prefix)
+        position = position.replace(exit_reason="stop")
+        self.persist(positions=(position,), orders=(order,))  # write-ahead
+        self.positions[position.position_id] = position
+        try:
+            report = policy.send(lambda: self.exchange.market_order(
+                symbol=order.symbol, side=order.side, qty=order.qty,
+                client_order_id=order.client_order_id))
+        except StatusUnknown:
+            return  # stays PENDING_NEW; the pair settles it by client id when it starts
+        if report.state is OrderState.FILLED:
+            self._close(position, order, report, reason="stop")
+        else:
+            self.persist(orders=(logic.apply_report(order, report),))
+
+    def _save(self, position: Position) -> None:
+        self.positions[position.position_id] = position
+        self.persist(positions=(position,))
+
+    def _protect(self, position: Position, levels: StopLevels,
+                 last_price: Decimal | None = None) -> None:
+        """A stop under an open position, or an exit at market when the price is already
+        through it (Binance would refuse it, -2010) or the filters refuse it."""
+        fitted = fit_stop(levels, position.qty, self.filters[position.symbol], last_price)
+        if would_trigger(fitted.levels.stop, last_price) or fitted.problem is not None:
+            self._exit_now(position)
+        else:
+            self._place_stop(position, fitted.levels)
+
+    def _place_stop(self, position: Position, levels: StopLevels) -> None:
+        position, order = logic.plan_stop(position, levels, self.prefix)
+        self.persist(positions=(position,), orders=(order,))  # write-ahead
+        self.positions[position.position_id] = position
+        self._send_stop(position, order)
+
+    def _send_stop(self, position: Position, order: Order) -> None:
+        try:
+            report = policy.send(lambda: self.exchange.place_stop_limit(
+                symbol=order.symbol, qty=order.qty, stop_price=order.stop_price,
+                limit_price=order.limit_price, client_order_id=order.client_order_id))
+        except StatusUnknown:
+            return  # stays PENDING_NEW; the pair settles it by client id when it starts
+        except OrderRejected as exc:
+            rejected = order.replace(state=OrderState.REJECTED, reason=str(exc))
+            self.orders[order.client_order_id] = rejected
+            self.persist(orders=(rejected,))
+            raise
+        placed = logic.apply_report(order, report)
+        self.orders[order.client_order_id] = placed
+        self.persist(orders=(placed,))
+        if placed.state.is_open:
+            self.placed.add(order.client_order_id)
+
+    def _protect_open_positions(self) -> None:
+        """Every open position leaves recovery with a stop, or a pending intent for one."""
+        for position in list(self.positions.values()):
+            if position.state is not PositionState.OPEN or position.halted:
+                continue
+            stop = self.orders.get(position.stop_order_id or "")
+            if stop is not None and (stop.state.is_open or stop.state is OrderState.PENDING_NEW):
+                continue
+            settings, filters = self.settings[position.symbol], self.filters[position.symbol]
+            if position.stop is not None:
+                levels = StopLevels(stop=position.stop, limit=position.limit)
+            else:
+                levels = levels_at(position.highest, settings, filters.tick)
+            try:
+                self._place_stop(position, levels)
+            except OrderRejected as exc:
+                self.errors.append(f"protect {position.symbol}: {exc}")

@@ -1,0 +1,124 @@
+"""What a pair asks of the venue, and what the venue answers: plain, frozen data.
+
+A pair's state machine (``core.pair_machine``) emits the commands as effects; the Gateway actor
+carries them out and answers with exactly one of the events per command. ``actors.messages``
+re-exports all of them, since they are also the messages between those two actors.
+Commands are verb-noun; events are past tense.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.types import Order, OrderReport, ReplaceReport
+
+# --- commands (pair -> Gateway) -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceMarketOrder:
+    """Send a market order whose intent is already on disk."""
+
+    order: Order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceStop:
+    """Send a STOP_LOSS_LIMIT SELL whose intent is already on disk."""
+
+    order: Order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplaceStop:
+    """Move a stop with cancelReplace: cancel ``old`` and place ``new`` (intent on disk)."""
+
+    old: Order
+    new: Order
+    gap: Decimal = Decimal(0)  # new stop − old stop: the widest gap is sent first under budget
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelOrder:
+    order: Order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryOrder:
+    """Ask the venue for an order whose outcome is not known."""
+
+    order: Order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelStrays:
+    """Cancel the open stops of ``symbol`` that carry ``prefix`` but are not in ``keep``: the
+    venue refused a stop for too many algo orders (MAX_NUM_ALGO_ORDERS)."""
+
+    symbol: str
+    prefix: str
+    keep: frozenset[str] = frozenset()
+
+
+Command = PlaceMarketOrder | PlaceStop | ReplaceStop | CancelOrder | QueryOrder | CancelStrays
+
+# --- events (Gateway -> pair) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderUpdated:
+    """The venue reported an order: accepted, (partly) filled, canceled or expired.
+
+    ``reply`` is True when this answers one of the pair's commands, False for an asynchronous
+    execution report (a resting stop filled). ``matched``: the venue's matching of the price
+    being handled produced it (paper venue, §3 step 2: re-enter on the next price).
+    """
+
+    report: OrderReport
+    reply: bool = False
+    matched: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopReplaced:
+    """The outcome of a ReplaceStop: both halves, as the venue reported them."""
+
+    old: Order
+    new: Order
+    report: ReplaceReport
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRejected:
+    """The venue (or a local filter check) refused an order for good.
+
+    ``would_trigger``: a stop refused because its stop price is at or above the last price
+    (Binance -2010 "Stop price would trigger immediately."). ``too_many_algo``: refused for
+    MAX_NUM_ALGO_ORDERS. ``insufficient``: the account lacks the funds or coins.
+    """
+
+    order: Order
+    reason: str
+    code: int | None = None
+    would_trigger: bool = False
+    too_many_algo: bool = False
+    insufficient: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderMissing:
+    """The venue does not know this order (-2011 on cancel, -2013 on query)."""
+
+    order: Order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StraysCanceled:
+    """The answer to ``CancelStrays``: how many stops were canceled."""
+
+    symbol: str
+    canceled: int = 0
+
+
+VenueEvent = OrderUpdated | StopReplaced | OrderRejected | OrderMissing | StraysCanceled

@@ -1,0 +1,470 @@
+"""The pair's state machine, table-driven: every transition of FLAT → ENTERING → OPEN →
+EXITING → FLAT, each venue outcome in each state, partial fills, outside cancels, the timeout
+exit, refused moves and stops that would trigger (DESIGN.md §3, §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from core.commands import (
+    CancelOrder,
+    CancelStrays,
+    OrderMissing,
+    OrderRejected,
+    OrderUpdated,
+    PlaceMarketOrder,
+    PlaceStop,
+    QueryOrder,
+    ReplaceStop,
+    StopReplaced,
+    StraysCanceled,
+)
+from core.errors import INSUFFICIENT_BALANCE
+from core.pair_machine import (
+    Closed,
+    Count,
+    GatewayRestarted,
+    Halt,
+    Pair,
+    PairState,
+    PriceSeen,
+    Send,
+    Started,
+    StopMoved,
+    Write,
+    initial_state,
+    step,
+)
+from core.types import (
+    EntryMode,
+    Execution,
+    Order,
+    OrderReport,
+    OrderState,
+    OrderType,
+    PairSettings,
+    Position,
+    PositionState,
+    ReplaceReport,
+    Side,
+    SymbolFilters,
+    Tick,
+)
+
+SYM = "BTCUSDT"
+PID = "p1"
+SETTINGS = PairSettings(symbol=SYM, trail_pct=D(10), min_move_pct=D(1), limit_offset_pct=D(1),
+                        stop_fill_timeout_s=D(60), quote_per_trade=D(100), fee_pct=D("0.1"))
+FILTERS = SymbolFilters(symbol=SYM, base_asset="BTC", quote_asset="USDT", tick=D("0.01"),
+                        step=D("0.001"), min_notional=D(5))
+PAIR = Pair(settings=SETTINGS, filters=FILTERS, prefix="rt")
+
+
+# --- builders ---------------------------------------------------------------------------------
+
+def cid(seq: int) -> str:
+    return f"rt-{PID}-{seq}"
+
+
+def tick(price: str, ts: int = 1000, high: str | None = None, low: str | None = None) -> Tick:
+    return Tick(symbol=SYM, price=D(price), high=D(high or price), low=D(low or price),
+                ts=D(ts), time=f"t{ts}")
+
+
+def order(seq: int, side: Side, type_: OrderType, state: OrderState = OrderState.NEW, *,
+          qty: str = "1", stop: str | None = None, limit: str | None = None,
+          replaces: str | None = None, executed: str = "0") -> Order:
+    return Order(client_order_id=cid(seq), position_id=PID, symbol=SYM, side=side, type=type_,
+                 qty=D(qty), state=state, stop_price=D(stop) if stop else None,
+                 limit_price=D(limit) if limit else None, replaces=replaces,
+                 executed_qty=D(executed))
+
+
+def buy(state: OrderState = OrderState.PENDING_NEW) -> Order:
+    return order(1, Side.BUY, OrderType.MARKET, state)
+
+
+def stop(seq: int = 2, state: OrderState = OrderState.NEW, stop_: str = "99",
+         limit: str = "98.01", **kw: Any) -> Order:
+    return order(seq, Side.SELL, OrderType.STOP_LOSS_LIMIT, state, stop=stop_, limit=limit, **kw)
+
+
+def sale(seq: int = 3, state: OrderState = OrderState.PENDING_NEW, qty: str = "1") -> Order:
+    return order(seq, Side.SELL, OrderType.MARKET, state, qty=qty)
+
+
+def ex(price: str, qty: str = "1", fee: str = "0.1", asset: str = "USDT",
+       tid: str = "t1") -> Execution:
+    return Execution(trade_id=tid, price=D(price), qty=D(qty), fee=D(fee), fee_asset=asset,
+                     ts=D(1000), time="t-fill")
+
+
+def report(o: Order, state: OrderState, *executions: Execution, executed: str | None = None,
+           triggered_ts: int | None = None) -> OrderReport:
+    done = D(executed) if executed else sum((e.qty for e in executions), D(0))
+    return OrderReport(client_order_id=o.client_order_id, symbol=SYM, side=o.side, type=o.type,
+                       state=state, qty=o.qty, executed_qty=done, stop_price=o.stop_price,
+                       limit_price=o.limit_price, executions=executions,
+                       triggered=triggered_ts is not None,
+                       triggered_ts=D(triggered_ts) if triggered_ts else None)
+
+
+def position(state: PositionState = PositionState.OPEN, **changes: Any) -> Position:
+    base = Position(position_id=PID, symbol=SYM, state=state, qty=D(1), entry_price=D(100),
+                    entry_fee=D("0.1"), highest=D(110), stop=D(99), limit=D("98.01"),
+                    stop_order_id=cid(2), seq=2, quote_asset="USDT")
+    return base.replace(**changes)
+
+
+def flat(**changes: Any) -> PairState:
+    return PairState(position=Position(position_id="p0", symbol=SYM,
+                                       state=PositionState.FLAT), **changes)
+
+
+def entering(**changes: Any) -> PairState:
+    p = Position(position_id=PID, symbol=SYM, state=PositionState.ENTERING, seq=1)
+    return PairState(position=p, orders={cid(1): buy()}, in_flight=frozenset({cid(1)}),
+                     **{"last_price": D(100), **changes})
+
+
+def opened(*orders: Order, last: str = "105", in_flight: frozenset[str] = frozenset(),
+           **changes: Any) -> PairState:
+    tracked = orders or (stop(),)
+    return PairState(position=position(**changes), orders={o.client_order_id: o for o in tracked},
+                     in_flight=in_flight, last_price=D(last), last_ts=D(1000))
+
+
+def exiting(*orders: Order, reason: str = "timeout", **changes: Any) -> PairState:
+    """Leaving at market: the cancel of the stop is out (or, without a stop, the sale)."""
+    tracked = orders or (stop(), sale())
+    p = position(PositionState.EXITING, seq=3, exit_reason=reason, **changes)
+    waiting = next((o for o in tracked if o.type is OrderType.STOP_LOSS_LIMIT), tracked[-1])
+    return PairState(position=p, orders={o.client_order_id: o for o in tracked},
+                     in_flight=frozenset({waiting.client_order_id}), last_price=D(95),
+                     last_ts=D(1000))
+
+
+def run(state: PairState, *events: Any, pair: Pair = PAIR) -> tuple[PairState, list[Any]]:
+    effects: list[Any] = []
+    for event in events:
+        state, out = step(pair, state, event)
+        effects += out
+    return state, effects
+
+
+def sends(effects: list[Any]) -> list[Any]:
+    return [e.command for e in effects if isinstance(e, Send)]
+
+
+def shape(effects: list[Any]) -> list[str]:
+    """The effects that reach the world, in order: durable writes and sends by kind."""
+    out = []
+    for e in effects:
+        if isinstance(e, Write) and e.durable:
+            out.append("write-ahead")
+        elif isinstance(e, Send):
+            out.append(type(e.command).__name__)
+        elif isinstance(e, Halt):
+            out.append("halt")
+        elif isinstance(e, Closed):
+            out.append("closed")
+    return out
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    state: PairState
+    events: tuple[Any, ...]
+    becomes: PositionState
+    world: list[str]
+    check: Callable[[PairState, list[Any]], Any] = field(default=lambda s, e: True)
+
+
+FILL_100 = report(buy(), OrderState.FILLED, ex("100"))
+FILL_100_BASE_FEE = report(buy(), OrderState.FILLED, ex("100", "1", "0.001", "BTC"))
+REFUSED_FUNDS = OrderRejected(order=buy(), reason=INSUFFICIENT_BALANCE, code=-2010,
+                              insufficient=True)
+REFUSED_FILTER = OrderRejected(order=buy(), reason="Filter failure: NOTIONAL", code=-1013)
+MOVE = ReplaceStop(old=stop(), new=stop(3, OrderState.PENDING_NEW, "108", "106.92",
+                                        replaces=cid(2)))
+
+
+def replaced(canceled: bool, placed: bool, error: str = "Order would trigger immediately."):
+    old, new = MOVE.old, MOVE.new
+    return StopReplaced(old=old, new=new, report=ReplaceReport(
+        canceled=report(old, OrderState.CANCELED) if canceled else None,
+        new=report(new, OrderState.NEW) if placed else None,
+        cancel_error=None if canceled else "Unknown order sent.",
+        new_error=None if placed else error))
+
+
+CASES = [
+    # FLAT
+    pytest.param(Case(flat(), (PriceSeen(tick=tick("100")),), PositionState.ENTERING,
+                      ["write-ahead", "PlaceMarketOrder"],
+                      lambda s, e: sends(e)[0].order.qty == D(1)), id="flat-price-buys"),
+    pytest.param(Case(flat(closed_on_this_price=True), (PriceSeen(tick=tick("100")),),
+                      PositionState.FLAT, []), id="flat-no-reentry-on-the-closing-price"),
+    pytest.param(Case(flat(entry_retry_at=D(1001)), (PriceSeen(tick=tick("100")),),
+                      PositionState.FLAT, []), id="flat-in-backoff-waits"),
+    pytest.param(Case(flat(entry_retry_at=D(1000)), (PriceSeen(tick=tick("100")),),
+                      PositionState.ENTERING, ["write-ahead", "PlaceMarketOrder"]),
+                 id="flat-backoff-over-buys"),
+    pytest.param(Case(flat(), (PriceSeen(tick=tick("200000")),), PositionState.FLAT, ["halt"],
+                      lambda s, e: s.halted and "min_notional" in s.position.halt_reason),
+                 id="flat-below-min-notional-halts"),
+    pytest.param(Case(flat(halted=True), (PriceSeen(tick=tick("100")),), PositionState.FLAT,
+                      []), id="flat-halted-does-nothing"),
+    # ENTERING
+    pytest.param(Case(entering(), (OrderUpdated(report=FILL_100, reply=True),),
+                      PositionState.OPEN, ["write-ahead", "PlaceStop"],
+                      lambda s, e: (sends(e)[0].order.stop_price, sends(e)[0].order.limit_price,
+                                    s.position.entry_price) == (D(90), D("89.10"), D(100))),
+                 id="entering-filled-opens-with-first-stop"),
+    pytest.param(Case(entering(), (OrderUpdated(report=FILL_100_BASE_FEE, reply=True),),
+                      PositionState.OPEN, ["write-ahead", "PlaceStop"],
+                      lambda s, e: (s.position.qty, sends(e)[0].order.qty,
+                                    s.position.entry_fee) == (D("0.999"), D("0.999"), D("0.1"))),
+                 id="entering-base-fee-stop-holds-what-was-received"),
+    pytest.param(Case(entering(last_price=D(89)), (OrderUpdated(report=FILL_100, reply=True),),
+                      PositionState.EXITING, ["write-ahead", "write-ahead", "PlaceMarketOrder"],
+                      lambda s, e: s.position.exit_reason == "stop"),
+                 id="entering-filled-after-a-fast-fall-exits-at-market"),
+    pytest.param(Case(entering(last_ts=D(1000)), (REFUSED_FUNDS,), PositionState.FLAT, [],
+                      lambda s, e: (s.entry_retry_at, s.halted) == (D(1001), False)),
+                 id="entering-refused-for-funds-backs-off"),
+    pytest.param(Case(entering(), (REFUSED_FILTER,), PositionState.FLAT, ["halt"],
+                      lambda s, e: s.halted), id="entering-refused-by-a-filter-halts"),
+    pytest.param(Case(entering(), (OrderMissing(order=buy()),), PositionState.FLAT, []),
+                 id="entering-missing-goes-flat"),
+    pytest.param(Case(entering(), (OrderUpdated(report=report(buy(), OrderState.EXPIRED),
+                                                reply=True),), PositionState.FLAT, []),
+                 id="entering-expired-goes-flat"),
+    # OPEN: prices
+    pytest.param(Case(opened(), (PriceSeen(tick=tick("120")),), PositionState.OPEN,
+                      ["write-ahead", "ReplaceStop"],
+                      lambda s, e: (sends(e)[0].new.stop_price, sends(e)[0].gap) == (D(108), D(9))),
+                 id="open-new-high-moves-the-stop"),
+    pytest.param(Case(opened(stop(stop_="108", limit="106.92"), stop=D(108),
+                             limit=D("106.92")),
+                      (PriceSeen(tick=tick("120.5")),), PositionState.OPEN, []),
+                 id="open-move-below-min-move-waits"),
+    pytest.param(Case(opened(), (PriceSeen(tick=tick("107", high="120")),),
+                      PositionState.EXITING, ["write-ahead", "CancelOrder"],
+                      lambda s, e: s.position.exit_reason == "stop"),
+                 id="open-candidate-through-the-price-exits"),
+    pytest.param(Case(opened(in_flight=frozenset({cid(9)})), (PriceSeen(tick=tick("120")),),
+                      PositionState.OPEN, [], lambda s, e: s.position.highest == D(120)),
+                 id="open-move-in-flight-only-raises-highest"),
+    pytest.param(Case(opened(), (PriceSeen(tick=tick("98", ts=1000)),), PositionState.OPEN, [],
+                      lambda s, e: s.position.triggered_at == D(1000)),
+                 id="open-trigger-starts-the-timeout"),
+    pytest.param(Case(opened(triggered_at=D(900)), (PriceSeen(tick=tick("97", ts=960)),),
+                      PositionState.EXITING, ["write-ahead", "CancelOrder"],
+                      lambda s, e: s.position.exit_reason == "timeout"),
+                 id="open-timeout-exit-writes-sale-then-cancels"),
+    # OPEN: venue events
+    pytest.param(Case(opened(), (OrderUpdated(report=report(stop(), OrderState.FILLED,
+                                                            ex("99"))),),
+                      PositionState.FLAT, ["write-ahead", "closed"],
+                      lambda s, e: s.position.pnl == D(-1) - D("0.1") - D("0.1")),
+                 id="open-stop-filled-closes"),
+    pytest.param(Case(opened(), (OrderUpdated(report=report(stop(), OrderState.CANCELED)),),
+                      PositionState.OPEN, ["write-ahead", "PlaceStop"],
+                      lambda s, e: sends(e)[0].order.stop_price == D(99)),
+                 id="open-canceled-outside-places-a-fresh-stop"),
+    pytest.param(Case(opened(last="98"), (OrderUpdated(report=report(stop(),
+                                                                     OrderState.CANCELED)),),
+                      PositionState.EXITING, ["write-ahead", "write-ahead", "PlaceMarketOrder"]),
+                 id="open-canceled-outside-below-the-stop-exits"),
+    pytest.param(Case(opened(in_flight=frozenset({cid(3)}), seq=3),
+                      (replaced(canceled=True, placed=True),), PositionState.OPEN, [],
+                      lambda s, e: (s.position.stop, s.position.stop_moves) == (D(108), 1)
+                      and any(isinstance(x, StopMoved) for x in e)),
+                 id="open-move-done"),
+    pytest.param(Case(opened(in_flight=frozenset({cid(3)}), seq=3),
+                      (replaced(canceled=True, placed=False),), PositionState.OPEN,
+                      ["write-ahead", "PlaceStop"]),
+                 id="open-move-409-cancel-done-new-refused-protects-again"),
+    pytest.param(Case(opened(in_flight=frozenset({cid(3)}), seq=3, last="98"),
+                      (replaced(canceled=True, placed=False),), PositionState.EXITING,
+                      ["write-ahead", "write-ahead", "PlaceMarketOrder"]),
+                 id="open-move-409-and-fresh-stop-would-trigger-exits"),
+    pytest.param(Case(opened(in_flight=frozenset({cid(3)}), seq=3),
+                      (replaced(canceled=False, placed=False),), PositionState.OPEN,
+                      ["QueryOrder"], lambda s, e: sends(e)[0].order == stop()),
+                 id="open-move-cancel-refused-asks-about-the-old-stop"),
+    pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
+                      (OrderRejected(order=stop(), reason="Order would trigger immediately.",
+                                     code=-2010, would_trigger=True),),
+                      PositionState.EXITING, ["write-ahead", "PlaceMarketOrder"]),
+                 id="open-stop-refused-would-trigger-exits"),
+    pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
+                      (OrderRejected(order=stop(), reason="Filter failure: MAX_NUM_ALGO_ORDERS",
+                                     code=-1013, too_many_algo=True),
+                       StraysCanceled(symbol=SYM, canceled=2)),
+                      PositionState.OPEN, ["CancelStrays", "write-ahead", "PlaceStop"]),
+                 id="open-too-many-algo-orders-cancels-strays-then-protects"),
+    pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
+                      (OrderRejected(order=stop(), reason=INSUFFICIENT_BALANCE, code=-2010,
+                                     insufficient=True),),
+                      PositionState.OPEN, ["halt"]), id="open-stop-refused-for-coins-halts"),
+    pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
+                      (OrderUpdated(report=report(stop(), OrderState.NEW, triggered_ts=990),
+                                    reply=True),),
+                      PositionState.OPEN, [], lambda s, e: s.position.triggered_at == D(990)
+                      and Count(order_type="STOP_LOSS_LIMIT", result="accepted") in e),
+                 id="open-venue-says-triggered-its-clock-starts-the-timeout"),
+    pytest.param(Case(opened(), (OrderUpdated(report=report(stop(7), OrderState.FILLED,
+                                                            ex("99"))),),
+                      PositionState.OPEN, []), id="open-report-of-an-untracked-order-ignored"),
+    # EXITING
+    pytest.param(Case(exiting(), (OrderUpdated(report=report(stop(), OrderState.CANCELED),
+                                               reply=True),),
+                      PositionState.EXITING, ["PlaceMarketOrder"],
+                      lambda s, e: sends(e)[0].order == sale()), id="exiting-canceled-sells"),
+    pytest.param(Case(exiting(), (OrderUpdated(report=report(stop(), OrderState.FILLED,
+                                                             ex("98.5")), reply=True),),
+                      PositionState.FLAT, ["write-ahead", "closed"],
+                      lambda s, e: s.position.exit_reason == "stop" and any(
+                          o.state is OrderState.FAILED for w in e if isinstance(w, Write)
+                          for o in w.orders)),
+                 id="exiting-stop-filled-first-closes-sale-not-needed"),
+    pytest.param(Case(exiting(sale(state=OrderState.PENDING_NEW)),
+                      (OrderUpdated(report=report(sale(), OrderState.FILLED, ex("95")),
+                                    reply=True),),
+                      PositionState.FLAT, ["write-ahead", "closed"],
+                      lambda s, e: (s.position.exit_reason, s.position.pnl) ==
+                      ("timeout", D(-5) - D("0.2"))),
+                 id="exiting-sale-filled-closes"),
+    pytest.param(Case(exiting(sale(state=OrderState.NEW)),
+                      (OrderUpdated(report=report(sale(), OrderState.EXPIRED), reply=True),),
+                      PositionState.EXITING, ["write-ahead", "PlaceMarketOrder"],
+                      lambda s, e: sends(e)[0].order.client_order_id == cid(4)),
+                 id="exiting-sale-expired-sells-again"),
+    pytest.param(Case(exiting(sale(state=OrderState.PENDING_NEW)),
+                      (OrderRejected(order=sale(), reason=INSUFFICIENT_BALANCE, code=-2010,
+                                     insufficient=True),),
+                      PositionState.EXITING, ["halt"]), id="exiting-sale-refused-halts"),
+    # partial fills
+    pytest.param(Case(opened(), (
+        OrderUpdated(report=report(stop(), OrderState.PARTIALLY_FILLED, ex("99", "0.4",
+                                                                           tid="a"))),
+        OrderUpdated(report=report(stop(), OrderState.FILLED, ex("98.5", "0.6", tid="b"),
+                                   executed="1"))),
+        PositionState.FLAT, ["write-ahead", "closed"],
+        lambda s, e: s.position.exit_price == (D("99") * D("0.4") + D("98.5") * D("0.6"))),
+        id="partial-fills-close-at-their-average"),
+    pytest.param(Case(exiting(stop(executed="0.4"), sale(qty="0.6")), (
+        OrderUpdated(report=report(stop(), OrderState.CANCELED, ex("99", "0.4", tid="a")),
+                     reply=True),),
+        PositionState.EXITING, ["PlaceMarketOrder"],
+        lambda s, e: sends(e)[0].order.qty == D("0.6")),
+        id="partial-stop-canceled-sells-the-rest"),
+    pytest.param(Case(exiting(stop(), sale(qty="1")), (
+        OrderUpdated(report=report(stop(), OrderState.CANCELED, ex("99", "0.4", tid="a")),
+                     reply=True),),
+        PositionState.EXITING, ["write-ahead", "PlaceMarketOrder"],
+        lambda s, e: sends(e)[0].order.qty == D("0.6")),
+        id="stop-filled-more-while-canceled-sale-resized"),
+    # restarts
+    pytest.param(Case(initial_state(position(), (stop(), stop(5, OrderState.PENDING_NEW)),
+                                    symbol=SYM),
+                      (Started(confirmed_open=frozenset({cid(2)})),), PositionState.OPEN,
+                      ["QueryOrder"], lambda s, e: sends(e)[0].order.client_order_id == cid(5)),
+                 id="started-asks-about-intents-not-about-confirmed-stops"),
+    pytest.param(Case(initial_state(position(stop_order_id=None), (), symbol=SYM),
+                      (Started(),), PositionState.OPEN, ["write-ahead", "PlaceStop"]),
+                 id="started-open-without-stop-protects"),
+    pytest.param(Case(opened(stop(), MOVE.new, in_flight=frozenset({cid(3)})),
+                      (GatewayRestarted(), OrderMissing(order=MOVE.new)), PositionState.OPEN,
+                      ["QueryOrder", "QueryOrder"],
+                      lambda s, e: [c.order.client_order_id for c in sends(e)] ==
+                      [cid(3), cid(2)]),
+                 id="gateway-restart-asks-again-then-about-the-old-stop"),
+    pytest.param(Case(opened(stop(), MOVE.new, in_flight=frozenset({cid(3)})),
+                      (OrderUpdated(report=report(MOVE.new, OrderState.NEW), reply=True),),
+                      PositionState.OPEN, ["QueryOrder"],
+                      lambda s, e: s.position.stop == D(108)),
+                 id="lost-move-answer-found-done"),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_step(case: Case):
+    state, effects = run(case.state, *case.events)
+
+    assert state.position.state is case.becomes
+    assert shape(effects) == case.world
+    assert case.check(state, effects)
+
+
+# --- invariants over the table ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_order_sent_was_written_ahead(case: Case):
+    _, effects = run(case.state, *case.events)
+    written: set[str] = {cid_ for cid_ in case.state.orders}
+    for effect in effects:
+        if isinstance(effect, Write):
+            written |= {o.client_order_id for o in effect.orders}
+        elif isinstance(effect, Send) and isinstance(effect.command, PlaceMarketOrder | PlaceStop):
+            assert effect.command.order.client_order_id in written
+        elif isinstance(effect, Send) and isinstance(effect.command, ReplaceStop):
+            assert effect.command.new.client_order_id in written
+
+
+def test_a_pair_with_entry_none_never_buys():
+    pair = Pair(settings=PairSettings(symbol=SYM, entry=EntryMode.NONE), filters=FILTERS)
+
+    state, effects = run(flat(), PriceSeen(tick=tick("100")), pair=pair)
+
+    assert state.position.state is PositionState.FLAT and effects == []
+
+
+def test_a_full_round_trip_books_the_trade_once():
+    state, effects = run(
+        flat(), PriceSeen(tick=tick("100")),
+    )
+    buy_order = sends(effects)[0].order
+    fill = report(buy_order, OrderState.FILLED, ex("100"))
+    state, more = run(state, OrderUpdated(report=fill, reply=True))
+    first_stop = sends(more)[0].order
+    state, more = run(state, OrderUpdated(report=report(first_stop, OrderState.NEW), reply=True),
+                      PriceSeen(tick=tick("89", ts=1001)),
+                      OrderUpdated(report=report(first_stop, OrderState.FILLED, ex("89.5")),
+                                   matched=True),
+                      PriceSeen(tick=tick("90", ts=1002)))
+
+    closed = [e.position for e in more if isinstance(e, Closed)]
+    assert len(closed) == 1 and closed[0].exit_reason == "stop"
+    assert state.position.state is PositionState.FLAT  # no re-entry on the closing price
+    assert state.realized == closed[0].pnl
+    state, more = run(state, PriceSeen(tick=tick("91", ts=1003)))
+    assert shape(more) == ["write-ahead", "PlaceMarketOrder"]  # the next price re-enters
+    assert isinstance(sends(more)[0], PlaceMarketOrder)
+
+
+def test_cancel_order_is_sent_once_per_exit():
+    state, effects = run(opened(triggered_at=D(900)), PriceSeen(tick=tick("97", ts=960)),
+                         PriceSeen(tick=tick("96", ts=961)))
+
+    assert [type(c) for c in sends(effects)] == [CancelOrder]
+
+
+def test_query_is_the_only_answer_to_an_unclear_intent():
+    state, effects = run(initial_state(
+        position(PositionState.ENTERING, stop=None, stop_order_id=None), (buy(),), symbol=SYM),
+        Started())
+
+    assert [type(c) for c in sends(effects)] == [QueryOrder]
+    assert isinstance(sends(effects)[0], QueryOrder)
+    assert CancelStrays not in [type(c) for c in sends(effects)]
