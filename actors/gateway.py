@@ -50,10 +50,10 @@ from actors.messages import (
     Sync,
     UnregisterPair,
 )
-from core.errors import InvariantViolation, UnknownOrder, VenueError
+from core.errors import InvariantViolation, VenueError
 from core.errors import OrderRejected as Rejection
-from core.types import Order, OrderReport, OrderState, OrderType, ReplaceReport
-from exchange import policy
+from core.types import Order, OrderReport, ReplaceReport
+from exchange import policy, venue_ops
 from exchange.base import Exchange
 from exchange.policy import Verdict
 from telemetry.logs import log_event
@@ -195,30 +195,12 @@ class Gateway(pykka.ThreadingActor):
         return self.moves.pop(symbol)
 
     def _run(self, command: Any) -> None:
-        match command:
-            case PlaceMarketOrder(order=o):
-                self._call(command, o, lambda: self.exchange.market_order(
-                    symbol=o.symbol, side=o.side, qty=o.qty, client_order_id=o.client_order_id))
-            case PlaceStop(order=o):
-                self._call(command, o, lambda: self.exchange.place_stop_limit(
-                    symbol=o.symbol, qty=o.qty, stop_price=o.stop_price,
-                    limit_price=o.limit_price, client_order_id=o.client_order_id))
-            case CancelOrder(order=o):
-                self._call(command, o, lambda: self.exchange.cancel(
-                    symbol=o.symbol, client_order_id=o.client_order_id))
-            case QueryOrder(order=o):
-                self._call(command, o, lambda: self._get(o))
-            case ReplaceStop(old=old, new=new):
-                self._call(command, new, lambda: self.exchange.cancel_replace(
-                    symbol=new.symbol, cancel_client_order_id=old.client_order_id,
-                    qty=new.qty, stop_price=new.stop_price, limit_price=new.limit_price,
-                    new_client_order_id=new.client_order_id))
-            case Settle(command=ReplaceStop(old=old, new=new) as move, attempt=attempt):
-                self._call(command, new, lambda: self._read_halves(move), attempt=attempt)
-            case Settle(command=QueryOrder(order=o), attempt=attempt):
-                self._call(command, o, lambda: self._get(o), attempt=attempt)
-            case CancelStrays():
-                self._call(command, None, lambda: self._cancel_strays(command))
+        if isinstance(command, Settle):
+            order, call = venue_ops.request(self.exchange, command.command, settling=True)
+            self._call(command, order, call, attempt=command.attempt)
+        else:
+            order, call = venue_ops.request(self.exchange, command)
+            self._call(command, order, call)
 
     def _call(self, command: Any, order: Order | None, call: Callable[[], Any], *,
               attempt: int = 1) -> None:
@@ -280,32 +262,6 @@ class Gateway(pykka.ThreadingActor):
                   client_order_id=order.client_order_id, error=str(exc), attempt=attempt)
         self._schedule(policy.backoff_s(next_attempt), Settle(command=settle,
                                                                attempt=next_attempt))
-
-    def _get(self, order: Order) -> OrderReport | None:
-        try:
-            return self.exchange.get_order(symbol=order.symbol,
-                                           client_order_id=order.client_order_id)
-        except UnknownOrder:
-            return None
-
-    def _read_halves(self, move: ReplaceStop) -> ReplaceReport:
-        """Both halves of a cancelReplace whose answer was lost, read back from the venue."""
-        old, new = self._get(move.old), self._get(move.new)
-        canceled = old if old is not None and old.state is OrderState.CANCELED else None
-        placed = new if new is not None and new.state is not OrderState.REJECTED else None
-        return ReplaceReport(canceled=canceled, new=placed,
-                             cancel_error=None if canceled else "not canceled",
-                             new_error=None if placed else "not placed")
-
-    def _cancel_strays(self, command: CancelStrays) -> int:
-        strays = [r for r in self.exchange.open_orders()
-                  if r.symbol == command.symbol and r.type is OrderType.STOP_LOSS_LIMIT
-                  and r.client_order_id.startswith(command.prefix + "-")
-                  and r.client_order_id not in command.keep]
-        for report in strays:
-            self.exchange.cancel(symbol=report.symbol, client_order_id=report.client_order_id)
-        log_event(log, "stray_stops_canceled", symbol=command.symbol, canceled=len(strays))
-        return len(strays)
 
     def _order_budget_left(self) -> bool:
         budget = self.exchange.rate_budget()

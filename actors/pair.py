@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pykka
 
-from actors.conflation import TickSlot
+from actors.conflation import TickSlot, tell_if_alive
 from actors.messages import (
     Crash,
     GetSnapshot,
@@ -147,7 +147,9 @@ class PairActor(pykka.ThreadingActor):
                 self.w.db_writer.tell(Persist(positions=effect.positions, orders=effect.orders,
                                               fills=effect.fills))
             case machine.Send(command=command):
-                self.w.gateway.tell(command)
+                # A dead Gateway is being replaced: the command waits in flight, and the pair
+                # asks about it on UseGateway (an intent that never left is then missing).
+                tell_if_alive(self.w.gateway, command)
             case machine.Halt(reason=reason, entry=entry):
                 if entry and self.w.strict_entry:
                     raise EntryRefused(reason)

@@ -128,8 +128,7 @@ class Supervisor(pykka.ThreadingActor):
             case Shutdown():
                 self._shutdown()
             case GetSnapshot():
-                return {s: h.ref.ask(GetSnapshot(), timeout=5) if h.ref else None
-                        for s, h in self.pairs.items()}
+                return {s: self._snapshot(h) for s, h in self.pairs.items()}
             case _:
                 raise InvariantViolation(f"Supervisor got an unknown message {message!r}")
 
@@ -153,6 +152,16 @@ class Supervisor(pykka.ThreadingActor):
             self.feed = self._start_feed()
         return {"actions": self.report.actions, "halted": self.report.halted,
                 "errors": self.report.errors, "queried": self.report.queried}
+
+    @staticmethod
+    def _snapshot(handle: PairHandle) -> dict | None:
+        """A pair's state; None while it is halted or being restarted."""
+        if handle.ref is None:
+            return None
+        try:
+            return handle.ref.ask(GetSnapshot(), timeout=5)
+        except pykka.ActorDeadError:
+            return None
 
     def _add_handle(self, pair: PairSettings) -> None:
         self.pairs[pair.symbol] = PairHandle(

@@ -1,0 +1,176 @@
+"""The pair state machine's data: the pair, its state, the events it takes and the effects it
+gives (``core.pair_machine``). Frozen, keyword-only; money is Decimal."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from core import pair_logic as logic
+from core.commands import (
+    Command,
+    OrderMissing,
+    OrderRejected,
+    OrderUpdated,
+    StopReplaced,
+    StraysCanceled,
+)
+from core.types import (
+    Execution,
+    Fill,
+    Order,
+    OrderReport,
+    OrderType,
+    PairSettings,
+    Position,
+    Side,
+    SymbolFilters,
+    Tick,
+)
+
+ZERO = Decimal(0)
+
+
+def is_stop(order: Order) -> bool:
+    return order.side is Side.SELL and order.type is OrderType.STOP_LOSS_LIMIT
+
+
+def is_sale(order: Order) -> bool:
+    return order.side is Side.SELL and order.type is OrderType.MARKET
+
+
+# --- the pair, its state, its events, its effects --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pair:
+    """What does not change while the pair runs."""
+
+    settings: PairSettings
+    filters: SymbolFilters
+    prefix: str = "rt"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PairState:
+    """Everything the pair knows. ``orders`` are the position's orders that are not final;
+    ``in_flight`` the client ids with a command out and no answer yet; ``executions`` every
+    execution seen per open order (a user-stream report carries only its latest);
+    ``exit_executions`` what sells that ended unfilled (a stop partly filled, then canceled)
+    already sold of the position."""
+
+    position: Position
+    orders: Mapping[str, Order] = field(default_factory=dict)
+    in_flight: frozenset[str] = frozenset()
+    executions: Mapping[str, Mapping[str, Execution]] = field(default_factory=dict)
+    exit_executions: tuple[Execution, ...] = ()  # sells of the position that ended unfilled
+    last_price: Decimal | None = None
+    last_ts: Decimal = ZERO
+    last_time: str = ""
+    closed_on_this_price: bool = False
+    halted: bool = False
+    entry_refusals: int = 0
+    entry_retry_at: Decimal | None = None
+    refusal_reason: str | None = None
+    realized: Decimal = ZERO
+
+    def replace(self, **changes: Any) -> PairState:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def stop_order(self) -> Order | None:
+        """The position's own stop, while the pair tracks it."""
+        return self.orders.get(self.position.stop_order_id or "")
+
+    @property
+    def protected(self) -> bool:
+        """A held position has an open stop on the venue (a stop being moved still counts)."""
+        return any(is_stop(o) and o.state.is_open for o in self.orders.values())
+
+
+def initial_state(position: Position | None, orders: tuple[Order, ...], *, symbol: str,
+                  realized: Decimal = ZERO) -> PairState:
+    """A pair's state rebuilt from the DB: its position and the orders not yet final."""
+    position = position or logic.flat_position(symbol)
+    tracked = {o.client_order_id: o for o in orders
+               if not o.state.is_final and o.position_id == position.position_id}
+    return PairState(position=position, orders=tracked, halted=position.halted,
+                     realized=realized)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceSeen:
+    tick: Tick
+    matched: tuple[OrderReport, ...] = ()  # unused by step; the venue's reports come first
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Started:
+    """The pair (re)started from the DB. ``confirmed_open``: orders boot reconciliation has
+    just seen open on the venue, which need not be asked about again."""
+
+    confirmed_open: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayRestarted:
+    """The Gateway was replaced: whatever it had in hand is lost, so ask about it again."""
+
+
+Event = (PriceSeen | Started | GatewayRestarted | OrderUpdated | StopReplaced | OrderRejected
+         | OrderMissing | StraysCanceled)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Write:
+    positions: tuple[Position, ...] = ()
+    orders: tuple[Order, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    durable: bool = False  # on disk before the next effect runs (a write-ahead intent)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Send:
+    command: Command
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Halt:
+    """Stop trading the pair; its stop stays on the venue. ``entry``: an entry that can never
+    be made (a replay stops there)."""
+
+    reason: str
+    entry: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Log:
+    event: str
+    level: str = "info"
+    fields: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Count:
+    """One order outcome (``orders_total{type,result}``)."""
+
+    order_type: str
+    result: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopMoved:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Closed:
+    """A trade closed; ``position`` carries its exit and P&L."""
+
+    position: Position
+
+
+Effect = Write | Send | Halt | Log | Count | StopMoved | Closed
