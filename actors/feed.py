@@ -210,3 +210,20 @@ def _iso(ts: Decimal) -> str:
     seconds = int(ts)
     millis = int((ts - seconds) * 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def start_feed(feed: Any, *, targets: dict[str, Target], starts: dict[str, Decimal],
+               ticks: dict[str, Decimal], metrics: Any = None,
+               market_data: MarketData | None = None) -> pykka.ActorRef | None:
+    """The Feed of ``[feed] kind``; None for ``replay``, which is driven lock-step from the
+    edge. ``feed`` is the config's ``FeedConfig``."""
+    if feed.kind == "simulated":
+        return SimulatedFeed.start(
+            targets=targets, starts=starts, ticks=ticks, metrics=metrics,
+            settings=WalkSettings(seed=feed.seed, interval_ms=feed.interval_ms,
+                                  volatility_pct=feed.volatility_pct, drift_pct=feed.drift_pct))
+    if feed.kind == "binance":
+        if market_data is None:
+            raise InvariantViolation("[feed] kind = binance needs a market-data source")
+        return StreamFeed.start(targets=targets, source=market_data, metrics=metrics)
+    return None

@@ -23,7 +23,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pykka
@@ -45,6 +44,7 @@ from actors.messages import (
     QueryOrder,
     RegisterPair,
     ReplaceStop,
+    Settle,
     StopReplaced,
     StraysCanceled,
     Sync,
@@ -61,15 +61,6 @@ from telemetry.logs import log_event
 log = logging.getLogger("ratchet.gateway")
 
 MAINTAIN_EVERY_S = 1.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Settle:
-    """Sent by the Gateway to itself: ask about an order (or both halves of a move) whose
-    outcome is unknown. ``attempt`` sets the backoff of the next try."""
-
-    command: QueryOrder | ReplaceStop
-    attempt: int = 1
 
 
 class Gateway(pykka.ThreadingActor):

@@ -113,6 +113,15 @@ class Maintain:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Settle:
+    """Sent by the Gateway to itself: ask about an order (or both halves of a move) whose
+    outcome is unknown. ``attempt`` sets the backoff of the next try."""
+
+    command: Any
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DrainMoves:
     """Sent by the Gateway to itself: send queued stop moves the order budget allows."""
 

@@ -14,8 +14,6 @@ import contextlib
 import logging
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +22,7 @@ import pykka
 from actors import recovery
 from actors.conflation import TickSlot, tell_if_alive
 from actors.db_writer import DBWriter
-from actors.feed import SetTarget, SimulatedFeed, StreamFeed, Target, WalkSettings
+from actors.feed import SetTarget, Target, start_feed
 from actors.gateway import Gateway
 from actors.messages import (
     Boot,
@@ -43,44 +41,14 @@ from actors.messages import (
     UseGateway,
 )
 from actors.pair import PairActor, PairWiring
+from actors.restarts import RESTART_WINDOW_S, Budget, PairHandle
 from core.errors import InvariantViolation
-from core.types import PairSettings, PositionState, SymbolFilters
+from core.types import PairSettings, PositionState
 from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.supervisor")
 
-MAX_RESTARTS = 5
-RESTART_WINDOW_S = 600.0
 STOP_TIMEOUT_S = 10.0
-
-
-@dataclass(slots=True)
-class Budget:
-    """Failures within the restart window; ``over()`` once the 6th lands in it."""
-
-    times: deque = field(default_factory=deque)
-
-    def fail(self, now: float) -> int:
-        self.times.append(now)
-        while self.times and now - self.times[0] > RESTART_WINDOW_S:
-            self.times.popleft()
-        return len(self.times)
-
-    def over(self) -> bool:
-        return len(self.times) > MAX_RESTARTS
-
-    def delay_s(self) -> float:
-        return min(0.1 * 2 ** (len(self.times) - 1), 5.0)
-
-
-@dataclass(slots=True, kw_only=True)
-class PairHandle:
-    settings: PairSettings
-    filters: SymbolFilters
-    slot: TickSlot
-    ref: pykka.ActorRef | None = None
-    failures: Budget = field(default_factory=Budget)
-    halted: bool = False
 
 
 class Supervisor(pykka.ThreadingActor):
@@ -203,8 +171,8 @@ class Supervisor(pykka.ThreadingActor):
     # --- pairs ------------------------------------------------------------------------------
 
     def _start_pair(self, symbol: str, confirmed_open: frozenset[str] = frozenset()) -> None:
-        """Start (or restart) a pair from the DB. ``confirmed_open``: orders boot
-        reconciliation has just seen open on the venue, which the pair need not ask about."""
+        """Start (or restart) a pair from the DB; it need not ask about ``confirmed_open``,
+        the orders boot reconciliation has just seen open on the venue."""
         handle = self.pairs.get(symbol)
         if handle is None or handle.halted:
             return
@@ -244,8 +212,7 @@ class Supervisor(pykka.ThreadingActor):
         self._later(delay, RestartPair(symbol=symbol))
 
     def _fatal(self, reason: str) -> None:
-        """The store cannot commit, or the Gateway keeps dying: stop trading everywhere;
-        exchange stops stay in place."""
+        """The store cannot commit, or the Gateway keeps dying: stop trading everywhere."""
         log_event(log, "trading_halted", level=logging.ERROR, reason=reason,
                   note="exchange stops stay in place")
         for handle in self.pairs.values():
@@ -289,23 +256,10 @@ class Supervisor(pykka.ThreadingActor):
     # --- the Feed ---------------------------------------------------------------------------
 
     def _start_feed(self) -> pykka.ActorRef | None:
-        kind = self.config.feed.kind
-        targets = {s: self._feed_target(s) for s in self.pairs}
-        if kind == "simulated":
-            feed = self.config.feed
-            return SimulatedFeed.start(
-                targets=targets, starts={s: self._start_price(s) for s in self.pairs},
-                ticks={s: h.filters.tick for s, h in self.pairs.items()},
-                settings=WalkSettings(seed=feed.seed, interval_ms=feed.interval_ms,
-                                      volatility_pct=feed.volatility_pct,
-                                      drift_pct=feed.drift_pct),
-                metrics=self.metrics)
-        if kind == "binance":
-            if self.market_data is None:
-                raise InvariantViolation("[feed] kind = binance needs a market-data source")
-            return StreamFeed.start(targets=targets, source=self.market_data,
-                                    metrics=self.metrics)
-        return None  # replay: driven lock-step from the edge
+        return start_feed(self.config.feed, targets={s: self._feed_target(s) for s in self.pairs},
+                          starts={s: self._start_price(s) for s in self.pairs},
+                          ticks={s: h.filters.tick for s, h in self.pairs.items()},
+                          metrics=self.metrics, market_data=self.market_data)
 
     def _feed_target(self, symbol: str) -> Target:
         if self.matches:  # the venue matches in-process: prices go through the Gateway first
