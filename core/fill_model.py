@@ -118,3 +118,13 @@ def match_trailing(state: TrailingStop, price: Decimal, ts: Decimal) -> Trailing
         return TrailingMatch(state=triggered, fill_price=price if price >= state.limit else None)
     return TrailingMatch(state=state if peak == state.peak else replace(state, peak=peak),
                          fill_price=None)
+
+
+VenueStop = StopState | TrailingStop
+
+
+def match_order(state: VenueStop, price: Decimal, ts: Decimal) -> StopMatch | TrailingMatch:
+    """Match one price against either kind of venue stop."""
+    if isinstance(state, TrailingStop):
+        return match_trailing(state, price, ts)
+    return match_stop(state, price, ts)
