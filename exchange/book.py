@@ -293,14 +293,16 @@ class Book:
         start_ts: Decimal | None = None, end_ts: Decimal | None = None,
         limit: int | None = None,
     ) -> list[BookOrder]:
-        """Orders in order id order: from ``from_order_id`` on, else the latest ``limit``;
-        ``start_ts``/``end_ts`` bound their creation time (inclusive)."""
+        """Orders in order id order: the first ``limit`` from ``from_order_id`` or ``start_ts``
+        on, else the latest ``limit``; ``start_ts``/``end_ts`` bound their creation time
+        (inclusive)."""
         where, args = ("order_id>=?", (from_order_id,)) if from_order_id else ("1=1", ())
         orders = [o for o in self._orders(where, args, symbol)
                   if (start_ts is None or o.created_ts >= start_ts)
                   and (end_ts is None or o.created_ts <= end_ts)]
         if limit is not None:
-            orders = orders[:limit] if from_order_id is not None else orders[-limit:]
+            oldest_first = from_order_id is not None or start_ts is not None
+            orders = orders[:limit] if oldest_first else orders[-limit:]
         return orders
 
     def balances(self) -> dict[str, Balance]:

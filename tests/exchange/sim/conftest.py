@@ -59,12 +59,16 @@ def client(sim) -> Client:
     return make_client(sim.url)
 
 
+# A 0.01 BTC buy pays 0.1 % in BTC (Binance's rule): 0.00999 BTC arrive.
+NET_QTY = "0.00999"
+
+
 def buy_btc(client: Client, qty: str = "0.01", client_id: str = "buy-1") -> dict:
     return client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET",
                                quantity=qty, newClientOrderId=client_id)
 
 
-def place_stop(client: Client, client_id: str = "stop-1", qty: str = "0.01",
+def place_stop(client: Client, client_id: str = "stop-1", qty: str = NET_QTY,
                stop: str = "48000", limit: str = "47900") -> dict:
     return client.create_order(
         symbol="BTCUSDT", side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",

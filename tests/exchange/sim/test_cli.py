@@ -55,8 +55,8 @@ def test_state_file_survives_kill_9(tmp_path):
 
     assert first.returncode == -signal.SIGKILL
     assert after == before
-    assert balances["BTC"]["locked"] == "0.01000000"
-    assert balances["USDT"]["free"] == "4499.50000000"  # seeded once: 5000 - 500 - fee
+    assert balances["BTC"]["locked"] == "0.00999000"  # 0.01 bought, its fee paid in BTC
+    assert balances["USDT"]["free"] == "4500.00000000"  # seeded once: 5000 - 500
     assert len(trades) == 1
 
 

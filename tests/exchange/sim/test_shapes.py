@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from tests.conftest import FIXTURES
-from tests.exchange.sim.conftest import buy_btc, control, place_stop
+from tests.exchange.sim.conftest import NET_QTY, buy_btc, control, place_stop
 from tests.exchange.sim.test_ws import _user_events
 
 # Keys Binance sends only in some cases (documented as conditional in the API docs).
@@ -61,7 +61,7 @@ def test_post_stop_order_result_adds_only_stop_price(client):
 
     order = client.create_order(
         symbol="BTCUSDT", side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",
-        quantity="0.01", price="47900", stopPrice="48000", newOrderRespType="RESULT",
+        quantity=NET_QTY, price="47900", stopPrice="48000", newOrderRespType="RESULT",
     )
 
     recorded = shape(fixture("order_post_new_limit_SOLUSDT.json"))
