@@ -219,7 +219,10 @@ class Api:
             elif order_type in STOP_LIMIT_TYPES:
                 order = self.venue.stop_limit(symbol, client_id=new_id,
                                               **self._stop_limit(side, order_type, params))
-            else:  # **sim**: LIMIT, LIMIT_MAKER, STOP_LOSS and TAKE_PROFIT are not offered
+            else:
+                if order_type in ("LIMIT", "LIMIT_MAKER"):  # what Binance would say first
+                    not_required(params, "stopPrice", "trailingDelta")
+                # **sim**: LIMIT, LIMIT_MAKER, STOP_LOSS and TAKE_PROFIT are not offered
                 raise SimError(400, -1116, "Invalid orderType.")
         except VenueError as exc:
             raise venue_error(exc) from None
