@@ -108,7 +108,7 @@ class SimHandler(BaseHTTPRequestHandler):
             if err.status == 0:  # a timeout: no answer at all
                 self.close_connection = True
                 return
-            if endpoint.order_write and err.status == 400:
+            if endpoint.order_write and err.status in (400, 401, 409):  # failed: weight 1
                 self.server.limiter.charge(now(), 1)
             headers.update(err.headers)
             headers.update(self.server.limiter.headers(now(), order=endpoint.places_order))
