@@ -10,8 +10,10 @@ import threading
 from decimal import Decimal
 from pathlib import Path
 
-from core.errors import InputError
+from core.errors import ConfigError, InputError
 from core.money import to_decimal
+from core.symbols import split_symbol
+from exchange.book_fees import FeeMode
 from exchange.sim.server import DEFAULT_SYMBOLS, SimConfig, SimServer, default_credentials
 
 SYMBOL_RE = re.compile(r"[A-Z0-9]{2,20}")
@@ -46,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--interval-ms", type=int, default=250,
                    help="random walk: time between prices (default: %(default)s)")
     p.add_argument("--fee-pct", default="0.1", help="fee, %% of notional (default: 0.1)")
+    p.add_argument("--fee-mode", choices=[m.value for m in FeeMode], default=FeeMode.RECEIVED,
+                   help="received (Binance: a BUY pays in the base asset, a SELL in the quote "
+                        "asset) or quote (both sides in the quote asset); default: received")
+    p.add_argument("--fee-asset", metavar="ASSET",
+                   help="pay fees in ASSET (BNB) while its balance lasts, at the ASSET<quote> "
+                        "price, which must be a listed symbol (e.g. BNBUSDT)")
     p.add_argument("--weight-1m", type=int, default=6000, help="REQUEST_WEIGHT per minute")
     p.add_argument("--orders-10s", type=int, default=100, help="ORDERS per 10 seconds")
     p.add_argument("--orders-1d", type=int, default=200_000, help="ORDERS per day")
@@ -69,14 +77,19 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         balances[asset.upper()] = _decimal(amount, f"--balance {asset}")
     if args.prices is not None and not args.prices.is_file():
         raise InputError(f"{args.prices}: not found")
+    symbols = symbols_from_args(args.symbols)
+    fee_asset = args.fee_asset.upper() if args.fee_asset else None
+    if fee_asset is not None:
+        _check_fee_asset(fee_asset, symbols)
     return SimConfig(
-        port=args.port, symbols=symbols_from_args(args.symbols), prices=args.prices,
+        port=args.port, symbols=symbols, prices=args.prices,
         speed=args.speed, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
         state=args.state, api_key=args.api_key or env_key,
         api_secret=args.api_secret or env_secret,
         balances=balances or {"USDT": Decimal("100000")}, seed=args.seed,
         volatility_pct=_decimal(args.volatility_pct, "--volatility-pct"),
         interval_ms=args.interval_ms, fee_pct=_decimal(args.fee_pct, "--fee-pct"),
+        fee_mode=FeeMode(args.fee_mode), fee_asset=fee_asset,
         weight_1m=args.weight_1m, orders_10s=args.orders_10s, orders_1d=args.orders_1d,
         ban_s=args.ban_s, timeout_s=args.timeout_s,
     )
@@ -117,6 +130,18 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
     sys.stdout.flush()
     return 0
+
+
+def _check_fee_asset(asset: str, symbols: tuple[str, ...]) -> None:
+    """The fee asset needs a price in some listed symbol's quote asset: ASSET<quote> listed."""
+    try:
+        quotes = {split_symbol(s)[1] for s in symbols}
+        priced = {split_symbol(s)[1] for s in symbols if split_symbol(s)[0] == asset}
+    except ConfigError as exc:
+        raise InputError(str(exc)) from None
+    if not priced & quotes:
+        raise InputError(f"--fee-asset {asset} needs a price: list {asset}<quote> in --symbols "
+                         f"(e.g. {asset}USDT)")
 
 
 def _decimal(text: str, what: str) -> Decimal:

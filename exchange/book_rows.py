@@ -1,7 +1,14 @@
-"""The ``Book``'s SQLite schema and its row types (``exchange.book``)."""
+"""The ``Book``'s SQLite schema, its migrations and its row types (``exchange.book``).
+
+The schema version is ``PRAGMA user_version``. Version 1 lets a client order id be reused once
+its order is closed (``client_order_id`` is indexed, no longer UNIQUE) and keeps a trailing
+stop's delta, peak and tracking start, so the peak outlives a restart. A file of version 0 (the
+first sim) is migrated in place; a newer file is refused.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,12 +21,14 @@ CREATE TABLE IF NOT EXISTS balances(
     asset TEXT PRIMARY KEY, free TEXT NOT NULL, locked TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS orders(
     order_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    client_order_id TEXT NOT NULL UNIQUE,
+    client_order_id TEXT NOT NULL,
     symbol TEXT NOT NULL, side TEXT NOT NULL, type TEXT NOT NULL,
     qty TEXT NOT NULL, price TEXT, stop_price TEXT,
     status TEXT NOT NULL, executed_qty TEXT NOT NULL, quote_qty TEXT NOT NULL,
-    triggered_ts TEXT, created_ts TEXT NOT NULL, updated_ts TEXT NOT NULL);
+    triggered_ts TEXT, created_ts TEXT NOT NULL, updated_ts TEXT NOT NULL,
+    trailing_delta INTEGER, peak TEXT, trailing_ts TEXT);
 CREATE INDEX IF NOT EXISTS idx_orders_status_symbol ON orders(status, symbol);
+CREATE INDEX IF NOT EXISTS idx_orders_client ON orders(client_order_id);
 CREATE TABLE IF NOT EXISTS trades(
     trade_id INTEGER PRIMARY KEY AUTOINCREMENT,
     order_id INTEGER NOT NULL REFERENCES orders(order_id),
@@ -33,10 +42,44 @@ CREATE TABLE IF NOT EXISTS prices(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-ORDER_COLUMNS = (
-    "order_id, client_order_id, symbol, side, type, qty, price, stop_price, status, "
-    "executed_qty, quote_qty, triggered_ts, created_ts, updated_ts"
-)
+SCHEMA_VERSION = 1
+_V0_COLUMNS = ("order_id, client_order_id, symbol, side, type, qty, price, stop_price, status, "
+               "executed_qty, quote_qty, triggered_ts, created_ts, updated_ts")
+# Version 0 -> 1: rebuild ``orders`` without UNIQUE(client_order_id), with the trailing columns
+# (SQLite's documented way to change a constraint: new table, copy, drop, rename).
+_MIGRATE_0_TO_1 = f"""
+CREATE TABLE orders_v1(
+    order_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL, side TEXT NOT NULL, type TEXT NOT NULL,
+    qty TEXT NOT NULL, price TEXT, stop_price TEXT,
+    status TEXT NOT NULL, executed_qty TEXT NOT NULL, quote_qty TEXT NOT NULL,
+    triggered_ts TEXT, created_ts TEXT NOT NULL, updated_ts TEXT NOT NULL,
+    trailing_delta INTEGER, peak TEXT, trailing_ts TEXT);
+INSERT INTO orders_v1({_V0_COLUMNS}) SELECT {_V0_COLUMNS} FROM orders;
+DROP TABLE orders;
+ALTER TABLE orders_v1 RENAME TO orders;
+"""
+
+ORDER_COLUMNS = f"{_V0_COLUMNS}, trailing_delta, peak, trailing_ts"
+
+
+def open_schema(conn: sqlite3.Connection) -> None:
+    """Create a new file's schema, or migrate an older one to ``SCHEMA_VERSION``."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"book schema version {version} is newer than this code's {SCHEMA_VERSION}")
+    old = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='orders'").fetchone()
+    if old is not None and version == 0:
+        conn.execute("PRAGMA foreign_keys=OFF")  # trades reference orders while it is rebuilt
+        try:
+            conn.executescript(f"BEGIN IMMEDIATE;{_MIGRATE_0_TO_1}COMMIT;")
+        finally:
+            conn.execute("PRAGMA foreign_keys=ON")
+    conn.executescript(SCHEMA)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +90,12 @@ class BookOrder(OrderReport):
     quote_qty: Decimal = ZERO  # cummulativeQuoteQty
     created_ts: Decimal = ZERO
     updated_ts: Decimal = ZERO
+    # ``type`` is STOP_LOSS_LIMIT for both kinds of SELL stop-limit: the engine's OrderType has
+    # no take-profit; ``take_profit`` keeps the venue's TAKE_PROFIT_LIMIT apart.
+    take_profit: bool = False
+    trailing_delta: int | None = None  # basis points; None: not a trailing stop
+    peak: Decimal | None = None  # a trailing stop's highest price since tracking started
+    trailing_ts: Decimal | None = None  # when a trailing stop started tracking
 
     def plain(self) -> OrderReport:
         """The same report as a plain ``OrderReport``."""

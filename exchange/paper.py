@@ -3,8 +3,11 @@
 Its state (balances, open stop orders, trades) lives in its own SQLite file, so after a restart
 its stop orders are still there, as they would be on Binance. Filters come from each pair's
 ``tick``, ``step`` and ``min_notional``; an order that breaks one is refused with
-``OrderRejected(code=-1013)``. Fees are each pair's ``fee_pct`` % of the notional, charged in
-the quote asset (see ``exchange.book``).
+``OrderRejected(code=-1013)``, and the book's other Binance rules apply as on the sim (a stop
+that would trigger immediately, five algo orders per symbol, ...; see ``exchange.book``). Fees
+are each pair's ``fee_pct`` % of the notional, charged in the quote asset on both sides unless
+``fee_mode`` says otherwise (``FeeMode.RECEIVED``: Binance's base-asset fee on a BUY), so that
+replay keeps its reference results; ``fee_asset="BNB"`` pays in BNB when it can.
 
 The Gateway calls ``on_price`` with every price before the pair decides (DESIGN.md §3 step 1);
 fills of resting stops come back from that call, so no listener is used.
@@ -21,6 +24,7 @@ from core.symbols import paper_filters
 from core.types import Balance, PairSettings, Side, SymbolFilters
 from exchange.base import Exchange, OrderReport, ReplaceReport
 from exchange.book import Book
+from exchange.book_fees import FeeMode
 
 #: What every quote asset of a configured pair starts with, unless ``balances`` names it.
 DEFAULT_QUOTE_BALANCE = Decimal(1_000_000)
@@ -43,6 +47,8 @@ class PaperExchange(Exchange):
         *,
         settings: Mapping[str, PairSettings],
         balances: Mapping[str, Decimal] | None = None,
+        fee_mode: FeeMode = FeeMode.QUOTE,
+        fee_asset: str | None = None,
     ) -> None:
         filters = {symbol: paper_filters(s) for symbol, s in settings.items()}
         self._seed = dict(balances or {})
@@ -52,6 +58,8 @@ class PaperExchange(Exchange):
             filters=filters,
             balances=self._seed,
             symbol_fee_pct={symbol: s.fee_pct for symbol, s in settings.items()},
+            fee_mode=fee_mode,
+            fee_asset=fee_asset,
         )
         self._fund_new_assets(filters.values())
 

@@ -1,29 +1,43 @@
 """The ``/api/v3`` endpoints: Binance parameters in, Binance bodies out, the venue between.
 
 Each handler takes the merged query/form parameters and returns the JSON body, or raises
-``SimError``. ``core.errors`` from the Book become Binance error bodies here.
+``SimError``. ``core.errors`` from the Book become Binance error bodies here. Which parameters
+an endpoint reads, and how they parse, is ``exchange.sim.params``.
 """
 
 from __future__ import annotations
 
-import re
-import secrets
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from core.errors import OrderRejected, UnknownOrder, VenueError
+from core.money import floor_step
 from core.types import Side
 from exchange.book import BookOrder
-from exchange.sim import wire
-from exchange.sim.guard import RateLimiter, SimError, mandatory
+from exchange.book_rules import WOULD_TRIGGER
+from exchange.sim import tickers, wire
+from exchange.sim.guard import RateLimiter, SimError
+from exchange.sim.params import (
+    client_id,
+    decimal_param,
+    int_param,
+    limit_param,
+    not_required,
+    order_ref,
+    required,
+    side_param,
+)
 from exchange.sim.venue import SimVenue
 
-_DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
-_CLIENT_ID = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
-
 Params = Mapping[str, str]
+STOP_LIMIT_TYPES = ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
+CANCEL_REPLACE_FAILED = "Order cancel-replace failed."
+CANCEL_REPLACE_PARTIAL = "Order cancel-replace partially failed."
+NOT_SUPPORTED = SimError(400, -1020, "This operation is not supported.")  # **sim**
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,34 +58,20 @@ def venue_error(exc: VenueError) -> SimError:
     return SimError(exc.http_status or 400, exc.code or -1000, str(exc))
 
 
-def decimal_param(params: Params, name: str, *, required: bool = True) -> Decimal | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        if required:
-            raise mandatory(name)
+def symbols_param(params: Params) -> list[str] | None:
+    """``symbols=["A","B"]`` (JSON), or ``None`` when absent."""
+    raw = params.get("symbols")
+    if not raw:
         return None
-    if not _DECIMAL.match(raw):
-        raise SimError(400, -1100, (
-            f"Illegal characters found in parameter '{name}'; legal range is "
-            "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'."))
-    return Decimal(raw)
-
-
-def _required(params: Params, name: str) -> str:
-    value = params.get(name)
-    if not value:
-        raise mandatory(name)
-    return value
-
-
-def _order_id(params: Params, name: str = "orderId") -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit():
-        raise SimError(400, -1100, f"Illegal characters found in parameter '{name}'; "
-                                   "legal range is '^[0-9]{1,20}$'.")
-    return int(raw)
+    try:
+        names = json.loads(raw)
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise SimError(400, -1100, "Illegal characters found in parameter 'symbols'; legal "
+                                   "range is '^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\")"
+                                   "{0,}){0,1}\\]$'.")
+    return names
 
 
 class Api:
@@ -105,6 +105,11 @@ class Api:
             ("GET", "myTrades"): Endpoint(
                 self.my_trades, lambda p: 5 if p.get("orderId") else 20, signed=True,
                 read_faults=True),
+            ("GET", "allOrders"): Endpoint(self.all_orders, lambda p: 20, signed=True,
+                                           read_faults=True),
+            ("GET", "ticker/24hr"): Endpoint(self.ticker_24hr, self._ticker_weight),
+            ("GET", "depth"): Endpoint(
+                self.depth, lambda p: tickers.depth_weight(limit_param(p, 100, 5000))),
         }
 
     def _now(self) -> int:
@@ -112,69 +117,159 @@ class Api:
 
     # --- market data ---------------------------------------------------------------------
 
+    def _symbols(self, params: Params) -> list[str]:
+        """``symbol`` or ``symbols`` (not both: -1128), each listed (-1121); else all."""
+        one, many = params.get("symbol"), symbols_param(params)
+        if one and many is not None:
+            raise SimError(400, -1128, "Combination of optional parameters invalid.")
+        if params.get("symbolStatus") not in (None, "", "TRADING"):  # every symbol trades
+            if one:
+                raise SimError(400, -1220, "The symbol's status does not match the requested "
+                                           "symbolStatus.")
+            return []
+        names = [one] if one else many if many is not None else self.book.symbols()
+        return [self._symbol(name) for name in names]
+
     def exchange_info(self, params: Params) -> dict[str, Any]:
-        symbols = [params["symbol"]] if params.get("symbol") else self.book.symbols()
-        try:
-            filters = [self.book.filters(s) for s in symbols]
-        except VenueError as exc:
-            raise venue_error(exc) from None
-        return wire.exchange_info(filters, self.limiter.rate_limits(), self._now())
+        filters = [self.book.filters(s) for s in self._symbols(params)]
+        return wire.exchange_info(filters, self.book.rules, self.limiter.rate_limits(),
+                                  self._now())
 
     def ticker_price(self, params: Params) -> Any:
         prices = self.book.last_prices()
-        symbol = params.get("symbol")
-        if symbol:
-            if symbol not in prices:
-                raise SimError(400, -1121, "Invalid symbol.")
-            return {"symbol": symbol, "price": wire.fmt(prices[symbol])}
-        return [{"symbol": s, "price": wire.fmt(p)} for s, p in sorted(prices.items())]
+        rows = [{"symbol": s, "price": wire.fmt(prices[s])}
+                for s in sorted(self._symbols(params)) if s in prices]
+        return rows[0] if params.get("symbol") and rows else rows
+
+    def _ticker_weight(self, params: Params) -> int:
+        if params.get("symbol"):
+            return 2
+        many = symbols_param(params)
+        return tickers.ticker_weight(None if many is None else len(many))
+
+    def ticker_24hr(self, params: Params) -> Any:
+        kind = params.get("type") or "FULL"
+        if kind not in ("FULL", "MINI"):
+            raise SimError(400, -1139, "Invalid ticker type.")
+        rows = []
+        for symbol in self._symbols(params):
+            day = self.venue.day_stats(symbol)
+            if day is not None:
+                rows.append(wire.ticker_24hr(symbol, day, self.book.filters(symbol).tick,
+                                             mini=kind == "MINI"))
+        return rows[0] if params.get("symbol") and rows else rows
+
+    def depth(self, params: Params) -> dict[str, Any]:
+        symbol = self._symbol(required(params, "symbol"))
+        self._symbols(params)  # symbolStatus
+        last, day = self.book.last_price(symbol), self.venue.day_stats(symbol)
+        if last is None or day is None:
+            return wire.depth(0, [], [])
+        bids, asks = tickers.book_levels(last, self.book.filters(symbol).tick,
+                                         limit_param(params, 100, 5000))
+        return wire.depth(day.last_id, bids, asks)
 
     # --- account -------------------------------------------------------------------------
 
     def account(self, params: Params) -> dict[str, Any]:
-        balances = {a: (b.free, b.locked) for a, b in self.book.balances().items()}
+        omit_zero = params.get("omitZeroBalances") == "true"
+        balances = {a: (b.free, b.locked) for a, b in self.book.balances().items()
+                    if not omit_zero or b.free or b.locked}
         return wire.account_json(balances, self.fee_pct / 100, self._now())
 
     def my_trades(self, params: Params) -> list[dict[str, Any]]:
-        symbol = _required(params, "symbol")
-        self._symbol(symbol)
-        limit = min(int(params.get("limit") or 500), 1000)
-        trades = self.book.trades(
-            symbol, order_id=_order_id(params), from_id=_order_id(params, "fromId"),
-            limit=limit,
-        )
+        """From ``fromId`` or ``startTime`` on (the first ``limit``), else the latest."""
+        symbol = self._symbol(required(params, "symbol"))
+        limit = limit_param(params, 500, 1000)
+        start, end = self._time_range(params)
+        from_id = int_param(params, "fromId")
+        trades = [t for t in self.book.trades(symbol, order_id=int_param(params, "orderId"),
+                                              from_id=from_id)
+                  if (start is None or t.ts >= start) and (end is None or t.ts <= end)]
+        trades = trades[:limit] if from_id is not None or start is not None else trades[-limit:]
         return [wire.trade_json(t) for t in trades]
+
+    def all_orders(self, params: Params) -> list[dict[str, Any]]:
+        symbol = self._symbol(required(params, "symbol"))
+        start, end = self._time_range(params)
+        orders = self.book.all_orders(
+            symbol, from_order_id=int_param(params, "orderId"), start_ts=start, end_ts=end,
+            limit=limit_param(params, 500, 1000))
+        return [wire.order_json(o) for o in orders]
+
+    @staticmethod
+    def _time_range(params: Params) -> tuple[Decimal | None, Decimal | None]:
+        """``startTime``/``endTime`` (ms) as epoch seconds; at most 24 hours apart (-1127)."""
+        start, end = int_param(params, "startTime"), int_param(params, "endTime")
+        if start is not None and end is not None and end - start > tickers.DAY_MS:
+            raise SimError(400, -1127, "More than 24 hours between startTime and endTime.")
+        return (None if start is None else Decimal(start) / 1000,
+                None if end is None else Decimal(end) / 1000)
 
     # --- orders --------------------------------------------------------------------------
 
     def new_order(self, params: Params) -> dict[str, Any]:
-        symbol = self._symbol(_required(params, "symbol"))
-        side = self._side(params)
-        order_type = _required(params, "type")
-        client_id = self._client_id(params.get("newClientOrderId"))
-        qty = decimal_param(params, "quantity")
-        resp_type = params.get("newOrderRespType") or ("FULL" if order_type == "MARKET"
-                                                        else "ACK")
+        symbol = self._symbol(required(params, "symbol"))
+        side = side_param(params)
+        order_type = required(params, "type")
+        new_id = client_id(params.get("newClientOrderId"))
         try:
             if order_type == "MARKET":
-                order = self.venue.market(symbol, side, qty, client_id)
-            elif order_type == "STOP_LOSS_LIMIT":
-                order = self._stop_limit(symbol, side, qty, params, client_id)
+                order = self._market(symbol, side, params, new_id)
+            elif order_type in STOP_LIMIT_TYPES:
+                order = self.venue.stop_limit(symbol, client_id=new_id,
+                                              **self._stop_limit(side, order_type, params))
             else:
+                if order_type in ("LIMIT", "LIMIT_MAKER"):  # what Binance would say first
+                    not_required(params, "stopPrice", "trailingDelta")
+                # **sim**: LIMIT, LIMIT_MAKER, STOP_LOSS and TAKE_PROFIT are not offered
                 raise SimError(400, -1116, "Invalid orderType.")
         except VenueError as exc:
             raise venue_error(exc) from None
-        return self._new_order_body(order, resp_type)
+        return self._new_order_body(order, self._resp_type(params, order_type))
 
-    def _stop_limit(
-        self, symbol: str, side: Side, qty: Decimal, params: Params, client_id: str
-    ) -> BookOrder:
-        stop, limit = decimal_param(params, "stopPrice"), decimal_param(params, "price")
-        if params.get("timeInForce") != "GTC":
-            raise mandatory("timeInForce")
-        if side is not Side.SELL:
-            raise SimError(400, -2010, "The sim supports STOP_LOSS_LIMIT SELL only.")
-        return self.venue.stop_limit(symbol, qty, stop, limit, client_id)
+    def _market(self, symbol: str, side: Side, params: Params, new_id: str) -> BookOrder:
+        not_required(params, "timeInForce", "price", "stopPrice", "trailingDelta")
+        qty = decimal_param(params, "quantity", required=False)
+        quote = decimal_param(params, "quoteOrderQty", required=False)
+        if qty is None and quote is None:
+            raise SimError(400, -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but "
+                                       "both were empty/null!")
+        if qty is None:  # as much base as ``quote`` buys (or a sale brings) at the last price
+            last = self.book.last_price(symbol)
+            if not last:
+                raise SimError(400, -2010, f"No price for {symbol} yet.")
+            qty = floor_step(quote / last, self.book.filters(symbol).step)
+        else:
+            not_required(params, "quoteOrderQty")
+        return self.venue.market(symbol, side, qty, new_id)
+
+    def _stop_limit(self, side: Side, order_type: str, params: Params) -> dict[str, Any]:
+        """The venue's arguments of a STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT."""
+        time_in_force = required(params, "timeInForce")
+        if time_in_force not in ("GTC", "IOC", "FOK"):
+            raise SimError(400, -1115, "Invalid timeInForce.")
+        if time_in_force != "GTC":
+            raise NOT_SUPPORTED
+        not_required(params, "quoteOrderQty")
+        qty, limit = decimal_param(params, "quantity"), decimal_param(params, "price")
+        stop = decimal_param(params, "stopPrice", required=False)
+        trailing_delta = int_param(params, "trailingDelta")
+        if stop is None and trailing_delta is None:
+            raise SimError(400, -1102, "Param 'stopPrice' or 'trailingDelta' must be sent, but "
+                                       "both were empty/null!")
+        if side is not Side.SELL:  # **sim**
+            raise SimError(400, -2010, "The sim supports SELL stop-limit orders only.")
+        return {"qty": qty, "stop": stop, "limit": limit, "trailing_delta": trailing_delta,
+                "take_profit": order_type == "TAKE_PROFIT_LIMIT"}
+
+    @staticmethod
+    def _resp_type(params: Params, order_type: str) -> str:
+        value = params.get("newOrderRespType") or ("FULL" if order_type == "MARKET" else "ACK")
+        if value not in RESPONSE_TYPES:
+            raise SimError(400, -1130, "Data sent for parameter 'newOrderRespType' is not "
+                                       "valid.")
+        return value
 
     def _new_order_body(self, order: BookOrder, resp_type: str) -> dict[str, Any]:
         transact = self._now()
@@ -185,20 +280,20 @@ class Api:
         return wire.order_full(order, self.venue.trades_of(order), transact)
 
     def get_order(self, params: Params) -> dict[str, Any]:
-        symbol = self._symbol(_required(params, "symbol"))
-        client_id, order_id = self._order_ref(params, "origClientOrderId", "orderId")
+        symbol = self._symbol(required(params, "symbol"))
+        client, order_id = order_ref(params, "origClientOrderId", "orderId")
         try:
-            order = self.book.get_order(symbol, client_id, order_id=order_id)
+            order = self.book.get_order(symbol, client, order_id=order_id)
         except VenueError as exc:
             raise venue_error(exc) from None
         return wire.order_json(order)
 
     def cancel_order(self, params: Params) -> dict[str, Any]:
-        symbol = self._symbol(_required(params, "symbol"))
-        client_id, order_id = self._order_ref(params, "origClientOrderId", "orderId")
-        cancel_id = self._client_id(params.get("newClientOrderId"))
+        symbol = self._symbol(required(params, "symbol"))
+        client, order_id = order_ref(params, "origClientOrderId", "orderId")
+        cancel_id = client_id(params.get("newClientOrderId"))
         try:
-            order = self.venue.cancel(symbol, client_id, order_id)
+            order = self.venue.cancel(symbol, client, order_id)
         except VenueError as exc:
             raise venue_error(exc) from None
         return wire.cancel_json(order, cancel_id, self._now())
@@ -209,60 +304,58 @@ class Api:
             self._symbol(symbol)
         return [wire.order_json(o) for o in self.book.open_orders(symbol)]
 
-    def cancel_replace(self, params: Params, *, fail_new: bool = False) -> dict[str, Any]:
-        """cancelReplace, STOP_ON_FAILURE. ``fail_new`` injects a 409 (cancel applied only)."""
-        symbol = self._symbol(_required(params, "symbol"))
-        if _required(params, "cancelReplaceMode") != "STOP_ON_FAILURE":
-            raise SimError(400, -1145, "The sim supports cancelReplaceMode STOP_ON_FAILURE.")
-        if _required(params, "type") != "STOP_LOSS_LIMIT":
+    def cancel_replace(self, params: Params, *, fault: str | None = None) -> dict[str, Any]:
+        """cancelReplace, STOP_ON_FAILURE. ``fault`` injects Binance's partial failures:
+        ``"409"`` (the cancel applied, the new order refused) or ``"-2022"`` (the cancel
+        refused as unknown, nothing placed, the old order left as it was)."""
+        symbol = self._symbol(required(params, "symbol"))
+        mode = required(params, "cancelReplaceMode")
+        if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
+            raise SimError(400, -1100, "Illegal characters found in parameter "
+                                       "'cancelReplaceMode'; legal range is 'STOP_ON_FAILURE, "
+                                       "ALLOW_FAILURE'.")
+        if mode != "STOP_ON_FAILURE" or params.get("orderRateLimitExceededMode") not in (
+                None, "", "DO_NOTHING"):
+            raise NOT_SUPPORTED
+        side, order_type = side_param(params), required(params, "type")
+        if order_type not in STOP_LIMIT_TYPES:  # **sim**: it replaces with stop-limits only
             raise SimError(400, -1116, "Invalid orderType.")
-        if self._side(params) is not Side.SELL or params.get("timeInForce") != "GTC":
-            raise SimError(400, -2010, "The sim replaces with STOP_LOSS_LIMIT SELL GTC only.")
-        client_id, order_id = self._order_ref(params, "cancelOrigClientOrderId",
-                                              "cancelOrderId")
-        new_id = self._client_id(params.get("newClientOrderId"))
-        qty, stop = decimal_param(params, "quantity"), decimal_param(params, "stopPrice")
-        limit = decimal_param(params, "price")
-        if fail_new:
-            return self._partial_failure(symbol, client_id, order_id)
-        report = self.venue.cancel_replace(symbol, client_id, order_id, qty, stop, limit, new_id)
-        now = self._now()
+        new_order = self._stop_limit(side, order_type, params)
+        client, order_id = order_ref(params, "cancelOrigClientOrderId", "cancelOrderId")
+        new_id = client_id(params.get("newClientOrderId"))
+        cancel_id = client_id(params.get("cancelNewClientOrderId"), "cancelNewClientOrderId")
+        resp_type = self._resp_type(params, order_type)
+        if fault == "-2022":
+            raise _replace_failed(UnknownOrder("Unknown order sent.", code=-2011))
+        if fault == "409":
+            return self._new_order_refused(symbol, client, order_id, cancel_id)
+        try:
+            report = self.venue.cancel_replace(symbol, client, order_id, new_client_id=new_id,
+                                               **new_order)
+        except OrderRejected as exc:  # a filter of the new order: nothing was done
+            raise venue_error(exc) from None
         if report.canceled is None:
-            raise SimError(400, -2022, "Order cancel-replace failed.", data={
-                "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
-                "cancelResponse": {"code": report.cancel_error_code, "msg": report.cancel_error},
-                "newOrderResponse": None,
-            })
-        cancel_body = wire.cancel_json(report.canceled, self._client_id(None), now)
+            raise _replace_failed(UnknownOrder(report.cancel_error or "",
+                                               code=report.cancel_error_code))
+        cancel_body = wire.cancel_json(report.canceled, cancel_id, self._now())
         if report.new is None:
-            raise SimError(409, -2021, "Order cancel-replace partially failed.", data={
-                "cancelResult": "SUCCESS", "newOrderResult": "FAILURE",
-                "cancelResponse": cancel_body,
-                "newOrderResponse": {"code": report.new_error_code, "msg": report.new_error},
-            })
-        resp_type = params.get("newOrderRespType") or "ACK"
+            raise _replace_partial(cancel_body, report.new_error_code, report.new_error)
         return {
             "cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
             "cancelResponse": cancel_body,
             "newOrderResponse": self._new_order_body(report.new, resp_type),
         }
 
-    def _partial_failure(self, symbol: str, client_id: str | None, order_id: int | None):
+    def _new_order_refused(self, symbol: str, client: str | None, order_id: int | None,
+                           cancel_id: str) -> dict[str, Any]:
+        """The injected 409: the cancel is applied, the new order refused as if the price had
+        moved through its stop meanwhile."""
         try:
-            canceled = self.venue.cancel(symbol, client_id, order_id)
+            canceled = self.venue.cancel(symbol, client, order_id)
         except UnknownOrder as exc:
-            raise SimError(400, -2022, "Order cancel-replace failed.", data={
-                "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
-                "cancelResponse": {"code": exc.code, "msg": str(exc)},
-                "newOrderResponse": None,
-            }) from None
-        raise SimError(409, -2021, "Order cancel-replace partially failed.", data={
-            "cancelResult": "SUCCESS", "newOrderResult": "FAILURE",
-            "cancelResponse": wire.cancel_json(canceled, self._client_id(None), self._now()),
-            "newOrderResponse": {"code": -1008, "msg": (
-                "Server is currently overloaded with other requests. Please try again in a "
-                "few minutes.")},
-        })
+            raise _replace_failed(exc) from None
+        raise _replace_partial(wire.cancel_json(canceled, cancel_id, self._now()), -2010,
+                               WOULD_TRIGGER)
 
     # --- parameters ----------------------------------------------------------------------
 
@@ -273,28 +366,20 @@ class Api:
             raise venue_error(exc) from None
         return symbol
 
-    @staticmethod
-    def _side(params: Params) -> Side:
-        raw = _required(params, "side")
-        try:
-            return Side(raw)
-        except ValueError:
-            raise SimError(400, -1117, "Invalid side.") from None
 
-    @staticmethod
-    def _client_id(raw: str | None) -> str:
-        if raw is None or raw == "":
-            return secrets.token_urlsafe(16).replace("-", "x").replace("_", "y")[:22]
-        if not _CLIENT_ID.match(raw):
-            raise SimError(400, -1100, "Illegal characters found in parameter "
-                                       "'newClientOrderId'; legal range is "
-                                       "'^[a-zA-Z0-9-_]{1,36}$'.")
-        return raw
+def _replace_failed(cancel_error: UnknownOrder) -> SimError:
+    """400 -2022: the cancel failed, so (STOP_ON_FAILURE) the new order was not attempted."""
+    return SimError(400, -2022, CANCEL_REPLACE_FAILED, data={
+        "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
+        "cancelResponse": {"code": cancel_error.code, "msg": str(cancel_error)},
+        "newOrderResponse": None,
+    })
 
-    @staticmethod
-    def _order_ref(params: Params, client_name: str, id_name: str) -> tuple[str | None, int | None]:
-        client_id, order_id = params.get(client_name) or None, _order_id(params, id_name)
-        if client_id is None and order_id is None:
-            raise SimError(400, -1102, f"Param '{client_name}' or '{id_name}' must be sent, "
-                                       "but both were empty/null!")
-        return client_id, order_id
+
+def _replace_partial(cancel_body: dict[str, Any], code: int | None, msg: str | None) -> SimError:
+    """409 -2021: the cancel succeeded and the new order was refused."""
+    return SimError(409, -2021, CANCEL_REPLACE_PARTIAL, data={
+        "cancelResult": "SUCCESS", "newOrderResult": "FAILURE",
+        "cancelResponse": cancel_body,
+        "newOrderResponse": {"code": code, "msg": msg},
+    })

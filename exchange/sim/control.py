@@ -95,12 +95,16 @@ class Control:
     def order(self, payload: dict[str, Any]) -> dict[str, Any]:
         symbol, client_id = payload["symbol"], payload["newClientOrderId"]
         qty = _decimal(payload, "quantity")
-        if payload.get("type", "STOP_LOSS_LIMIT") == "MARKET":
+        kind = payload.get("type", "STOP_LOSS_LIMIT")
+        if kind == "MARKET":
             order = self.venue.market(symbol, Side(payload.get("side", "BUY")), qty, client_id)
-        elif payload.get("type", "STOP_LOSS_LIMIT") == "STOP_LOSS_LIMIT":
+        elif kind in ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"):
+            delta = payload.get("trailingDelta")
             order = self.venue.stop_limit(
-                symbol, qty, _decimal(payload, "stopPrice"), _decimal(payload, "price"),
-                client_id,
+                symbol, qty, _decimal(payload, "stopPrice") if "stopPrice" in payload else None,
+                _decimal(payload, "price"), client_id,
+                trailing_delta=None if delta is None else int(delta),
+                take_profit=kind == "TAKE_PROFIT_LIMIT",
             )
         else:
             raise SimError(400, -1116, "Invalid orderType.")

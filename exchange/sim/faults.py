@@ -1,7 +1,10 @@
 """Fault injection: latency, random failures of order requests, and forced answers.
 
 ``--fail-rate F`` makes an order request fail with probability F, in one of the ways the real
-venue fails, and the order may or may not have been applied (a seeded coin flip).
+venue fails, and the order may or may not have been applied (a seeded coin flip). A
+cancelReplace may also fail in Binance's two partial ways: ``"409"`` (the cancel applied, the
+new order refused with -2010) and ``"-2022"`` (the cancel refused with -2011, nothing placed).
+``POST /sim/force`` can queue either for the next cancelReplace.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from collections import deque
 from dataclasses import dataclass
 
 ORDER_FAULTS = ("500", "-1007", "timeout")
-REPLACE_FAULTS = (*ORDER_FAULTS, "409")
-FORCEABLE = frozenset({"418", "429", "-1021", "500", "timeout"})
+REPLACE_ONLY = ("409", "-2022")  # partial failures only a cancelReplace can have
+REPLACE_FAULTS = (*ORDER_FAULTS, *REPLACE_ONLY)
+FORCEABLE = frozenset({"418", "429", "-1021", "500", "timeout", *REPLACE_ONLY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +38,18 @@ class Faults:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._forced: deque[Forced] = deque()
+        self._forced_replace: deque[str] = deque()
 
     def force(self, kind: str, *, retry_after_s: int = 5, count: int = 1) -> None:
+        """Queue ``count`` forced answers: for the next requests, or (``"409"``, ``"-2022"``)
+        for the next cancelReplace requests."""
         if kind not in FORCEABLE:
             raise ValueError(f"kind must be one of {sorted(FORCEABLE)}, not {kind!r}")
         with self._lock:
-            self._forced.extend(Forced(kind, retry_after_s) for _ in range(count))
+            if kind in REPLACE_ONLY:
+                self._forced_replace.extend(kind for _ in range(count))
+            else:
+                self._forced.extend(Forced(kind, retry_after_s) for _ in range(count))
 
     def take_forced(self) -> Forced | None:
         with self._lock:
@@ -48,6 +58,8 @@ class Faults:
     def order_fault(self, *, cancel_replace: bool) -> str | None:
         """The way this order request fails, or ``None``."""
         with self._lock:
+            if cancel_replace and self._forced_replace:
+                return self._forced_replace.popleft()
             if self.fail_rate <= 0 or self._rng.random() >= self.fail_rate:
                 return None
             return self._rng.choice(REPLACE_FAULTS if cancel_replace else ORDER_FAULTS)

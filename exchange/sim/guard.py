@@ -126,7 +126,7 @@ class RateLimiter:
             {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1,
              "limit": self.orders_1d},
             {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
-             "limit": 61000},
+             "limit": 300000},  # since 2026-04-02 (CHANGELOG)
         ]
 
     def ban(self, now_ms: int, seconds: float) -> None:
@@ -143,9 +143,9 @@ class RateLimiter:
             self._weight = {minute: used}
             if used > self.weight_1m:
                 raise self._too_many(now_ms, (minute + 1) * 60_000, -1003, (
-                    f"Too many requests; current limit of IP is {self.weight_1m} requests "
-                    "per minute. Please use WebSocket Streams for live updates to avoid "
-                    "polling the API."))
+                    f"Too much request weight used; current limit is {self.weight_1m} "
+                    "request weight per 1 MINUTE. Please use WebSocket Streams for live "
+                    "updates to avoid polling the API."))
             if order:
                 self._count_order(now_ms)
 

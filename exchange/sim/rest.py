@@ -1,8 +1,9 @@
 """The sim's HTTP server: ``/api/v3`` (guarded, faulty on request) and ``/sim`` (control).
 
 Order of work for an ``/api/v3`` request: count it, wait ``--latency-ms``, answer a forced
-fault if one is queued, check the rate limits, then the key, signature and timestamp, inject a
-random fault, and finally run the endpoint.
+fault if one is queued, check the rate limits, then the key, signature and timestamp, then that
+every parameter is one the endpoint reads (-1104), inject a random (or forced cancelReplace)
+fault, and finally run the endpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from exchange.sim.api import Api, Endpoint
 from exchange.sim.control import Control
-from exchange.sim.faults import Faults
+from exchange.sim.faults import REPLACE_ONLY, Faults
 from exchange.sim.guard import (
     RateLimiter,
     SimError,
@@ -27,6 +28,7 @@ from exchange.sim.guard import (
     check_signature,
     check_timestamp,
 )
+from exchange.sim.params import check_known
 from exchange.sim.ws import WsHub
 
 API_PREFIX = "/api/v3/"
@@ -100,12 +102,13 @@ class SimHandler(BaseHTTPRequestHandler):
         try:
             params = dict(parse_qsl(parts.query, keep_blank_values=True))
             params.update(parse_qsl(body, keep_blank_values=True))
-            result = self._guarded(endpoint, params, parts.query, body, headers)
+            result = self._guarded(endpoint, (method, endpoint_name or ""), params,
+                                   parts.query, body, headers)
         except SimError as err:
             if err.status == 0:  # a timeout: no answer at all
                 self.close_connection = True
                 return
-            if endpoint.order_write and err.status == 400:
+            if endpoint.order_write and err.status in (400, 401, 409):  # failed: weight 1
                 self.server.limiter.charge(now(), 1)
             headers.update(err.headers)
             headers.update(self.server.limiter.headers(now(), order=endpoint.places_order))
@@ -114,8 +117,8 @@ class SimHandler(BaseHTTPRequestHandler):
         headers.update(self.server.limiter.headers(now(), order=endpoint.places_order))
         self._send(200, result, headers)
 
-    def _guarded(self, endpoint: Endpoint, params: dict[str, str], query: str, body: str,
-                 headers: dict[str, str]) -> Any:
+    def _guarded(self, endpoint: Endpoint, route: tuple[str, str], params: dict[str, str],
+                 query: str, body: str, headers: dict[str, str]) -> Any:
         server, now = self.server, self.server.api.venue.clock.now_ms
         if server.faults.latency_ms:
             time.sleep(server.faults.latency_ms / 1000)
@@ -127,11 +130,12 @@ class SimHandler(BaseHTTPRequestHandler):
             secret = check_key(self.headers.get("X-MBX-APIKEY"), server.keys)
             check_signature(secret, query, body)
             check_timestamp(params, now())
+        check_known(route, params, signed=endpoint.signed)
         if endpoint.order_write:
-            fault = server.faults.order_fault(cancel_replace=endpoint.handler
-                                              == server.api.cancel_replace)
-            if fault == "409":
-                return server.api.cancel_replace(params, fail_new=True)
+            replacing = endpoint.handler == server.api.cancel_replace
+            fault = server.faults.order_fault(cancel_replace=replacing)
+            if fault in REPLACE_ONLY:
+                return server.api.cancel_replace(params, fault=fault)
             if fault is not None:
                 if server.faults.applied():
                     with contextlib.suppress(SimError):

@@ -19,6 +19,7 @@ from core.prices import read_prices
 from core.symbols import split_symbol
 from core.types import SymbolFilters
 from exchange.book import Book
+from exchange.book_fees import FeeMode
 from exchange.sim.api import Api
 from exchange.sim.control import Control
 from exchange.sim.faults import Faults
@@ -51,6 +52,8 @@ class SimConfig:
     volatility_pct: Decimal = Decimal("1")
     interval_ms: int = 250
     fee_pct: Decimal = Decimal("0.1")
+    fee_mode: FeeMode = FeeMode.RECEIVED  # Binance: a BUY pays in base, a SELL in quote
+    fee_asset: str | None = None  # "BNB": pay fees in BNB while the balance lasts
     tick: Decimal = Decimal("0.01")
     step: Decimal = Decimal("0.00001")
     min_notional: Decimal = Decimal("5")
@@ -73,7 +76,8 @@ class SimServer:
             state = Path(self._tmpdir) / "state.db"
         filters = {s: self._filters(s) for s in config.symbols}
         self.book = Book(state, fee_pct=config.fee_pct, filters=filters,
-                         balances=config.balances, fee_places=8)
+                         balances=config.balances, fee_places=8, fee_mode=config.fee_mode,
+                         fee_asset=config.fee_asset)
         self.clock = SimClock()
         self.hub = WsHub()
         self.venue = SimVenue(self.book, self.clock, self.hub)

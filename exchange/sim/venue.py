@@ -16,6 +16,7 @@ from core.types import Side
 from exchange.base import ReplaceReport
 from exchange.book import Book, BookOrder, BookTrade
 from exchange.sim import wire
+from exchange.sim.tickers import DayStats, RollingDay
 from exchange.sim.ws import WsHub
 
 
@@ -40,7 +41,7 @@ class SimVenue:
         self.clock = clock
         self.hub = hub
         self._trade_ids = itertools.count(1)
-        self._tickers: dict[str, dict[str, Decimal]] = {}
+        self._days: dict[str, RollingDay] = {}
         self._tick_lock = threading.Lock()
 
     # --- prices --------------------------------------------------------------------------
@@ -57,19 +58,21 @@ class SimVenue:
             self._publish_price(symbol, price, ts)
 
     def _publish_price(self, symbol: str, price: Decimal, ts: Decimal) -> None:
-        ticker = self._tickers.setdefault(symbol, {
-            "open": price, "high": price, "low": price, "volume": Decimal(0),
-            "quote_volume": Decimal(0),
-        })
-        ticker["high"], ticker["low"] = max(ticker["high"], price), min(ticker["low"], price)
-        ticker["volume"] += Decimal("0.01")
-        ticker["quote_volume"] += price * Decimal("0.01")
         trade_id, event_ms, price_ms = next(self._trade_ids), self.clock.now_ms(), wire.ms(ts)
+        day = self._days.setdefault(symbol, RollingDay())
+        day.add(trade_id, price, price_ms)
+        stats = day.stats()
         self.hub.publish_market(
             symbol,
             lambda kind: wire.trade_event(kind, symbol, trade_id, price, price_ms, event_ms,
-                                          ticker),
+                                          stats),
         )
+
+    def day_stats(self, symbol: str) -> DayStats | None:
+        """The symbol's last 24 hours of prints (``None`` before its first price)."""
+        with self._tick_lock:
+            day = self._days.get(symbol)
+            return None if day is None else day.stats()
 
     # --- orders --------------------------------------------------------------------------
 
@@ -80,10 +83,12 @@ class SimVenue:
         return order
 
     def stop_limit(
-        self, symbol: str, qty: Decimal, stop: Decimal, limit: Decimal, client_id: str
+        self, symbol: str, qty: Decimal, stop: Decimal | None, limit: Decimal, client_id: str,
+        *, trailing_delta: int | None = None, take_profit: bool = False,
     ) -> BookOrder:
         order = self.book.place_stop_limit(symbol, qty, stop, limit, client_id,
-                                           self.clock.now_ts())
+                                           self.clock.now_ts(), trailing_delta=trailing_delta,
+                                           take_profit=take_profit)
         self._emit(order, "NEW")
         return order
 
@@ -94,11 +99,13 @@ class SimVenue:
 
     def cancel_replace(
         self, symbol: str, client_id: str | None, order_id: int | None, qty: Decimal,
-        stop: Decimal, limit: Decimal, new_client_id: str,
+        stop: Decimal | None, limit: Decimal, new_client_id: str, *,
+        trailing_delta: int | None = None, take_profit: bool = False,
     ) -> ReplaceReport:
+        """The Book's cancel_replace; a filter failure raises ``OrderRejected`` (-1013)."""
         report = self.book.cancel_replace(
             symbol, client_id, qty, stop, limit, new_client_id, self.clock.now_ts(),
-            cancel_order_id=order_id,
+            cancel_order_id=order_id, trailing_delta=trailing_delta, take_profit=take_profit,
         )
         if report.canceled is not None:
             self._emit(report.canceled, "CANCELED")

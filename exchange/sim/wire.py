@@ -10,6 +10,8 @@ from typing import Any
 
 from core.types import OrderState, OrderType, SymbolFilters
 from exchange.book import BookOrder, BookTrade
+from exchange.book_rules import VenueRules
+from exchange.sim.tickers import DEPTH_LEVEL_QTY, PRINT_QTY, DayStats
 
 ZERO8 = "0.00000000"
 ORDER_LIST_ID = -1
@@ -23,6 +25,19 @@ def fmt(value: Decimal | None) -> str:
 
 def ms(ts: Decimal) -> int:
     return int(ts * 1000)
+
+
+def order_type(order: BookOrder) -> str:
+    """The venue's type name: the Book keeps a take-profit apart in ``take_profit``."""
+    return "TAKE_PROFIT_LIMIT" if order.take_profit else order.type.value
+
+
+def _trailing(order: BookOrder) -> dict[str, Any]:
+    """``trailingDelta`` and ``trailingTime`` (-1 until it tracks): trailing stops only."""
+    if order.trailing_delta is None:
+        return {}
+    tracking = -1 if order.trailing_ts is None else ms(order.trailing_ts)
+    return {"trailingDelta": order.trailing_delta, "trailingTime": tracking}
 
 
 def _working_time(order: BookOrder) -> int:
@@ -48,9 +63,10 @@ def order_json(order: BookOrder) -> dict[str, Any]:
         "cummulativeQuoteQty": fmt(order.quote_qty),
         "status": order.state.value,
         "timeInForce": "GTC",
-        "type": order.type.value,
+        "type": order_type(order),
         "side": order.side.value,
         "stopPrice": fmt(order.stop_price),
+        **_trailing(order),
         "icebergQty": ZERO8,
         "time": ms(order.created_ts),
         "updateTime": ms(order.updated_ts),
@@ -81,11 +97,12 @@ def _order_state(order: BookOrder) -> dict[str, Any]:
         "cummulativeQuoteQty": fmt(order.quote_qty),
         "status": order.state.value,
         "timeInForce": "GTC",
-        "type": order.type.value,
+        "type": order_type(order),
         "side": order.side.value,
     }
-    if order.stop_price is not None:
-        body["stopPrice"] = fmt(order.stop_price)  # conditional: only for stop orders
+    if order.type is OrderType.STOP_LOSS_LIMIT:  # conditional: stop orders only
+        body["stopPrice"] = fmt(order.stop_price)
+        body.update(_trailing(order))
     return body
 
 
@@ -155,11 +172,12 @@ def execution_report(
         "s": order.symbol,
         "c": order.client_order_id,
         "S": order.side.value,
-        "o": order.type.value,
+        "o": order_type(order),
         "f": "GTC",
         "q": fmt(order.qty),
         "p": fmt(order.limit_price),
         "P": fmt(order.stop_price),
+        **_trailing_event(order),
         "F": ZERO8,
         "g": ORDER_LIST_ID,
         "C": order.client_order_id if order.state is OrderState.CANCELED else "",
@@ -187,7 +205,13 @@ def execution_report(
     }
 
 
-def symbol_json(f: SymbolFilters) -> dict[str, Any]:
+def _trailing_event(order: BookOrder) -> dict[str, Any]:
+    """An executionReport's ``d`` (trailing delta) and ``D`` (trailing time): trailing only."""
+    trailing = _trailing(order)
+    return {"d": trailing["trailingDelta"], "D": trailing["trailingTime"]} if trailing else {}
+
+
+def symbol_json(f: SymbolFilters, rules: VenueRules) -> dict[str, Any]:
     """One ``exchangeInfo.symbols[]`` entry, with the modern filter set."""
     return {
         "symbol": f.symbol,
@@ -209,23 +233,28 @@ def symbol_json(f: SymbolFilters) -> dict[str, Any]:
         "isMarginTradingAllowed": False,
         "filters": [
             {"filterType": "PRICE_FILTER", "minPrice": fmt(f.tick),
-             "maxPrice": "1000000.00000000", "tickSize": fmt(f.tick)},
-            {"filterType": "LOT_SIZE", "minQty": fmt(f.step), "maxQty": "9000.00000000",
+             "maxPrice": fmt(rules.max_price), "tickSize": fmt(f.tick)},
+            {"filterType": "LOT_SIZE", "minQty": fmt(f.step), "maxQty": fmt(rules.max_qty),
              "stepSize": fmt(f.step)},
             {"filterType": "ICEBERG_PARTS", "limit": 10},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": ZERO8, "maxQty": "9000.00000000",
+            {"filterType": "MARKET_LOT_SIZE", "minQty": ZERO8, "maxQty": fmt(rules.max_qty),
              "stepSize": ZERO8},
-            {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10,
-             "maxTrailingAboveDelta": 2000, "minTrailingBelowDelta": 10,
-             "maxTrailingBelowDelta": 2000},
-            {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5",
-             "bidMultiplierDown": "0.2", "askMultiplierUp": "5", "askMultiplierDown": "0.2",
-             "avgPriceMins": 5},
+            {"filterType": "TRAILING_DELTA",
+             "minTrailingAboveDelta": rules.min_trailing_above_delta,
+             "maxTrailingAboveDelta": rules.max_trailing_above_delta,
+             "minTrailingBelowDelta": rules.min_trailing_below_delta,
+             "maxTrailingBelowDelta": rules.max_trailing_below_delta},
+            {"filterType": "PERCENT_PRICE_BY_SIDE",
+             "bidMultiplierUp": str(rules.bid_multiplier_up),
+             "bidMultiplierDown": str(rules.bid_multiplier_down),
+             "askMultiplierUp": str(rules.ask_multiplier_up),
+             "askMultiplierDown": str(rules.ask_multiplier_down),
+             "avgPriceMins": rules.avg_price_mins},
             {"filterType": "NOTIONAL", "minNotional": fmt(f.min_notional),
-             "applyMinToMarket": True, "maxNotional": "9000000.00000000",
-             "applyMaxToMarket": False, "avgPriceMins": 5},
-            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
-            {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
+             "applyMinToMarket": True, "maxNotional": fmt(rules.max_notional),
+             "applyMaxToMarket": False, "avgPriceMins": rules.avg_price_mins},
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": rules.max_num_orders},
+            {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": rules.max_num_algo_orders},
         ],
         "permissions": ["SPOT"],
         "defaultSelfTradePreventionMode": STP_MODE,
@@ -234,14 +263,15 @@ def symbol_json(f: SymbolFilters) -> dict[str, Any]:
 
 
 def exchange_info(
-    filters: list[SymbolFilters], rate_limits: list[dict[str, Any]], server_ms: int
+    filters: list[SymbolFilters], rules: VenueRules, rate_limits: list[dict[str, Any]],
+    server_ms: int,
 ) -> dict[str, Any]:
     return {
         "timezone": "UTC",
         "serverTime": server_ms,
         "rateLimits": rate_limits,
         "exchangeFilters": [],
-        "symbols": [symbol_json(f) for f in filters],
+        "symbols": [symbol_json(f, rules) for f in filters],
     }
 
 
@@ -276,9 +306,9 @@ def account_json(
 
 
 def trade_event(stream_kind: str, symbol: str, trade_id: int, price: Decimal, price_ms: int,
-                event_ms: int, ticker: dict[str, Decimal]) -> dict[str, Any]:
+                event_ms: int, day: DayStats) -> dict[str, Any]:
     """The ``data`` of one market-data frame: trade, aggTrade or 24hrMiniTicker."""
-    qty = "0.01000000"
+    qty = fmt(PRINT_QTY)
     if stream_kind == "trade":
         return {"e": "trade", "E": event_ms, "s": symbol, "t": trade_id, "p": fmt(price),
                 "q": qty, "T": price_ms, "m": False, "M": True}
@@ -286,5 +316,44 @@ def trade_event(stream_kind: str, symbol: str, trade_id: int, price: Decimal, pr
         return {"e": "aggTrade", "E": event_ms, "s": symbol, "a": trade_id, "p": fmt(price),
                 "q": qty, "f": trade_id, "l": trade_id, "T": price_ms, "m": False, "M": True}
     return {"e": "24hrMiniTicker", "E": event_ms, "s": symbol, "c": fmt(price),
-            "o": fmt(ticker["open"]), "h": fmt(ticker["high"]), "l": fmt(ticker["low"]),
-            "v": fmt(ticker["volume"]), "q": fmt(ticker["quote_volume"])}
+            "o": fmt(day.open), "h": fmt(day.high), "l": fmt(day.low),
+            "v": fmt(day.volume), "q": fmt(day.quote_volume)}
+
+
+def ticker_24hr(symbol: str, day: DayStats, tick: Decimal, mini: bool) -> dict[str, Any]:
+    """One ``GET ticker/24hr`` entry (FULL, or MINI's subset), keys in the docs' order."""
+    full = {
+        "symbol": symbol,
+        "priceChange": fmt(day.change),
+        "priceChangePercent": f"{day.change_pct:.3f}",
+        "weightedAvgPrice": fmt(day.weighted_avg),
+        "prevClosePrice": fmt(day.prev_close),
+        "lastPrice": fmt(day.last),
+        "lastQty": fmt(PRINT_QTY),
+        "bidPrice": fmt(day.last),
+        "bidQty": fmt(DEPTH_LEVEL_QTY),
+        "askPrice": fmt(day.last + tick),
+        "askQty": fmt(DEPTH_LEVEL_QTY),
+        "openPrice": fmt(day.open),
+        "highPrice": fmt(day.high),
+        "lowPrice": fmt(day.low),
+        "volume": fmt(day.volume),
+        "quoteVolume": fmt(day.quote_volume),
+        "openTime": day.open_ms,
+        "closeTime": day.close_ms,
+        "firstId": day.first_id,
+        "lastId": day.last_id,
+        "count": day.count,
+    }
+    if not mini:
+        return full
+    keep = ("symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume",
+            "quoteVolume", "openTime", "closeTime", "firstId", "lastId", "count")
+    return {key: full[key] for key in keep}
+
+
+def depth(last_update_id: int, bids: list[Decimal], asks: list[Decimal]) -> dict[str, Any]:
+    """``GET depth``: ``[price, qty]`` pairs, best first."""
+    level = fmt(DEPTH_LEVEL_QTY)
+    return {"lastUpdateId": last_update_id,
+            "bids": [[fmt(p), level] for p in bids], "asks": [[fmt(p), level] for p in asks]}

@@ -9,6 +9,7 @@ import pytest
 from core.errors import OrderRejected, UnknownOrder, VenueError
 from core.types import OrderState, PairSettings, Side
 from exchange.base import OrderReport
+from exchange.book_fees import FeeMode
 from exchange.paper import PaperExchange
 
 SETTINGS = {
@@ -165,3 +166,94 @@ def test_a_reopened_account_funds_the_quote_of_a_pair_added_since(tmp_path):
     assert balances["USDT"] == D(7)  # kept: the account's own history
     assert balances["BTC"] == D(1_000_000)  # ETHBTC's quote, never held before
     assert eur == D(1_000_000)
+
+
+# --- the sim's Binance rules hold in paper mode too (issue 10) ---------------------------------
+
+def bought(paper: PaperExchange, qty: str = "1", price: str = "100") -> None:
+    paper.on_price("BTCUSDT", D(price), D(0))
+    paper.market_order(symbol="BTCUSDT", side=Side.BUY, qty=D(qty), client_order_id="b1")
+
+
+def stop(paper: PaperExchange, client_id: str, stop_price: str = "97", qty: str = "1"):
+    return paper.place_stop_limit(symbol="BTCUSDT", qty=D(qty), stop_price=D(stop_price),
+                                  limit_price=D("96.5"), client_order_id=client_id)
+
+
+def test_paper_fees_stay_in_the_quote_asset_by_default(paper):
+    held = paper.balances()["BTC"].free  # ETHBTC's quote asset, funded
+    bought(paper)
+
+    [execution] = paper.get_order(symbol="BTCUSDT", client_order_id="b1").executions
+
+    assert (execution.fee, execution.fee_asset) == (D("0.1"), "USDT")
+    assert paper.balances()["BTC"].free == held + D("1")
+
+
+def test_paper_takes_binance_fees_when_asked(tmp_path):
+    paper = PaperExchange(tmp_path / "p.db", settings=SETTINGS, fee_mode=FeeMode.RECEIVED)
+    bought(paper)
+
+    [execution] = paper.get_order(symbol="BTCUSDT", client_order_id="b1").executions
+
+    assert (execution.fee, execution.fee_asset) == (D("0.001"), "BTC")
+    assert paper.balances()["BTC"].free == D(1_000_000) + D("0.999")
+    paper.close()
+
+
+def test_paper_refuses_a_stop_that_would_trigger_immediately(paper):
+    bought(paper)
+
+    with pytest.raises(OrderRejected) as err:
+        stop(paper, "s1", stop_price="100")
+
+    assert (err.value.code, str(err.value)) == (-2010, "Order would trigger immediately.")
+
+
+def test_paper_replace_whose_new_stop_would_trigger_is_a_partial_failure(paper):
+    bought(paper)
+    stop(paper, "s1")
+
+    report = paper.cancel_replace(
+        symbol="BTCUSDT", cancel_client_order_id="s1", qty=D("1"), stop_price=D("101"),
+        limit_price=D("100.5"), new_client_order_id="s2",
+    )
+
+    assert report.canceled.state is OrderState.CANCELED
+    assert (report.new, report.new_error_code) == (None, -2010)
+
+
+def test_paper_replace_breaking_a_filter_keeps_the_old_stop(paper):
+    bought(paper)
+    stop(paper, "s1")
+
+    with pytest.raises(OrderRejected) as err:
+        paper.cancel_replace(
+            symbol="BTCUSDT", cancel_client_order_id="s1", qty=D("1"), stop_price=D("98.001"),
+            limit_price=D("97.5"), new_client_order_id="s2",
+        )
+
+    assert (err.value.code, str(err.value)) == (-1013, "Filter failure: PRICE_FILTER")
+    assert [o.client_order_id for o in paper.open_orders()] == ["s1"]
+
+
+def test_paper_refuses_a_sixth_stop_on_a_symbol(paper):
+    bought(paper, qty="6")
+    for i in range(5):
+        stop(paper, f"s{i}")
+
+    with pytest.raises(OrderRejected) as err:
+        stop(paper, "s5")
+
+    assert (err.value.code, str(err.value)) == (-2010, "Filter failure: MAX_NUM_ALGO_ORDERS")
+
+
+def test_paper_accepts_the_id_of_a_closed_order_again(paper):
+    bought(paper)
+    stop(paper, "s1")
+    paper.cancel(symbol="BTCUSDT", client_order_id="s1")
+
+    again = stop(paper, "s1", stop_price="96")
+
+    assert again.state is OrderState.NEW
+    assert paper.get_order(symbol="BTCUSDT", client_order_id="s1").stop_price == D("96")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from core.errors import OrderRejected, RetryableVenueError, StatusUnknown, UnknownOrder
+from core.money import floor_step
 from core.types import OrderState, Side
 from exchange.base import OrderReport, ReplaceReport
 from exchange.binance import BinanceExchange
@@ -115,7 +116,7 @@ class Driver:
             report = self.settle_new(row, lambda r=row: self.ex.market_order(
                 symbol=pos.symbol, side=Side.BUY, qty=qty, client_order_id=r.client_order_id))
             if report is not None and report.state is OrderState.FILLED:
-                pos.qty = report.executed_qty  # fees are charged in the quote asset
+                pos.qty = received(self.ex, report)
 
     def protect(self, pos: Position, stop: Decimal) -> None:
         """Place a stop until one is open."""
@@ -174,3 +175,12 @@ class Driver:
             return  # the cancel did not happen; the stop still protects
         pos.stop_order_id = None
         self.protect(pos, stop)
+
+
+def received(ex: BinanceExchange, report: OrderReport) -> Decimal:
+    """What a filled BUY left in the account (DESIGN.md §3): its executed quantity minus the
+    commission charged in the base asset, floored to the step."""
+    filters = ex.symbol_filters(report.symbol)
+    base_fee = sum((e.fee for e in report.executions if e.fee_asset == filters.base_asset),
+                   Decimal(0))
+    return floor_step(report.executed_qty - base_fee, filters.step)

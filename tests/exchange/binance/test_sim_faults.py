@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import RetryableVenueError, StatusUnknown, VenueBanned
 from core.types import OrderState, Side
-from tests.exchange.binance.simproc import Sim, cid
+from tests.exchange.binance.simproc import cid
 
 D = Decimal
 class Recorder:
@@ -107,31 +107,38 @@ def test_a_timeout_is_a_status_unknown(sim):
         ex.last_price("BTCUSDT")
 
 
-def test_cancel_replace_409_reads_both_halves(tmp_path):
-    # Every order request fails; about one cancelReplace in four fails as a 409.
-    sim = Sim(tmp_path, "--fail-rate", "1", "--timeout-s", "0.05", "--seed", "3")
-    try:
-        sim.pause()
-        ex = sim.exchange(timeout_s="0.5")
-        sim.control("POST", "/sim/balance", {"asset": "BTC", "free": "1"})
-        report = None
-        for _ in range(60):
-            old, new = cid("old"), cid("new")
-            sim.control("POST", "/sim/order", {
-                "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS_LIMIT",
-                "quantity": "0.001", "price": "44000", "stopPrice": "45000",
-                "newClientOrderId": old})
-            try:
-                report = ex.cancel_replace(symbol="BTCUSDT", cancel_client_order_id=old,
-                                           qty=D("0.001"), stop_price=D("45100"),
-                                           limit_price=D("44100"), new_client_order_id=new)
-                break
-            except StatusUnknown:
-                continue
-    finally:
-        sim.stop()
+def place_old_stop(sim) -> str:
+    old = cid("old")
+    sim.control("POST", "/sim/balance", {"asset": "BTC", "free": "1"})
+    sim.control("POST", "/sim/order", {
+        "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.001",
+        "price": "44000", "stopPrice": "45000", "newClientOrderId": old})
+    return old
 
-    assert report is not None
+
+def test_cancel_replace_409_reads_both_halves(sim):
+    ex = sim.exchange()
+    old, new = place_old_stop(sim), cid("new")
+    sim.force("409")
+
+    report = ex.cancel_replace(symbol="BTCUSDT", cancel_client_order_id=old, qty=D("0.001"),
+                               stop_price=D("45100"), limit_price=D("44100"),
+                               new_client_order_id=new)
+
     assert report.canceled is not None and report.canceled.client_order_id == old
     assert report.canceled.state is OrderState.CANCELED
-    assert report.new is None and report.new_error_code is not None
+    assert (report.new, report.new_error_code) == (None, -2010)
+
+
+def test_cancel_replace_2022_reads_the_refused_cancel(sim):
+    ex = sim.exchange()
+    old, new = place_old_stop(sim), cid("new")
+    sim.force("-2022")
+
+    report = ex.cancel_replace(symbol="BTCUSDT", cancel_client_order_id=old, qty=D("0.001"),
+                               stop_price=D("45100"), limit_price=D("44100"),
+                               new_client_order_id=new)
+
+    assert (report.canceled, report.new, report.cancel_error_code) == (None, None, -2011)
+    assert ex.get_order(symbol="BTCUSDT", client_order_id=old).state is OrderState.NEW
+    ex.cancel(symbol="BTCUSDT", client_order_id=old)

@@ -8,6 +8,7 @@ import pytest
 
 from core.errors import AuthError, OrderRejected, UnknownOrder
 from core.types import OrderState, OrderType, Side
+from tests.exchange.binance.driver import received
 from tests.exchange.binance.simproc import cid
 
 D = Decimal
@@ -28,11 +29,13 @@ def test_market_buy_reports_its_fills_with_commission(ex):
     assert report.state is OrderState.FILLED and report.type is OrderType.MARKET
     assert sum(e.qty for e in report.executions) == report.executed_qty == D("0.002")
     (fill,) = report.executions
-    assert fill.price == D("50000") and fill.fee == D("0.1") and fill.fee_asset == "USDT"
+    # Binance's rule: a BUY pays its commission in the base asset (0.1 % of 0.002 BTC)
+    assert fill.price == D("50000") and fill.fee == D("0.000002") and fill.fee_asset == "BTC"
+    assert received(ex, report) == D("0.00199")
 
 
 def test_stop_limit_is_placed_open_and_untriggered(ex):
-    qty = buy(ex).executed_qty
+    qty = received(ex, buy(ex))
     client_id = cid("stop")
 
     report = ex.place_stop_limit(symbol="BTCUSDT", qty=qty, stop_price=D("45000"),
@@ -45,7 +48,7 @@ def test_stop_limit_is_placed_open_and_untriggered(ex):
 
 
 def test_cancel_replace_moves_the_stop_in_one_request(sim, ex):
-    qty = buy(ex).executed_qty
+    qty = received(ex, buy(ex))
     old = cid("stop")
     ex.place_stop_limit(symbol="BTCUSDT", qty=qty, stop_price=D("45000"),
                         limit_price=D("44000"), client_order_id=old)
@@ -73,7 +76,7 @@ def test_cancel_replace_of_an_unknown_stop_reads_the_failed_cancel_half(ex):
 
 
 def test_cancel_returns_the_canceled_order_by_our_client_id(ex):
-    qty = buy(ex).executed_qty
+    qty = received(ex, buy(ex))
     stop = cid("stop")
     ex.place_stop_limit(symbol="BTCUSDT", qty=qty, stop_price=D("45000"),
                         limit_price=D("44000"), client_order_id=stop)
@@ -96,7 +99,7 @@ def test_query_of_an_order_never_seen_raises_unknown_order(ex):
 
 
 def test_query_of_a_filled_stop_carries_its_trades(sim, ex):
-    qty = buy(ex, symbol="ETHUSDT", qty="0.05").executed_qty
+    qty = received(ex, buy(ex, symbol="ETHUSDT", qty="0.05"))
     stop = cid("stop")
     ex.place_stop_limit(symbol="ETHUSDT", qty=qty, stop_price=D("2900"),
                         limit_price=D("2890"), client_order_id=stop)
@@ -112,7 +115,7 @@ def test_query_of_a_filled_stop_carries_its_trades(sim, ex):
 
 
 def test_open_orders_of_every_symbol_come_in_one_request(sim, ex):
-    qty = buy(ex).executed_qty
+    qty = received(ex, buy(ex))
     stop = cid("stop")
     ex.place_stop_limit(symbol="BTCUSDT", qty=qty, stop_price=D("45000"),
                         limit_price=D("44000"), client_order_id=stop)

@@ -11,6 +11,7 @@ import pytest
 from core.types import OrderState, Side
 from exchange.base import OrderReport
 from exchange.binance import BinanceMarketData
+from tests.exchange.binance.driver import received
 from tests.exchange.binance.simproc import Sim, cid
 
 D = Decimal
@@ -25,7 +26,7 @@ def open_position_with_stop(ex, *, symbol="ETHUSDT", qty="0.05", stop="2900", li
     bought = ex.market_order(symbol=symbol, side=Side.BUY, qty=D(qty),
                              client_order_id=cid("buy"))
     stop_id = cid("stop")
-    ex.place_stop_limit(symbol=symbol, qty=bought.executed_qty, stop_price=D(stop),
+    ex.place_stop_limit(symbol=symbol, qty=received(ex, bought), stop_price=D(stop),
                         limit_price=D(limit), client_order_id=stop_id)
     return stop_id
 
@@ -50,7 +51,7 @@ def test_fill_of_a_resting_stop_arrives_on_the_user_stream(sim, ex):
 
     (fill,) = filled.executions
     assert (fill.price, fill.fee_asset) == (D("2895"), "USDT")
-    assert filled.executed_qty == D("0.05")
+    assert filled.executed_qty == D("0.04995")  # 0.05 bought, its 0.1 % fee paid in ETH
 
 
 def test_cancel_from_outside_arrives_on_the_user_stream(sim, ex):

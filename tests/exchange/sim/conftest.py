@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from decimal import Decimal
 
 import pytest
 from binance.client import Client
 
+from exchange.sim.guard import hmac_hex
 from exchange.sim.server import SimConfig, SimServer
 
 KEY, SECRET = "test-key", "test-secret"
@@ -59,17 +63,54 @@ def client(sim) -> Client:
     return make_client(sim.url)
 
 
+# A 0.01 BTC buy pays 0.1 % in BTC (Binance's rule): 0.00999 BTC arrive.
+NET_QTY = "0.00999"
+
+
 def buy_btc(client: Client, qty: str = "0.01", client_id: str = "buy-1") -> dict:
     return client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET",
                                quantity=qty, newClientOrderId=client_id)
 
 
-def place_stop(client: Client, client_id: str = "stop-1", qty: str = "0.01",
+def place_stop(client: Client, client_id: str = "stop-1", qty: str = NET_QTY,
                stop: str = "48000", limit: str = "47900") -> dict:
     return client.create_order(
         symbol="BTCUSDT", side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",
         quantity=qty, price=limit, stopPrice=stop, newClientOrderId=client_id,
     )
+
+
+def signed(url: str, method: str, path: str, **params: str) -> tuple[int, dict, dict]:
+    """A raw signed request, written by hand as Binance's docs describe it: the parameters
+    urlencoded (in the query for GET/DELETE, the form body otherwise) with ``timestamp`` and
+    the HMAC-SHA256 ``signature`` last. Returns (status, JSON body, headers)."""
+    params = {**params, "timestamp": str(int(time.time() * 1000))}
+    query = urllib.parse.urlencode(params)
+    payload = f"{query}&signature={hmac_hex(SECRET, query)}"
+    full = f"{url}/api/v3/{path}"
+    data = None
+    if method in ("GET", "DELETE"):
+        full += "?" + payload
+    else:
+        data = payload.encode()
+    request = urllib.request.Request(full, data=data, method=method,
+                                     headers={"X-MBX-APIKEY": KEY})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read()), dict(err.headers)
+
+
+def public(url: str, path: str, **params: str) -> tuple[int, object, dict]:
+    """A plain GET of a public endpoint: (status, JSON body, headers)."""
+    query = urllib.parse.urlencode(params)
+    request = urllib.request.Request(f"{url}/api/v3/{path}" + (f"?{query}" if query else ""))
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read()), dict(err.headers)
 
 
 D = Decimal

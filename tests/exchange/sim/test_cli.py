@@ -55,8 +55,8 @@ def test_state_file_survives_kill_9(tmp_path):
 
     assert first.returncode == -signal.SIGKILL
     assert after == before
-    assert balances["BTC"]["locked"] == "0.01000000"
-    assert balances["USDT"]["free"] == "4499.50000000"  # seeded once: 5000 - 500 - fee
+    assert balances["BTC"]["locked"] == "0.00999000"  # 0.01 bought, its fee paid in BTC
+    assert balances["USDT"]["free"] == "4500.00000000"  # seeded once: 5000 - 500
     assert len(trades) == 1
 
 
@@ -68,3 +68,32 @@ def test_bad_balance_argument_is_one_line_and_exit_2():
 
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "ASSET=AMOUNT" in done.stderr
+
+
+def test_fee_asset_without_its_price_is_one_line_and_exit_2():
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "sim-exchange", "--port", "0", "--fee-asset", "BNB",
+         "--symbols", "BTCUSDT"],
+        cwd=REPO, capture_output=True, text=True, timeout=30,
+    )
+
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "BNBUSDT" in done.stderr
+
+
+def test_fee_flags_reach_the_book(tmp_path):
+    process, line = start("--state", str(tmp_path / "s.db"), "--symbols", "BTCUSDT", "BNBUSDT",
+                          "--fee-asset", "bnb", "--balance", "USDT=1000", "--balance", "BNB=1",
+                          "--interval-ms", "60000")
+    client = make_client(line.strip().removeprefix("listening on "))
+    bnb = buy_btc(client)["fills"][0]["commissionAsset"]
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=20)
+    process, line = start("--state", str(tmp_path / "q.db"), "--fee-mode", "quote",
+                          "--interval-ms", "60000")
+    client = make_client(line.strip().removeprefix("listening on "))
+    quote = buy_btc(client)["fills"][0]["commissionAsset"]
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=20)
+
+    assert (bnb, quote) == ("BNB", "USDT")

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 from binance.exceptions import BinanceAPIException
 
-from tests.exchange.sim.conftest import buy_btc, control, place_stop
+from tests.exchange.sim.conftest import NET_QTY, buy_btc, control, place_stop
 
 
 def test_ping_and_time(client, sim):
@@ -44,8 +44,10 @@ def test_account_shows_free_and_locked_balances(client):
 
     balances = {b["asset"]: b for b in client.get_account()["balances"]}
 
-    assert (D(balances["BTC"]["free"]), D(balances["BTC"]["locked"])) == (D("0.01"), D("0.01"))
-    assert D(balances["USDT"]["free"]) == D("100000") - D("1000") - D("1")  # 0.1 % fee
+    # 0.02 bought, 0.1 % of it paid in BTC: 0.01998 arrived; 0.01 of it locked by the stop
+    assert (D(balances["BTC"]["free"]), D(balances["BTC"]["locked"])) == (
+        D("0.00998"), D("0.01"))
+    assert D(balances["USDT"]["free"]) == D("100000") - D("1000")
 
 
 def test_market_order_fills_at_the_last_price_with_full_response(client, sim):
@@ -57,7 +59,7 @@ def test_market_order_fills_at_the_last_price_with_full_response(client, sim):
         "FILLED", "0.01000000", "500.00000000")
     [fill] = order["fills"]
     assert (fill["price"], fill["commission"], fill["commissionAsset"]) == (
-        "50000.00000000", "0.50000000", "USDT")
+        "50000.00000000", "0.00001000", "BTC")
 
 
 def test_stop_order_is_acknowledged_then_found_by_client_id_or_order_id(client):
@@ -121,7 +123,7 @@ def test_open_orders_of_one_symbol_or_all(client, sim):
     assert [o["clientOrderId"] for o in every] == ["stop-1", "eth-stop"]
 
 
-def replace(client, cancel_id="stop-1", new_id="stop-2", qty="0.01"):
+def replace(client, cancel_id="stop-1", new_id="stop-2", qty=NET_QTY):
     return client.cancel_replace_order(
         symbol="BTCUSDT", side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",
         quantity=qty, price="48900", stopPrice="49000", cancelReplaceMode="STOP_ON_FAILURE",
@@ -200,13 +202,14 @@ def test_bad_orders_are_rejected_with_binance_codes(client, params, code):
     assert (err.value.status_code, err.value.code) == (400, code)
 
 
-def test_a_client_order_id_is_never_accepted_twice(client):
-    buy_btc(client, client_id="same")
+def test_the_client_order_id_of_a_filled_order_is_accepted_again(client):
+    first = buy_btc(client, client_id="same")
 
-    with pytest.raises(BinanceAPIException) as err:
-        buy_btc(client, client_id="same")
+    again = buy_btc(client, client_id="same")
+    found = client.get_order(symbol="BTCUSDT", origClientOrderId="same")
 
-    assert (err.value.code, err.value.message) == (-2010, "Duplicate order sent.")
+    assert again["orderId"] != first["orderId"]
+    assert found["orderId"] == again["orderId"]
 
 
 def test_missing_order_reference_is_1102(client):
@@ -218,7 +221,7 @@ def test_missing_order_reference_is_1102(client):
 
 def test_orders_placed_and_canceled_from_outside_are_seen_by_the_client(client, sim):
     buy_btc(client)
-    control(sim.url, "order", {"symbol": "BTCUSDT", "quantity": "0.01", "stopPrice": "48000",
+    control(sim.url, "order", {"symbol": "BTCUSDT", "quantity": NET_QTY, "stopPrice": "48000",
                                "price": "47900", "newClientOrderId": "rt-orphan"})
     control(sim.url, "cancel", {"symbol": "BTCUSDT", "origClientOrderId": "rt-orphan"})
 

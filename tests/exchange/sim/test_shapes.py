@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from tests.conftest import FIXTURES
-from tests.exchange.sim.conftest import buy_btc, control, place_stop
+from tests.exchange.sim.conftest import NET_QTY, buy_btc, control, place_stop
 from tests.exchange.sim.test_ws import _user_events
 
 # Keys Binance sends only in some cases (documented as conditional in the API docs).
@@ -61,7 +61,7 @@ def test_post_stop_order_result_adds_only_stop_price(client):
 
     order = client.create_order(
         symbol="BTCUSDT", side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",
-        quantity="0.01", price="47900", stopPrice="48000", newOrderRespType="RESULT",
+        quantity=NET_QTY, price="47900", stopPrice="48000", newOrderRespType="RESULT",
     )
 
     recorded = shape(fixture("order_post_new_limit_SOLUSDT.json"))
@@ -97,3 +97,28 @@ def test_execution_report_matches_the_recorded_trade_event(sim):
     assert {k: v for k, v in shape(new).items() if k != "N"} == {
         k: v for k, v in shape(recorded).items() if k != "N"}
     assert new["N"] is None  # no commission asset before a trade, as on Binance
+
+
+def test_a_trailing_stops_bodies_add_trailing_delta_and_time_after_stop_price(client):
+    buy_btc(client)
+
+    placed = client.create_order(
+        symbol="BTCUSDT", side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",
+        quantity=NET_QTY, price="47900", trailingDelta="250", newOrderRespType="RESULT",
+    )
+    queried = client.get_order(symbol="BTCUSDT", orderId=placed["orderId"])
+    canceled = client.cancel_order(symbol="BTCUSDT", orderId=placed["orderId"])
+
+    recorded = shape(fixture("order_post_new_limit_SOLUSDT.json"))
+    expected = {k: v for k, v in recorded.items() if k not in ICEBERG_ONLY | {"fills"}}
+    assert shape(placed) == {**expected, "stopPrice": "str", "trailingDelta": "int",
+                             "trailingTime": "int"}
+    for body in (placed, queried, canceled):
+        keys = list(body)
+        assert keys[keys.index("stopPrice") + 1:keys.index("stopPrice") + 3] == [
+            "trailingDelta", "trailingTime"]
+        assert (body["trailingDelta"], body["trailingTime"]) == (250, -1)
+    recorded_get = list(fixture("order_get_filled_market_LTCUSDT.json"))
+    after_stop = recorded_get.index("stopPrice") + 1
+    assert list(queried) == [*recorded_get[:after_stop], "trailingDelta", "trailingTime",
+                             *recorded_get[after_stop:]]

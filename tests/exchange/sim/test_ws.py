@@ -70,8 +70,8 @@ async def _user_events(sim, actions, count: int) -> list[dict]:
 def test_user_socket_reports_new_trigger_fill_and_cancel(sim):
     def actions():
         control(sim.url, "order", {"symbol": "BTCUSDT", "type": "MARKET", "side": "BUY",
-                                   "quantity": "0.02", "newClientOrderId": "buy-1"})
-        for client_id in ("stop-1", "stop-2"):
+                                   "quantity": "0.021", "newClientOrderId": "buy-1"})
+        for client_id in ("stop-1", "stop-2"):  # 0.020979 BTC arrived (fee in BTC)
             control(sim.url, "order", {"symbol": "BTCUSDT", "quantity": "0.01",
                                        "stopPrice": "48000", "price": "47900",
                                        "newClientOrderId": client_id})
