@@ -188,26 +188,35 @@ def check_all(s: Snapshot, settings: dict[str, PairSettings], tick: Decimal, pre
             + (check_trading(s, settings, tally) if trading else []))
 
 
-def sim_pnl(s: Snapshot, prefix: str) -> tuple[Decimal, int]:
+STEP = Decimal("0.00001")  # the sim's LOT_SIZE stepSize for every symbol
+
+
+def sim_pnl(s: Snapshot, prefix: str, step: Decimal = STEP) -> tuple[Decimal, int]:
     """Realized P&L from the sim's own fills, and the number of closed positions.
 
     Fills are grouped by position through the client order id (``prefix-<position>-<seq>``),
-    not through the DB. A position is closed when it sold all it bought; its P&L is
-    ``Σ sell price×qty − Σ buy price×qty − Σ commission`` (every commission is charged in
-    USDT by the sim), which is ``(exit − entry) × qty − fees`` with average prices.
+    not through the DB. As on Binance, a buy's commission is charged in the base asset (the
+    position holds what was received, floored to the step) and a sell's in the quote asset.
+    A position is closed when it sold all it held (less than a step of dust is left). Its P&L
+    is DESIGN.md §3's ``(exit − entry) × qty − fees`` with average prices over the sold
+    ``qty``, every commission valued in the quote asset at its own fill's price.
     """
     groups: dict[str, dict[str, Decimal]] = {}
     for t in sim_fills(s, prefix).values():
         g = groups.setdefault(t["clientOrderId"].split("-")[1], Counter())
         qty, price, fee = Decimal(t["qty"]), Decimal(t["price"]), Decimal(t["commission"])
-        assert t["commissionAsset"] == "USDT", t
+        base = t["symbol"][: -len("USDT")]
+        assert t["commissionAsset"] in (base, "USDT"), t
         side = "buy" if t["isBuyer"] else "sell"
         g[side + "_qty"] += qty
         g[side + "_quote"] += price * qty
-        g["fee"] += fee
+        g["fee"] += fee * price if t["commissionAsset"] == base else fee
+        g["base_fee"] += fee if t["commissionAsset"] == base else Decimal(0)
     total, closed = Decimal(0), 0
     for g in groups.values():
-        if g["buy_qty"] and g["sell_qty"] == g["buy_qty"]:
-            total += g["sell_quote"] - g["buy_quote"] - g["fee"]
+        held = g["buy_qty"] - g["base_fee"]
+        if g["buy_qty"] and g["sell_qty"] and Decimal(0) <= held - g["sell_qty"] < step:
+            entry = g["buy_quote"] / g["buy_qty"]
+            total += (g["sell_quote"] / g["sell_qty"] - entry) * g["sell_qty"] - g["fee"]
             closed += 1
     return total, closed

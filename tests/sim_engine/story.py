@@ -57,11 +57,15 @@ def trades_by_client_id(sim: Sim) -> dict[str, list[dict[str, Any]]]:
 
 
 def closed_pnl(entry_trades: list[dict[str, Any]], exit_trades: list[dict[str, Any]]) -> Decimal:
-    """(exit − entry) × qty − both commissions, from the sim's own trade rows (quote fees)."""
-    qty = sum(Decimal(t["qty"]) for t in entry_trades)
-    entry = sum(Decimal(t["price"]) * Decimal(t["qty"]) for t in entry_trades) / qty
+    """(exit − entry) × qty − both commissions, from the sim's own trade rows. ``qty`` is what
+    was sold (the buy's base-asset commission is not held); each commission is valued in the
+    quote asset at its fill's price, as Binance charges a buy's in the base asset."""
+    bought = sum(Decimal(t["qty"]) for t in entry_trades)
+    qty = sum(Decimal(t["qty"]) for t in exit_trades)
+    entry = sum(Decimal(t["price"]) * Decimal(t["qty"]) for t in entry_trades) / bought
     exit_ = sum(Decimal(t["price"]) * Decimal(t["qty"]) for t in exit_trades) / qty
-    fees = sum(Decimal(t["commission"]) for t in (*entry_trades, *exit_trades))
+    fees = sum(Decimal(t["commission"]) * (Decimal(t["price"]) if t["isBuyer"] else 1)
+               for t in (*entry_trades, *exit_trades))
     return (exit_ - entry) * qty - fees
 
 
