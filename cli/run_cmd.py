@@ -80,6 +80,7 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
                                   password=password, on_fatal=on_fatal)
     try:
         report = supervisor.ask(Boot(), timeout=BOOT_TIMEOUT_S)
+        metrics.health.trading()  # /healthz: 200 from here while every pair trades
         print(f"ratchet: {cfg.engine.mode.value} mode, {len(cfg.pairs)} pairs, "
               f"db {cfg.engine.db_path}, metrics http://{cfg.engine.metrics_host}:"
               f"{metrics.port}/metrics, reconciled {report['actions']}", flush=True)
@@ -100,6 +101,7 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
             raise StorageFailed(f"trading halted, exchange stops left in place: {fatal[0]}")
         return 0
     finally:
+        metrics.health.stopping()
         try:
             supervisor.ask(Shutdown(), timeout=60)
         finally:
