@@ -127,6 +127,8 @@ class SimHandler(BaseHTTPRequestHandler):
             secret = check_key(self.headers.get("X-MBX-APIKEY"), server.keys)
             check_signature(secret, query, body)
             check_timestamp(params, now())
+        if endpoint.places_order and (blocked := server.faults.stop_block(params)) is not None:
+            self._forced(blocked.kind, blocked.retry_after_s)  # /sim/block
         if endpoint.order_write:
             fault = server.faults.order_fault(cancel_replace=endpoint.handler
                                               == server.api.cancel_replace)
