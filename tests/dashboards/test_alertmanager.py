@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboards.prom_process import require_binary
+from tests.dashboards.alert_stack import require
 from tests.dashboards.promql import DASHBOARDS
 
 ALERTMANAGER_YML = DASHBOARDS / "alertmanager.yml"
@@ -29,7 +29,7 @@ FAKE_TOKEN = "123456789:AAFakeFakeFakeFakeFakeFakeFakeFake123"
 
 
 def _amtool(*args: str) -> subprocess.CompletedProcess[str]:
-    amtool = require_binary("amtool")
+    amtool = require("amtool", "prometheus-alertmanager")
     return subprocess.run([amtool, *args], cwd=DASHBOARDS, capture_output=True, text=True,
                           timeout=60)
 
