@@ -34,7 +34,6 @@ from tests.dashboards.alert_stack import (
     write_prometheus_config,
 )
 from tests.dashboards.prom_process import PrometheusProcess
-from tests.integration import engine
 from tests.sim_engine import harness as h
 from tests.sim_engine.story import DEFAULTS, drive
 
