@@ -1,14 +1,17 @@
 """``ratchet replay PRICES.csv --symbol SYM [-c CONFIG] [--report OUT.json] [--plot OUT.png]``.
 
 The pair's settings come from the config's ``[[pairs]]`` entry for SYM (or ``[defaults]``);
-a missing config file means the §3 defaults.
+a missing config file means the §3 defaults. A file of ``PROGRESS_MIN_PRICES`` prices or more
+shows a progress bar (rich) while it replays, when stderr is a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -17,8 +20,10 @@ from actors.replay import ReplayResult, run_replay
 from cli.main import add_config_arg
 from core.config import load_config
 from core.errors import BelowMinNotional, InputError
-from core.prices import read_prices
+from core.prices import PricePoint, read_prices
 from core.types import PairSettings
+
+PROGRESS_MIN_PRICES = 20_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +52,8 @@ def replay(args: argparse.Namespace) -> int:
             raise InputError(f"{out}: directory does not exist")
     points = read_prices(args.prices)
     try:
-        result = run_replay(points, settings, record_stops=bool(args.plot))
+        with progress(points, f"replay {symbol}") as feed:
+            result = run_replay(feed, settings, record_stops=bool(args.plot))
     except BelowMinNotional as exc:
         raise InputError(f"replay stopped: {exc}") from None
     report = result.to_report()
@@ -60,6 +66,31 @@ def replay(args: argparse.Namespace) -> int:
           f"{result.stop_moves} stop moves, {result.orders_sent} orders, pnl {total}",
           file=sys.stdout)
     return 0
+
+
+@contextlib.contextmanager
+def progress(points: Sequence[PricePoint], label: str,
+             minimum: int = PROGRESS_MIN_PRICES) -> Iterator[Iterator[PricePoint]]:
+    """``points`` as an iterator that advances a progress bar on stderr as replay consumes
+    them; a plain iterator when stderr is not a terminal or the file is short."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    if not console.is_terminal or len(points) < minimum:
+        yield iter(points)
+        return
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(label, total=len(points))
+
+        def advancing() -> Iterator[PricePoint]:
+            for i, point in enumerate(points, 1):
+                yield point
+                if i % 1000 == 0:
+                    bar.update(task, completed=i)
+            bar.update(task, completed=len(points))
+
+        yield advancing()
 
 
 def plot(points, result: ReplayResult, symbol: str, out: str) -> None:
