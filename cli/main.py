@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "cli.run_cmd",
     "cli.replay_cmd",
     "cli.history_cmd",
+    "cli.sweep_cmd",
     "cli.status_cmd",
     "cli.db_cmd",
     "cli.sim_cmd",
