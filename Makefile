@@ -30,7 +30,7 @@ install: $(STAMP) ## Create .venv and install ratchet with its dev, encryption a
 run: $(STAMP) ## Trade in paper mode on the simulated feed with ratchet.toml (no keys, no network)
 	$(BIN)/ratchet run -c $(CONFIG) $(RUN_ARGS)
 
-test: $(STAMP) ## Run the whole test suite (unit, property, actor, crash, promtool, Prometheus)
+test: $(STAMP) ## Run the whole test suite (unit, property, actor, crash, promtool, amtool, Prometheus, alerts end to end)
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP) ## Check style with ruff
@@ -46,6 +46,12 @@ replay-demo: $(STAMP) ## Replay the whole BTC file; writes out/replay-report.jso
 	mkdir -p out
 	$(BIN)/ratchet replay $(DATA) --symbol BTCUSDT -c examples/replay.toml \
 		--report out/replay-report.json --plot out/replay.png
+
+sweep-demo: $(STAMP) ## Sweep the whole BTC file over 20 settings on every CPU; writes out/sweep.csv and out/sweep.png
+	mkdir -p out
+	$(BIN)/ratchet sweep $(DATA) --symbol BTCUSDT -c examples/replay.toml \
+		--grid trail_pct=1,2,3,4,5 --grid min_move_pct=0.1,0.2,0.5,1 \
+		-o out/sweep.csv --heatmap out/sweep.png
 
 sim: $(STAMP) ## Start the Binance-compatible sim exchange on 127.0.0.1:$(SIM_PORT)
 	$(BIN)/ratchet sim-exchange --port $(SIM_PORT) --state var/sim-state.db
