@@ -178,11 +178,17 @@ def weight_limit(client: Client, symbol: str) -> int:
     """The REQUEST_WEIGHT per minute from ``exchangeInfo?symbol=``; an unknown symbol is bad
     input. One request of weight 20, before anything is written."""
     url = client.API_URL + "/v3/exchangeInfo"
-    try:
-        response = client.session.get(url, params={"symbol": symbol}, timeout=20)
-        body = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise DownloadFailed(f"history: cannot reach {url}: {exc}") from None
+    for _ in range(5):
+        try:
+            response = client.session.get(url, params={"symbol": symbol}, timeout=20)
+            body = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise DownloadFailed(f"history: cannot reach {url}: {exc}") from None
+        wait = _retry_after(response.headers)
+        if response.status_code not in (429, 418) or wait > LONGEST_WAIT_S:
+            break
+        sys.stderr.write(f"history: HTTP {response.status_code}; waiting {wait:.0f} s\n")
+        time.sleep(wait)
     if response.status_code != 200 or not isinstance(body, dict):
         body = body if isinstance(body, dict) else {}
         error = InputError if body.get("code") == -1121 else DownloadFailed
@@ -260,9 +266,7 @@ def _flush(f, buffer: list[str], progress, task) -> int:
 
 def _wait_or_fail(exc: BinanceAPIException, symbol: str) -> None:
     """429 or a short 418: wait out Retry-After; anything else ends the run."""
-    headers = getattr(exc.response, "headers", None) or {}
-    retry = headers.get("Retry-After")
-    wait = float(retry) if retry and retry.replace(".", "", 1).isdigit() else 60.0
+    wait = _retry_after(getattr(exc.response, "headers", None) or {})
     if exc.status_code in (429, 418) and wait <= LONGEST_WAIT_S:
         sys.stderr.write(f"history: HTTP {exc.status_code} ({exc.message}); waiting {wait:.0f} s\n")
         time.sleep(wait)
@@ -271,6 +275,11 @@ def _wait_or_fail(exc: BinanceAPIException, symbol: str) -> None:
         raise InputError(f"history: {symbol}: {exc.message}") from None
     raise DownloadFailed(f"history: HTTP {exc.status_code} {exc.code}: {exc.message}; run the "
                          "same command again to resume") from None
+
+
+def _retry_after(headers: Any) -> float:
+    retry = headers.get("Retry-After")
+    return float(retry) if retry and retry.replace(".", "", 1).isdigit() else 60.0
 
 
 def _progress(total: int, label: str):

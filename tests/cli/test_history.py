@@ -197,3 +197,15 @@ def test_an_unknown_symbol_is_one_line_and_exit_2(tmp_path, sim):
     assert done.returncode == 2
     assert done.stderr.strip() == "ratchet: history: NOPEUSDT: Invalid symbol."
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_429_on_the_first_request_is_waited_out_too(tmp_path, sim, prices):
+    out = tmp_path / "btc.csv"
+    sim.force("429", count=1, retry_after_s=1)
+
+    done = ratchet("history", "BTCUSDT", "--start", _start(prices), "-o", str(out),
+                   "--base-url", sim.url, cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "HTTP 429" in done.stderr and f"wrote {BARS} klines" in done.stdout
+    assert dict(downloaded(out)) == source_bars(prices)
