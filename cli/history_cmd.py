@@ -97,7 +97,7 @@ def history(args: argparse.Namespace) -> int:
             raise InputError(f"{out}: ends at {resumed_after}, before --start {start}: resuming "
                              "would leave a gap (choose another -o)")
         start = resumed_after + interval_ms
-    client = _client(base_url(args))
+    client = make_client(base_url(args))
     limit = weight_limit(client, symbol)
     client.session.hooks["response"].append(WeightGuard(limit).hook)
     total = max(0, (last_open - start) // interval_ms + 1)
@@ -168,7 +168,7 @@ def base_url(args: argparse.Namespace) -> str:
     return BINANCE_URL
 
 
-def _client(url: str) -> Client:
+def make_client(url: str) -> Client:
     client = Client(None, None, ping=False, requests_params={"timeout": 20})
     client.API_URL = url + "/api"
     return client

@@ -124,7 +124,7 @@ def test_an_interrupted_download_resumes_with_no_minute_twice_or_missing(tmp_pat
 
 def test_a_429_is_waited_out_and_the_download_goes_on(tmp_path, sim, prices):
     out = tmp_path / "btc.csv"
-    client = history_cmd._client(sim.url)
+    client = history_cmd.make_client(sim.url)
     start = int(_start(prices))
     sim.force("429", count=1, retry_after_s=1)
     t0 = time.monotonic()
