@@ -34,10 +34,27 @@ from tests.dashboards.alert_stack import (
     write_prometheus_config,
 )
 from tests.dashboards.prom_process import PrometheusProcess
+from tests.integration import engine
 from tests.sim_engine import harness as h
 from tests.sim_engine.story import DEFAULTS, drive
 
 BLOCKED, OTHER = "AAAUSDT", "BBBUSDT"
+
+
+def stops_on_sim(sim) -> dict[str, list[dict]]:
+    """Our open stop orders on the sim, by symbol. The test reads only public behaviour (the
+    sim's HTTP, the engine's metrics and CLI), never the engine's DB or internals."""
+    stops: dict[str, list[dict]] = {BLOCKED: [], OTHER: []}
+    for order in h.open_on_sim(sim).values():
+        if order["type"] == "STOP_LOSS_LIMIT" and not order["isWorking"]:
+            stops.setdefault(order["symbol"], []).append(order)
+    return stops
+
+
+def protected(sim) -> dict[str, list[dict]] | None:
+    """Each symbol has exactly one untriggered stop on the sim."""
+    stops = stops_on_sim(sim)
+    return stops if all(len(stops[s]) == 1 for s in (BLOCKED, OTHER)) else None
 UNPROTECTED, BANNED, HALTED = ("RatchetPositionUnprotected", "RatchetExchangeBanned",
                                "RatchetPairHalted")
 
@@ -55,10 +72,9 @@ def test_unprotected_and_ban_alerts_reach_the_webhook_firing_then_resolved(tmp_p
         try:
             sim.pause()
             config = h.write_config(directory, sim.url, [BLOCKED, OTHER], defaults=DEFAULTS)
-            db = directory / "ratchet.db"
             proc = h.start_engine(config)
-            drive(sim, {BLOCKED: "100", OTHER: "100"},
-                  lambda: h.protected(db, sim, [BLOCKED, OTHER]), what="both pairs protected")
+            drive(sim, {BLOCKED: "100", OTHER: "100"}, lambda: protected(sim),
+                  what="both pairs protected")
             prometheus = PrometheusProcess(
                 load_config(config, need_keys=False).engine.metrics_port,
                 tmp_path / "prometheus", binary=prometheus_binary,
@@ -68,20 +84,19 @@ def test_unprotected_and_ban_alerts_reach_the_webhook_firing_then_resolved(tmp_p
             timings["stack up"] = time.monotonic() - started
 
             # 2. Cancel the stop from outside; refuse its re-placement.
-            stop_id = h.open_positions(db)[BLOCKED].stop_order_id
+            stop_id = stops_on_sim(sim)[BLOCKED][0]["clientOrderId"]
             t0 = time.monotonic()
             sim.control("POST", "/sim/block", {"symbol": BLOCKED, "kind": "429",
                                                "retry_after_s": 1})
             sim.control("POST", "/sim/cancel", {"symbol": BLOCKED, "origClientOrderId": stop_id})
             firing = hook.wait_for(UNPROTECTED, "firing", symbol=BLOCKED, timeout=90)
             timings["unprotected firing"] = time.monotonic() - t0
-            stops_while_blocked = [o for o in h.open_on_sim(sim).values()
-                                   if o["symbol"] == BLOCKED]
+            stops_while_blocked = stops_on_sim(sim)[BLOCKED]
 
             # 3. Lift the block: the stop goes back, the alert resolves.
             t0 = time.monotonic()
             sim.control("POST", "/sim/block", {"symbol": BLOCKED, "kind": None})
-            h.settled(db, sim, [BLOCKED, OTHER])
+            back = engine.wait_for(lambda: protected(sim), timeout=30, what="the stop back")
             resolved = hook.wait_for(UNPROTECTED, "resolved", symbol=BLOCKED, timeout=90)
             timings["unprotected resolved"] = time.monotonic() - t0
 
@@ -105,6 +120,7 @@ def test_unprotected_and_ban_alerts_reach_the_webhook_firing_then_resolved(tmp_p
     assert firing["annotations"]["summary"].startswith(f"{BLOCKED}: open position without")
     assert stops_while_blocked == []  # the block held: nothing protected it meanwhile
     assert resolved["labels"]["symbol"] == BLOCKED
+    assert back[BLOCKED][0]["clientOrderId"] != stop_id  # a new stop, placed by the engine
     assert banned["labels"]["severity"] == "critical" and ban_over["status"] == "resolved"
     assert hook.find(UNPROTECTED, "firing", symbol=OTHER) is None  # only the blocked symbol
     assert hook.find(HALTED, "firing") is None  # a refused re-placement is retried, not halted
