@@ -10,8 +10,10 @@ CONFIG ?= ratchet.toml
 DATA ?= data/btc-1m.csv.gz
 SIM_PORT ?= 8765
 PROM_PORT ?= 9090
+AM_PORT ?= 9093
 
-.PHONY: help install run test lint bench chaos replay-demo sim run-sim prometheus promtool dashboards clean
+.PHONY: help install run test lint bench chaos replay-demo sweep-demo sim run-sim prometheus \
+	alertmanager promtool dashboards clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -28,7 +30,7 @@ install: $(STAMP) ## Create .venv and install ratchet with its dev, encryption a
 run: $(STAMP) ## Trade in paper mode on the simulated feed with ratchet.toml (no keys, no network)
 	$(BIN)/ratchet run -c $(CONFIG) $(RUN_ARGS)
 
-test: $(STAMP) ## Run the whole test suite (unit, property, actor, crash, promtool, Prometheus)
+test: $(STAMP) ## Run the whole test suite (unit, property, actor, crash, promtool, amtool, Prometheus, alerts end to end)
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP) ## Check style with ruff
@@ -45,6 +47,12 @@ replay-demo: $(STAMP) ## Replay the whole BTC file; writes out/replay-report.jso
 	$(BIN)/ratchet replay $(DATA) --symbol BTCUSDT -c examples/replay.toml \
 		--report out/replay-report.json --plot out/replay.png
 
+sweep-demo: $(STAMP) ## Sweep the whole BTC file over 20 settings on every CPU; writes out/sweep.csv and out/sweep.png
+	mkdir -p out
+	$(BIN)/ratchet sweep $(DATA) --symbol BTCUSDT -c examples/replay.toml \
+		--grid trail_pct=1,2,3,4,5 --grid min_move_pct=0.1,0.2,0.5,1 \
+		-o out/sweep.csv --heatmap out/sweep.png
+
 sim: $(STAMP) ## Start the Binance-compatible sim exchange on 127.0.0.1:$(SIM_PORT)
 	$(BIN)/ratchet sim-exchange --port $(SIM_PORT) --state var/sim-state.db
 
@@ -57,10 +65,18 @@ prometheus: ## Start Prometheus on 127.0.0.1:$(PROM_PORT) scraping a running eng
 	prometheus --config.file=dashboards/prometheus.yml --storage.tsdb.path=var/prometheus \
 		--web.listen-address=127.0.0.1:$(PROM_PORT)
 
-promtool: ## Check the Prometheus config and alert rules, and run the alert unit tests
+alertmanager: ## Start Alertmanager on 127.0.0.1:$(AM_PORT) routing to webhook, email, Telegram (secrets: README)
+	$(PYTHON) dashboards/render_alertmanager.py dashboards/alertmanager.yml var/alertmanager/alertmanager.yml
+	amtool check-config var/alertmanager/alertmanager.yml
+	prometheus-alertmanager --config.file=var/alertmanager/alertmanager.yml \
+		--storage.path=var/alertmanager/data --web.listen-address=127.0.0.1:$(AM_PORT) \
+		--cluster.listen-address=
+
+promtool: ## Check the Prometheus config, alert rules and Alertmanager config; run the alert unit tests
 	promtool check config dashboards/prometheus.yml
 	promtool check rules dashboards/alerts.yml
 	promtool test rules dashboards/alerts_test.yml
+	amtool check-config dashboards/alertmanager.yml
 
 dashboards: $(STAMP) ## Regenerate the Grafana dashboard JSON from dashboards/build_dashboard.py
 	$(BIN)/python dashboards/build_dashboard.py

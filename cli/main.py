@@ -17,6 +17,8 @@ from core.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, RatchetError
 COMMAND_MODULES = (
     "cli.run_cmd",
     "cli.replay_cmd",
+    "cli.history_cmd",
+    "cli.sweep_cmd",
     "cli.status_cmd",
     "cli.db_cmd",
     "cli.sim_cmd",

@@ -1,15 +1,18 @@
 """``ratchet replay PRICES.csv --symbol SYM [-c CONFIG] [--report OUT.json] [--plot OUT.png]``.
 
 The pair's settings come from the config's ``[[pairs]]`` entry for SYM (or ``[defaults]``);
-a missing config file means the §3 defaults.
+a missing config file means the §3 defaults. A file of ``PROGRESS_MIN_PRICES`` prices or more
+shows a progress bar (rich) while it replays, when stderr is a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -18,10 +21,12 @@ from actors.replay import ReplayResult, run_replay
 from cli.main import add_config_arg
 from core.config import Config, load_config
 from core.errors import BelowMinNotional, EntryRefused, InputError
-from core.prices import read_prices
+from core.prices import PricePoint, read_prices
 from core.symbols import paper_filters
 from core.types import PairSettings
 from telemetry.logs import configure_logging
+
+PROGRESS_MIN_PRICES = 20_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,12 +49,20 @@ def config_for(config_path: str) -> Config | None:
     return load_config(path, need_keys=False, need_pairs=False)
 
 
+def settings_for(config_path: str, symbol: str, cfg: Config | None = None) -> PairSettings:
+    """The pair's settings for a replay (or a sweep): its ``[[pairs]]`` entry, else
+    ``[defaults]``; its assets must be known (a clear error now, not at the first buy)."""
+    cfg = cfg or config_for(config_path)
+    settings = PairSettings(symbol=symbol) if cfg is None else replace(
+        cfg.settings_for(symbol), symbol=symbol)
+    paper_filters(settings)
+    return settings
+
+
 def replay(args: argparse.Namespace) -> int:
     symbol = args.symbol.upper()
     cfg = config_for(args.config)
-    settings = PairSettings(symbol=symbol) if cfg is None else replace(
-        cfg.settings_for(symbol), symbol=symbol)
-    paper_filters(settings)  # the assets must be known: a clear error now, not at the first buy
+    settings = settings_for(args.config, symbol, cfg)
     # A replay's trades are in its report; the log carries only what went wrong.
     configure_logging(args.log_format or (cfg.engine.log_format if cfg else "kv"),
                       level="WARNING")
@@ -60,8 +73,9 @@ def replay(args: argparse.Namespace) -> int:
             raise InputError(f"{out}: directory does not exist")
     points = read_prices(args.prices)
     try:
-        result = run_replay(points, settings, record_stops=bool(args.plot),
-                            balances=cfg.paper.balances if cfg else None)
+        with progress(points, f"replay {symbol}") as feed:
+            result = run_replay(feed, settings, record_stops=bool(args.plot),
+                                balances=cfg.paper.balances if cfg else None)
     except (BelowMinNotional, EntryRefused) as exc:
         raise InputError(f"replay stopped: {exc}") from None
     report = result.to_report()
@@ -77,6 +91,31 @@ def replay(args: argparse.Namespace) -> int:
           f"{result.stop_moves} stop moves, {result.orders_sent} orders, pnl {total}",
           file=sys.stdout)
     return 0
+
+
+@contextlib.contextmanager
+def progress(points: Sequence[PricePoint], label: str,
+             minimum: int = PROGRESS_MIN_PRICES) -> Iterator[Iterator[PricePoint]]:
+    """``points`` as an iterator that advances a progress bar on stderr as replay consumes
+    them; a plain iterator when stderr is not a terminal or the file is short."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    if not console.is_terminal or len(points) < minimum:
+        yield iter(points)
+        return
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(label, total=len(points))
+
+        def advancing() -> Iterator[PricePoint]:
+            for i, point in enumerate(points, 1):
+                yield point
+                if i % 1000 == 0:
+                    bar.update(task, completed=i)
+            bar.update(task, completed=len(points))
+
+        yield advancing()
 
 
 def plot(points, result: ReplayResult, symbol: str, out: str) -> None:

@@ -1,13 +1,22 @@
 """``ratchet run``: boot the engine and trade until SIGTERM/SIGINT. SIGHUP reloads ``[[pairs]]``;
-SIGUSR1 logs every thread's traceback."""
+SIGUSR1 logs every thread's traceback.
+
+When stderr is a terminal and ``--log-format`` is not given, a live table (cli/live_view.py)
+takes the place of the status lines, and the structured logs go to a rotated file
+(``--log-file``, default ``ratchet.log`` next to the DB). Otherwise logs go to stderr and a status
+line per pair is printed every ``status_interval_s``, as always.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pykka
 import pykka.debug
@@ -15,12 +24,13 @@ import pykka.debug
 from actors.messages import Boot, GetSnapshot, ReloadConfig, Shutdown
 from actors.supervisor import Supervisor
 from cli.common import build_exchange, build_market_data, check_live_safety
+from cli.live_view import EventTap, LiveView
 from cli.main import add_config_arg
 from core.config import load_config, redacted
-from core.errors import RatchetError, StorageFailed
+from core.errors import InputError, RatchetError, StorageFailed
 from exchange import policy
 from persistence.db import acquire_lock, db_password_from_env, open_database
-from telemetry.logs import configure_logging, log_event
+from telemetry.logs import configure_file_logging, configure_logging, log_event
 from telemetry.metrics import Metrics
 
 log = logging.getLogger("ratchet.run")
@@ -37,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="log lines as key=value (default) or JSON")
     p.add_argument("--duration", type=float, metavar="SECONDS",
                    help="stop by itself after this many seconds (demos, tests)")
+    p.add_argument("--log-file", metavar="PATH",
+                   help="with the live view (stderr a terminal, no --log-format): where the "
+                        "logs go, rotated (default: ratchet.log next to the DB)")
     p.set_defaults(handler=run)
 
 
@@ -45,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     reload = threading.Event()
     _install_signals(stop, reload)
     cfg = load_config(args.config)
-    configure_logging(args.log_format or cfg.engine.log_format)
+    tap = _configure_logs(args, cfg)
     check_live_safety(cfg, live_flag=args.live)
     password = db_password_from_env()
     cfg.engine.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,12 +66,32 @@ def run(args: argparse.Namespace) -> int:
     try:
         open_database(cfg.engine.db_path, password=password,
                       synchronous=cfg.engine.synchronous).close()  # refuse bad DBs up front
-        return _run_locked(cfg, args, password, stop, reload)
+        return _run_locked(cfg, args, password, stop, reload, tap)
     finally:
         lock.release()
+        if tap is not None:
+            logging.getLogger().removeHandler(tap)
 
 
-def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Event) -> int:
+def _configure_logs(args: argparse.Namespace, cfg) -> EventTap | None:
+    """Logs to stderr as always, or, for the live view, to the log file; then the view's tap."""
+    fmt = args.log_format or cfg.engine.log_format
+    if args.log_format is not None or not sys.stderr.isatty():
+        configure_logging(fmt)
+        return None
+    path = Path(args.log_file) if args.log_file else cfg.engine.db_path.parent / "ratchet.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        configure_file_logging(path, fmt)
+    except OSError as exc:
+        raise InputError(f"cannot write the log file {path}: {exc.strerror}") from None
+    tap = EventTap()
+    logging.getLogger().addHandler(tap)
+    return tap
+
+
+def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Event,
+                tap: EventTap | None) -> int:
     metrics = Metrics()
     metrics.serve(cfg.engine.metrics_host, cfg.engine.metrics_port)
     try:
@@ -82,26 +115,34 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
                                   market_data=market_data)
     try:
         report = supervisor.ask(Boot(), timeout=BOOT_TIMEOUT_S)
+        metrics.health.trading()  # /healthz: 200 from here while every pair trades
         print(f"ratchet: {cfg.engine.mode.value} mode, {len(cfg.pairs)} pairs, "
               f"db {cfg.engine.db_path}, metrics http://{cfg.engine.metrics_host}:"
               f"{metrics.port}/metrics, reconciled {report['actions']}", flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         interval = float(cfg.engine.status_interval_s)  # display: a sleep interval
         next_status = time.monotonic() + interval
-        while not stop.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            if reload.is_set():
-                reload.clear()
-                _reload(supervisor, args.config)
-            stop.wait(0.2)
-            if time.monotonic() >= next_status:
-                next_status += interval
-                _print_status(supervisor)
+        view = contextlib.nullcontext() if tap is None else LiveView(
+            metrics, supervisor, tap, title=f"ratchet: {cfg.engine.mode.value} mode, "
+            f"{len(cfg.pairs)} pairs, Ctrl-C stops (stops stay on the exchange)")
+        with view:
+            while not stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if reload.is_set():
+                    reload.clear()
+                    _reload(supervisor, args.config)
+                stop.wait(0.2)
+                if tap is not None:
+                    view.refresh()
+                elif time.monotonic() >= next_status:
+                    next_status += interval
+                    _print_status(supervisor)
         if fatal:
             raise StorageFailed(f"trading halted, exchange stops left in place: {fatal[0]}")
         return 0
     finally:
+        metrics.health.stopping()
         try:
             supervisor.ask(Shutdown(), timeout=60)
         finally:

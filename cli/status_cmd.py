@@ -1,7 +1,10 @@
 """``ratchet status [--json]`` and ``ratchet reconcile [--dry-run]``.
 
 ``status`` reads the DB through its own read-only connection, which WAL allows while the
-engine writes. ``reconcile --dry-run`` prints what boot reconciliation would do and changes
+engine writes, and prints the pairs table of ``ratchet run``'s live view once (cli/table.py);
+the price, the distance to the stop and the unrealized P&L come from the running engine's
+``/metrics`` when it answers on ``[engine] metrics_host:metrics_port``, else they show ``-``.
+``--json`` prints the DB's state exactly as before. ``reconcile --dry-run`` prints what boot reconciliation would do and changes
 nothing; without ``--dry-run`` it carries the actions out (the engine must not be running).
 """
 
@@ -9,14 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import urllib.request
 from decimal import Decimal
 
 import pykka
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
 
 from actors import recovery
 from actors.db_writer import DBWriter
 from cli.common import build_exchange, check_live_safety
 from cli.main import add_config_arg
+from cli.table import PairRow, pairs_table
 from core.config import load_config
 from core.errors import ConfigError, StoreError
 from core.symbols import paper_filters
@@ -38,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=reconcile)
 
 
-def _read_state(cfg) -> dict:
+def _read_state(cfg) -> tuple[dict, dict[str, str]]:
+    """(the ``--json`` document, each symbol's latest order as "TYPE STATE")."""
     if not cfg.engine.db_path.exists():
         raise StoreError(f"database {cfg.engine.db_path} does not exist (run the engine first)")
     db = open_database(cfg.engine.db_path, password=db_password_from_env(), readonly=True)
@@ -53,14 +62,16 @@ def _read_state(cfg) -> dict:
         by_quote: dict[str, Decimal] = {}
         for symbol, pnl in realized.items():
             by_quote[quotes[symbol]] = by_quote.get(quotes[symbol], Decimal(0)) + pnl
-        return {"positions": [p.to_json() for p in positions],
-                "open_orders": [o.to_json() for o in orders],
-                "quote_assets": quotes,
-                "realized_pnl": {s: str(v) for s, v in realized.items()},
-                "realized_pnl_by_quote": {q: str(v) for q, v in sorted(by_quote.items())},
-                # Only meaningful when every pair has the same quote asset.
-                "realized_pnl_total": str(sum(realized.values(), Decimal(0))),
-                "halted": {p.symbol: p.halt_reason or "halted" for p in latest if p.halted}}
+        last_events = {o.symbol: f"{o.type.value} {o.state.value}" for o in repo.list_orders()}
+        return ({"positions": [p.to_json() for p in positions],
+                 "open_orders": [o.to_json() for o in orders],
+                 "quote_assets": quotes,
+                 "realized_pnl": {s: str(v) for s, v in realized.items()},
+                 "realized_pnl_by_quote": {q: str(v) for q, v in sorted(by_quote.items())},
+                 # Only meaningful when every pair has the same quote asset.
+                 "realized_pnl_total": str(sum(realized.values(), Decimal(0))),
+                 "halted": {p.symbol: p.halt_reason or "halted" for p in latest if p.halted}},
+                last_events)
     finally:
         db.close()
 
@@ -77,16 +88,18 @@ def _quote_of(position: Position, cfg) -> str:
 
 
 def status(args: argparse.Namespace) -> int:
-    state = _read_state(load_config(args.config, need_keys=False, need_pairs=False))
+    cfg = load_config(args.config, need_keys=False, need_pairs=False)
+    state, last_events = _read_state(cfg)
     if args.json:
         print(json.dumps(state, indent=2, sort_keys=True))
         return 0
-    print(f"{'symbol':<10} {'state':<9} {'qty':>14} {'entry':>12} {'highest':>12} "
-          f"{'stop':>12} moves")
-    for p in state["positions"]:
-        print(f"{p['symbol']:<10} {p['state']:<9} {p['qty']:>14} {p['entry_price']:>12} "
-              f"{p['highest']:>12} {str(p['stop']):>12} {p['stop_moves']}")
-    print(f"open orders: {len(state['open_orders'])}")
+    live = _engine_values(cfg)
+    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    title = (f"ratchet status: {cfg.engine.db_path}" +
+             (", prices from the running engine" if live else ", engine not answering: no prices"))
+    console.print(title, soft_wrap=True)
+    console.print(pairs_table(_rows(cfg, state, last_events, live)))
+    console.print(f"open orders: {len(state['open_orders'])}")
     for o in state["open_orders"]:
         print(f"  {o['symbol']:<10} {o['client_order_id']:<24} {o['type']:<16} {o['state']:<12}"
               f" stop={o['stop_price']} limit={o['limit_price']} qty={o['qty']}")
@@ -97,6 +110,52 @@ def status(args: argparse.Namespace) -> int:
     for symbol, reason in state["halted"].items():
         print(f"halted {symbol:<10} {reason}")
     return 0
+
+
+def _rows(cfg, state: dict, last_events: dict[str, str],
+          live: dict[str, dict[str, Decimal]]) -> list[PairRow]:
+    positions = {p["symbol"]: p for p in state["positions"]}
+    symbols = dict.fromkeys([*cfg.symbols, *sorted(positions), *state["realized_pnl"]])
+    rows = []
+    for symbol in symbols:
+        p = positions.get(symbol)
+        if p is None:
+            pstate, qty, highest, stop = "FLAT", None, None, None
+        else:
+            pstate = "HALTED" if p.get("halted") else p["state"]
+            qty, highest = Decimal(p["qty"]), Decimal(p["highest"])
+            stop = None if p["stop"] is None else Decimal(p["stop"])
+        values = live.get(symbol, {})
+        realized = state["realized_pnl"].get(symbol)
+        rows.append(PairRow(symbol=symbol, price=values.get("price"), highest=highest, stop=stop,
+                            qty=qty, unrealized=values.get("unrealized") if p else None,
+                            realized=None if realized is None else Decimal(realized),
+                            state=pstate, last_event=last_events.get(symbol, "")))
+    return rows
+
+
+def _engine_values(cfg) -> dict[str, dict[str, Decimal]]:
+    """symbol -> {"price", "unrealized"} from the running engine's /metrics, or {} when it does
+    not answer within half a second. Prometheus samples are floats: for display only."""
+    host = cfg.engine.metrics_host
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else (
+        f"[{host}]" if ":" in host else host)
+    try:
+        with urllib.request.urlopen(f"http://{host}:{cfg.engine.metrics_port}/metrics",
+                                    timeout=0.5) as response:
+            text = response.read().decode()
+        families = list(text_string_to_metric_families(text))
+    except (OSError, ValueError):
+        return {}
+    wanted = {"ratchet_price": "price", "ratchet_unrealized_pnl": "unrealized"}
+    values: dict[str, dict[str, Decimal]] = {}
+    for family in families:
+        for sample in family.samples:
+            key = wanted.get(sample.name)
+            symbol = sample.labels.get("symbol")
+            if key and symbol and sample.value == sample.value:  # NaN: no value now
+                values.setdefault(symbol, {})[key] = Decimal(repr(sample.value))  # display
+    return values
 
 
 def reconcile(args: argparse.Namespace) -> int:

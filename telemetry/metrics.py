@@ -15,12 +15,14 @@ Labels stay bounded. ``symbol`` comes from the config. Every other label value (
 limit folds into ``other``, and a value equal to a secret env var becomes ``redacted``. Never pass
 order ids, client ids or prices as labels.
 
-Beyond §7, three series serve the alert rules (dashboards/alerts.yml):
+Beyond §7, four series serve the alert rules (dashboards/alerts.yml):
 - ``ratchet_pair_halted{symbol}``: 1 once the Supervisor halted the pair (6th failure in 10
   minutes, or a balance smaller than the position). ``ratchet_pair_up`` is 0 both while a pair
   restarts and once it is halted; ``pair_halted`` tells the two apart.
 - ``ratchet_feed_last_tick_timestamp_seconds{symbol}``: wall-clock time of the feed's last tick
   for the symbol; set when the pair's metrics are created, so a feed that never ticks is stale.
+- ``ratchet_position_unprotected{symbol}``: 1 while the pair holds a position without a live
+  stop; ``unprotected_positions`` is its sum, and the alert uses this one to name the symbol.
 - ``ratchet_reconcile_failures_total`` and ``ratchet_db_failures_total``.
 The standard ``process_*`` series (start time, CPU, memory, open fds) are exposed too.
 """
@@ -45,11 +47,11 @@ from prometheus_client import (
     Info,
     ProcessCollector,
     generate_latest,
-    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from telemetry import endpoint as http_endpoint
 from telemetry.logs import secret_values
 
 PREFIX = "ratchet_"
@@ -228,6 +230,7 @@ class _PairCollector:
         ("pair_up", "1 while the pair's actor runs and trades, else 0."),
         ("pair_halted", "1 once a safety rule halted the pair, else 0."),
         ("feed_last_tick_timestamp_seconds", "Unix time of the feed's last tick for the symbol."),
+        ("position_unprotected", "1 while the pair holds a position without a live stop order."),
     )
     _DECISION = (PREFIX + "tick_to_decision_seconds",
                  "Time from a tick's arrival to the pair's decision.")
@@ -269,7 +272,8 @@ class _PairCollector:
             values = (_display(price), _display(highest), _display(stop),
                       _display_or_zero(qty), _display_or_zero(unrealized),
                       _display_or_zero(pm.realized_pnl), 1.0 if pm.is_up else 0.0,
-                      1.0 if pm.is_halted else 0.0, pm.last_tick)
+                      1.0 if pm.is_halted else 0.0, pm.last_tick,
+                      1.0 if pm.is_unprotected else 0.0)
             for (name, _), family, value in zip(self._GAUGES, gauges, values, strict=True):
                 family.add_metric([pm.symbol, pm.quote] if name in self._IN_QUOTE
                                   else [pm.symbol], value)
@@ -295,6 +299,8 @@ class Metrics:
         self._pairs: dict[str, PairMetrics] = {}
         self._lock = threading.Lock()
         self._define()
+        #: What ``/healthz`` answers; the CLI edge calls ``trading()`` and ``stopping()``.
+        self.health = http_endpoint.EngineHealth(self.pairs)
         self._order_type = _LabelGuard(16)
         self._order_result = _LabelGuard(16)
         self._requests = _ChildCache(self.exchange_request_seconds, (_LabelGuard(),))
@@ -435,11 +441,12 @@ class Metrics:
         return generate_latest(self.registry)
 
     def serve(self, host: str, port: int) -> None:
-        """Serve ``/metrics`` on ``host:port`` in a daemon thread; port 0 picks a free port,
-        then readable as ``self.port``."""
+        """Serve ``/metrics`` and ``/healthz`` (telemetry/endpoint.py) on ``host:port`` in a
+        daemon thread; port 0 picks a free port, then readable as ``self.port``."""
         if self._server is not None:
             raise RuntimeError(f"metrics already served on port {self.port}")
-        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        app = http_endpoint.app(self.registry, self.health)
+        self._server, self._thread = http_endpoint.serve(host, port, app)
         self.port = self._server.server_port
 
     def stop(self) -> None:

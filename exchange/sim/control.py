@@ -39,6 +39,7 @@ class Control:
             ("POST", "/sim/price"): self.price,
             ("POST", "/sim/pause"): self.pause,
             ("POST", "/sim/force"): self.force,
+            ("POST", "/sim/block"): self.block,
             ("POST", "/sim/clock"): self.clock,
             ("POST", "/sim/cancel"): self.cancel,
             ("POST", "/sim/order"): self.order,
@@ -80,6 +81,12 @@ class Control:
             count=int(payload.get("count", 1)),
         )
         return {"forced": payload["kind"]}
+
+    def block(self, payload: dict[str, Any]) -> dict[str, Any]:
+        kind = payload.get("kind")
+        self.faults.block_stops(str(payload["symbol"]), None if kind is None else str(kind),
+                                retry_after_s=int(payload.get("retry_after_s", 1)))
+        return {"symbol": payload["symbol"], "blocked": kind}
 
     def clock(self, payload: dict[str, Any]) -> dict[str, Any]:
         self.venue.clock.shift_ms = int(payload["shift_ms"])

@@ -5,6 +5,10 @@ venue fails, and the order may or may not have been applied (a seeded coin flip)
 cancelReplace may also fail in Binance's two partial ways: ``"409"`` (the cancel applied, the
 new order refused with -2010) and ``"-2022"`` (the cancel refused with -2011, nothing placed).
 ``POST /sim/force`` can queue either for the next cancelReplace.
+
+``block_stops`` (``POST /sim/block``) answers every new stop order of one symbol (POST order or
+cancelReplace, type STOP_LOSS_LIMIT) with a forced answer until it is lifted, so a test can keep
+a position unprotected for as long as it needs.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class Faults:
         self._lock = threading.Lock()
         self._forced: deque[Forced] = deque()
         self._forced_replace: deque[str] = deque()
+        self._blocked: dict[str, Forced] = {}
 
     def force(self, kind: str, *, retry_after_s: int = 5, count: int = 1) -> None:
         """Queue ``count`` forced answers: for the next requests, or (``"409"``, ``"-2022"``)
@@ -50,6 +55,23 @@ class Faults:
                 self._forced_replace.extend(kind for _ in range(count))
             else:
                 self._forced.extend(Forced(kind, retry_after_s) for _ in range(count))
+
+    def block_stops(self, symbol: str, kind: str | None, *, retry_after_s: int = 1) -> None:
+        """Answer each new stop order for ``symbol`` with ``kind``; ``None`` lifts the block."""
+        if kind is not None and kind not in FORCEABLE:
+            raise ValueError(f"kind must be one of {sorted(FORCEABLE)} or null, not {kind!r}")
+        with self._lock:
+            if kind is None:
+                self._blocked.pop(symbol, None)
+            else:
+                self._blocked[symbol] = Forced(kind, retry_after_s)
+
+    def stop_block(self, params: dict[str, str]) -> Forced | None:
+        """The answer forced on this order request, when it places a blocked stop."""
+        if not self._blocked or params.get("type") != "STOP_LOSS_LIMIT":
+            return None
+        with self._lock:
+            return self._blocked.get(params.get("symbol", ""))
 
     def take_forced(self) -> Forced | None:
         with self._lock:

@@ -131,6 +131,8 @@ class SimHandler(BaseHTTPRequestHandler):
             check_signature(secret, query, body)
             check_timestamp(params, now())
         check_known(route, params, signed=endpoint.signed)
+        if endpoint.places_order and (blocked := server.faults.stop_block(params)) is not None:
+            self._forced(blocked.kind, blocked.retry_after_s)  # /sim/block
         if endpoint.order_write:
             replacing = endpoint.handler == server.api.cancel_replace
             fault = server.faults.order_fault(cancel_replace=replacing)

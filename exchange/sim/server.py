@@ -24,6 +24,7 @@ from exchange.sim.api import Api
 from exchange.sim.control import Control
 from exchange.sim.faults import Faults
 from exchange.sim.guard import RateLimiter, SimError, check_key, check_timestamp, check_ws_signature
+from exchange.sim.klines import KlineHistory
 from exchange.sim.market import PriceDriver, RandomWalk
 from exchange.sim.rest import SimHTTPServer
 from exchange.sim.venue import SimClock, SimVenue
@@ -86,8 +87,10 @@ class SimServer:
         self.faults = Faults(fail_rate=config.fail_rate, latency_ms=config.latency_ms,
                              timeout_s=config.timeout_s, seed=config.seed)
         self.keys = {config.api_key: config.api_secret}
+        self.klines = KlineHistory(config.prices, self.clock.now_ms)
         self.driver = self._driver(filters)
         self.api = Api(self.venue, self.limiter, config.fee_pct)
+        self.api.routes[("GET", "klines")] = self.klines.endpoint(self.book.filters)
         self.control = Control(
             self.venue, self.faults, paused=lambda: self.driver.paused, pause=self.driver.pause,
             counts=self._counts, reset_counts=self._reset_counts,
@@ -141,7 +144,8 @@ class SimServer:
                                symbols=list(c.symbols), speed=c.speed)
         walk = RandomWalk(filters, self.book.last_prices(), seed=c.seed,
                           volatility_pct=c.volatility_pct, interval_ms=c.interval_ms)
-        return PriceDriver(self.venue.on_price, walk=walk, interval_ms=c.interval_ms)
+        return PriceDriver(self.klines.recorder(self.venue.on_price), walk=walk,
+                           interval_ms=c.interval_ms)
 
     def _counts(self) -> dict[str, int]:
         with self.http.counts_lock:

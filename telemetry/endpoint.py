@@ -1,0 +1,107 @@
+"""The engine's HTTP endpoint: ``/metrics`` exactly as prometheus_client serves it, and
+``/healthz`` beside it on the same port.
+
+``/healthz`` answers 200 only while the engine trades: boot reconciliation is done and every pair
+that is not halted has started (at least one pair trades). Otherwise it answers 503. The body is
+one line saying why, e.g. ``ok: reconciled, 3 pairs trading`` or ``starting: not reconciled
+yet``. Load balancers, Docker's ``HEALTHCHECK`` and systemd watchers need nothing more.
+
+Every other path goes to prometheus_client's own WSGI app (``make_wsgi_app``), so ``/metrics``,
+its content negotiation and compression are unchanged.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+HEALTHZ = "/healthz"
+STARTING, TRADING, STOPPING = "starting", "trading", "stopping"
+
+
+class EngineHealth:
+    """What ``/healthz`` reports. The CLI edge moves it: ``trading()`` once boot returned,
+    ``stopping()`` when shutdown begins. Pair states come from the metrics (``pair_up``,
+    ``pair_halted``), which the pairs and the Supervisor already keep."""
+
+    def __init__(self, pairs: Callable[[], Iterable]) -> None:
+        self._pairs = pairs
+        self._phase = STARTING
+        self._lock = threading.Lock()
+
+    def trading(self) -> None:
+        with self._lock:
+            self._phase = TRADING
+
+    def stopping(self) -> None:
+        with self._lock:
+            self._phase = STOPPING
+
+    def check(self) -> tuple[bool, str]:
+        """(healthy, one line)."""
+        with self._lock:
+            phase = self._phase
+        if phase == STARTING:
+            return False, "starting: not reconciled yet"
+        if phase == STOPPING:
+            return False, "stopping"
+        pairs = list(self._pairs())
+        up = sorted(pm.symbol for pm in pairs if pm.is_up)
+        halted = sorted(pm.symbol for pm in pairs if pm.is_halted)
+        down = sorted(pm.symbol for pm in pairs if not pm.is_up and not pm.is_halted)
+        if down:
+            return False, f"degraded: {len(down)} pair(s) not trading: {', '.join(down[:5])}"
+        if not up:
+            return False, "halted: no pair is trading" + (
+                f" ({len(halted)} halted)" if halted else "")
+        line = f"ok: reconciled, {len(up)} pair(s) trading"
+        return True, line + (f", {len(halted)} halted" if halted else "")
+
+
+def app(registry: CollectorRegistry, health: EngineHealth) -> Callable:
+    """The WSGI app: ``/healthz`` here, everything else prometheus_client's."""
+    metrics_app = make_wsgi_app(registry)
+
+    def ratchet_app(environ, start_response):
+        if environ.get("PATH_INFO") != HEALTHZ:
+            return metrics_app(environ, start_response)
+        healthy, line = health.check()
+        body = (line + "\n").encode()
+        start_response("200 OK" if healthy else "503 Service Unavailable",
+                       [("Content-Type", "text/plain; charset=utf-8"),
+                        ("Content-Length", str(len(body))), ("Cache-Control", "no-store")])
+        return [body] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
+
+    return ratchet_app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape (prometheus_client's server is quiet too)."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def serve(host: str, port: int, wsgi_app: Callable) -> tuple[WSGIServer, threading.Thread]:
+    """Serve ``wsgi_app`` on ``host:port`` from a daemon thread, as prometheus_client's
+    ``start_http_server`` does (one thread per request, IPv4 or IPv6 by the host)."""
+    family, sockaddr = _best_family(host, port)
+
+    class Server(ThreadingWSGIServer):
+        address_family = family
+
+    httpd = make_server(sockaddr, port, wsgi_app, Server, handler_class=_QuietHandler)
+    thread = threading.Thread(target=httpd.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
+    return httpd, thread
+
+
+def _best_family(host: str, port: int) -> tuple[int, str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, sockaddr = infos[0]
+    return family, sockaddr[0]
