@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
                    help="starting balance of a new state file, repeatable (default USDT=100000)")
     p.add_argument("--seed", type=int, default=1, help="seed of the random walk and faults")
+    p.add_argument("--hold", action="append", default=[], metavar="SYM",
+                   help="a listed symbol the random walk leaves at its price (repeatable), "
+                        "e.g. the fee asset's BNBUSDT")
     p.add_argument("--volatility-pct", default="1",
                    help="random walk: standard deviation per minute, %% (default: 1)")
     p.add_argument("--interval-ms", type=int, default=250,
@@ -90,6 +93,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         volatility_pct=_decimal(args.volatility_pct, "--volatility-pct"),
         interval_ms=args.interval_ms, fee_pct=_decimal(args.fee_pct, "--fee-pct"),
         fee_mode=FeeMode(args.fee_mode), fee_asset=fee_asset,
+        hold=_held(args.hold, symbols),
         weight_1m=args.weight_1m, orders_10s=args.orders_10s, orders_1d=args.orders_1d,
         ban_s=args.ban_s, timeout_s=args.timeout_s,
     )
@@ -130,6 +134,13 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
     sys.stdout.flush()
     return 0
+
+
+def _held(values: list[str], symbols: tuple[str, ...]) -> frozenset[str]:
+    held = frozenset(symbols_from_args(values)) if values else frozenset()
+    if not held <= set(symbols):
+        raise InputError(f"--hold {', '.join(sorted(held - set(symbols)))}: not in --symbols")
+    return held
 
 
 def _check_fee_asset(asset: str, symbols: tuple[str, ...]) -> None:

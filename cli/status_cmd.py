@@ -63,11 +63,16 @@ def _read_state(cfg) -> tuple[dict, dict[str, str]]:
         for symbol, pnl in realized.items():
             by_quote[quotes[symbol]] = by_quote.get(quotes[symbol], Decimal(0)) + pnl
         last_events = {o.symbol: f"{o.type.value} {o.state.value}" for o in repo.list_orders()}
+        fees: dict[str, Decimal] = {}
+        for fill in repo.list_fills():
+            fees[fill.fee_asset] = fees.get(fill.fee_asset, Decimal(0)) + fill.fee
         return ({"positions": [p.to_json() for p in positions],
                  "open_orders": [o.to_json() for o in orders],
                  "quote_assets": quotes,
                  "realized_pnl": {s: str(v) for s, v in realized.items()},
                  "realized_pnl_by_quote": {q: str(v) for q, v in sorted(by_quote.items())},
+                 # Commissions as the venue charged them, per asset (BNB, base or quote).
+                 "fees_by_asset": {a: str(v) for a, v in sorted(fees.items())},
                  # Only meaningful when every pair has the same quote asset.
                  "realized_pnl_total": str(sum(realized.values(), Decimal(0))),
                  "halted": {p.symbol: p.halt_reason or "halted" for p in latest if p.halted}},

@@ -48,6 +48,7 @@ from exchange.binance.errors import (
     error_data,
     map_error,
 )
+from exchange.binance.fees import FeeValuer
 from exchange.binance.filters import SymbolRules, check_order, rules_from_symbol
 from exchange.binance.gate import RateMeter, SendGate
 from exchange.binance.tracker import OpenOrderTracker
@@ -143,6 +144,7 @@ class BinanceExchange(Exchange):
         self._rules: dict[str, SymbolRules] = {}
         self._last_price: dict[str, Decimal] = {}
         self._tracker = OpenOrderTracker()
+        self.fees = FeeValuer(assets=self._assets, price=self.last_price)
         self.updates = OrderUpdates(
             tracker=self._tracker, list_open=self._list_open, get_order=self.get_order,
             budget=self.meter.budget, clock=clock, stream_factory=self._user_stream,
@@ -396,12 +398,17 @@ class BinanceExchange(Exchange):
 
     def _noted(self, report: OrderReport) -> OrderReport:
         self._tracker.note(report)
-        return report
+        return self.fees.value(report)
+
+    def _assets(self, symbol: str) -> tuple[str, str] | None:
+        rules = self._rules.get(symbol)
+        return None if rules is None else (rules.base_asset, rules.quote_asset)
 
     # --- asynchronous order updates (see ``updates`` for the polling cadence) ---------------
 
     def set_listener(self, listener: ExecutionListener | None) -> None:
-        self.updates.set_listener(listener)
+        self.updates.set_listener(
+            None if listener is None else lambda report: listener(self.fees.value(report)))
 
     def set_waker(self, wake: Callable[[], None] | None) -> None:
         self.updates.set_waker(wake)

@@ -31,9 +31,10 @@ class RandomWalk:
 
     def __init__(
         self, filters: dict[str, SymbolFilters], start: dict[str, Decimal], *, seed: int,
-        volatility_pct: Decimal, interval_ms: int,
+        volatility_pct: Decimal, interval_ms: int, hold: frozenset[str] = frozenset(),
     ) -> None:
         self._filters = filters
+        self._hold = hold  # symbols the walk leaves alone (moved only by /sim/price)
         self.prices = {s: start.get(s) or START_PRICES.get(s, DEFAULT_START) for s in filters}
         self._rng = random.Random(seed)
         minutes = interval_ms / 60_000
@@ -42,6 +43,8 @@ class RandomWalk:
     def step(self) -> list[tuple[str, Decimal]]:
         out = []
         for symbol, price in self.prices.items():
+            if symbol in self._hold:
+                continue
             move = Decimal(f"{self._rng.gauss(0.0, self._sigma):.10f}")
             tick = self._filters[symbol].tick
             price = max(tick, floor_tick(price * (1 + move), tick))

@@ -55,6 +55,7 @@ class SimConfig:
     fee_pct: Decimal = Decimal("0.1")
     fee_mode: FeeMode = FeeMode.RECEIVED  # Binance: a BUY pays in base, a SELL in quote
     fee_asset: str | None = None  # "BNB": pay fees in BNB while the balance lasts
+    hold: frozenset[str] = frozenset()  # symbols the random walk leaves at their price
     tick: Decimal = Decimal("0.01")
     step: Decimal = Decimal("0.00001")
     min_notional: Decimal = Decimal("5")
@@ -143,7 +144,8 @@ class SimServer:
             return PriceDriver(self.venue.on_price, points=read_prices(c.prices),
                                symbols=list(c.symbols), speed=c.speed)
         walk = RandomWalk(filters, self.book.last_prices(), seed=c.seed,
-                          volatility_pct=c.volatility_pct, interval_ms=c.interval_ms)
+                          volatility_pct=c.volatility_pct, interval_ms=c.interval_ms,
+                          hold=c.hold)
         return PriceDriver(self.klines.recorder(self.venue.on_price), walk=walk,
                            interval_ms=c.interval_ms)
 

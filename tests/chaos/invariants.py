@@ -191,7 +191,8 @@ def check_all(s: Snapshot, settings: dict[str, PairSettings], tick: Decimal, pre
 STEP = Decimal("0.00001")  # the sim's LOT_SIZE stepSize for every symbol
 
 
-def sim_pnl(s: Snapshot, prefix: str, step: Decimal = STEP) -> tuple[Decimal, int]:
+def sim_pnl(s: Snapshot, prefix: str, step: Decimal = STEP,
+            fee_prices: dict[str, Decimal] | None = None) -> tuple[Decimal, int]:
     """Realized P&L from the sim's own fills, and the number of closed positions.
 
     Fills are grouped by position through the client order id (``prefix-<position>-<seq>``),
@@ -199,19 +200,21 @@ def sim_pnl(s: Snapshot, prefix: str, step: Decimal = STEP) -> tuple[Decimal, in
     position holds what was received, floored to the step) and a sell's in the quote asset.
     A position is closed when it sold all it held (less than a step of dust is left). Its P&L
     is DESIGN.md §3's ``(exit − entry) × qty − fees`` with average prices over the sold
-    ``qty``, every commission valued in the quote asset at its own fill's price.
+    ``qty``, every commission valued in the quote asset at its own fill's price; one paid in a
+    third asset (BNB) at ``fee_prices[asset]`` (the run holds that price still).
     """
+    fee_prices = fee_prices or {}
     groups: dict[str, dict[str, Decimal]] = {}
     for t in sim_fills(s, prefix).values():
         g = groups.setdefault(t["clientOrderId"].split("-")[1], Counter())
         qty, price, fee = Decimal(t["qty"]), Decimal(t["price"]), Decimal(t["commission"])
-        base = t["symbol"][: -len("USDT")]
-        assert t["commissionAsset"] in (base, "USDT"), t
+        base, asset = t["symbol"][: -len("USDT")], t["commissionAsset"]
+        assert asset in (base, "USDT", *fee_prices), t
         side = "buy" if t["isBuyer"] else "sell"
         g[side + "_qty"] += qty
         g[side + "_quote"] += price * qty
-        g["fee"] += fee * price if t["commissionAsset"] == base else fee
-        g["base_fee"] += fee if t["commissionAsset"] == base else Decimal(0)
+        g["fee"] += fee * {**fee_prices, base: price, "USDT": Decimal(1)}[asset]
+        g["base_fee"] += fee if asset == base else Decimal(0)
     total, closed = Decimal(0), 0
     for g in groups.values():
         held = g["buy_qty"] - g["base_fee"]

@@ -39,11 +39,16 @@ def cycles_from_env(default: int = 20) -> int:
 class ChaosRun:
     def __init__(self, workdir: Path, *, pairs: int = 20, seed: int = 1,
                  sim_args: tuple[str, ...] = harness.FAST_SIM, db_path: str = "ratchet.db",
-                 password: str | None = None) -> None:
+                 password: str | None = None, fee_prices: dict[str, Decimal] | None = None,
+                 sim_only: tuple[str, ...] = ()) -> None:
+        """``sim_only``: symbols the sim lists that no pair trades (BNBUSDT for its price);
+        ``fee_prices``: the price, held still, of each third asset commissions are paid in."""
         self.workdir = workdir
         self.rng = random.Random(seed)
         self.syms = harness.symbols(pairs)
-        self.sim = SimProcess(workdir, self.syms, *sim_args, "--seed", str(seed)).start()
+        self.fee_prices = dict(fee_prices or {})
+        self.sim = SimProcess(workdir, [*self.syms, *sim_only], *sim_args,
+                              "--seed", str(seed)).start()
         self.config, self.metrics_port = harness.write_binance_config(
             workdir, self.sim.url, self.syms, db_path=db_path)
         self.password = password
@@ -139,13 +144,14 @@ class ChaosRun:
         problems = invariants.check_all(snap, self.settings, TICK, PREFIX, self.tally,
                                         trading=False)
         db_pnl = invariants_db_pnl(self.db_path, self.password)
-        sim_pnl, closed = invariants.sim_pnl(snap, PREFIX)
+        sim_pnl, closed = invariants.sim_pnl(snap, PREFIX, fee_prices=self.fee_prices)
         on_sim = invariants.sim_fills(snap, PREFIX)
         return {
             "exit_code": code, "problems": problems, "db_pnl": db_pnl, "sim_pnl": sim_pnl,
             "closed": closed, "open": len(snap.positions), "fills": len(on_sim),
             "orders": snap.sim_orders,
             "db_closed": closed_positions(self.db_path, self.password),
+            "handled": handled(self.db_path, self.password),
         }
 
     def summary(self, name: str, result: dict, cycles: str = "") -> str:
@@ -159,7 +165,8 @@ class ChaosRun:
         return (f"chaos {name}: {cycles}, {len(self.syms)} pairs, positions "
                 f"{result['closed']} closed + {result['open']} open, fills {result['fills']}, "
                 f"orders {result['orders']}, realized P&L {result['db_pnl']} (sim "
-                f"{result['sim_pnl']}); invariant checks at {self.tally.rounds} points: "
+                f"{result['sim_pnl']}); {result['handled']}; invariant checks at "
+                f"{self.tally.rounds} points: "
                 f"{self.tally.line()}; consistent after median {settle}; mean boot "
                 f"{boot:.2f} s")  # display
 
@@ -182,6 +189,29 @@ def invariants_db_pnl(db_path: Path, password: str | None = None) -> Decimal:
                          Decimal(0))
     assert from_trades == from_positions, (from_trades, from_positions)
     return from_trades
+
+
+def handled(db_path: Path, password: str | None = None) -> str:
+    """What the strict venue made the engine do, from the DB's order rows: stops refused
+    because the market crossed them in flight (-2010 would trigger), sales at market (timeouts
+    and stops that could not be placed), and moves whose cancel went through but whose new
+    stop did not (409 -2021, answered by a fresh stop or a sale)."""
+    from persistence.repository import Repository
+
+    db = open_database(db_path, readonly=True, password=password)
+    try:
+        orders = Repository(db).list_orders()
+    finally:
+        db.close()
+    by_id = {o.client_order_id: o for o in orders}
+    refused = sum(1 for o in orders if o.state.value == "REJECTED"
+                  and "would trigger immediately" in (o.reason or ""))
+    sales = sum(1 for o in orders if o.side.value == "SELL" and o.type.value == "MARKET"
+                and o.state.value == "FILLED")
+    half = sum(1 for o in orders if o.replaces and o.state.value == "FAILED"
+               and (old := by_id.get(o.replaces)) is not None and old.state.value == "CANCELED")
+    return (f"stops refused as would-trigger {refused}, market exits {sales}, "
+            f"409s handled {half}")
 
 
 def closed_positions(db_path: Path, password: str | None = None) -> int:

@@ -9,9 +9,11 @@ SIGTERM run does a quarter as many (at least 5).
 from __future__ import annotations
 
 import signal
+from decimal import Decimal
 
 import pytest
 
+from tests.chaos import harness
 from tests.chaos.run import ChaosRun, cycles_from_env
 
 pytestmark = pytest.mark.chaos
@@ -60,4 +62,25 @@ def test_sigterm_at_random_moments_exits_cleanly_and_keeps_every_invariant(tmp_p
         run.close()
     chaos_report(run.summary("SIGTERM", result))
     assert run.exit_codes == {0: cycles}
+    _assert_final(run, result)
+
+
+@_timeout(TERM_CYCLES)
+def test_kill_9_with_fees_paid_in_bnb_keeps_every_invariant_and_the_pnl(tmp_path,
+                                                                        chaos_report):
+    """The same kill -9 loop with "use BNB for fees" on: the positions hold all they bought,
+    and every commission, paid in BNB at a price held still, is in the P&L exactly."""
+    cycles = TERM_CYCLES
+    run = ChaosRun(tmp_path, pairs=10, seed=13, sim_only=("BNBUSDT",),
+                   fee_prices={"BNB": Decimal(500)},
+                   sim_args=(*harness.FAST_SIM, "--fee-asset", "BNB", "--hold", "BNBUSDT",
+                             "--balance", "USDT=100000", "--balance", "BNB=1000"))
+    try:
+        run.cycles(cycles, signal.SIGKILL)
+        result = run.finish()
+        trades = run.sim.control("GET", "/sim/trades")
+    finally:
+        run.close()
+    chaos_report(run.summary("kill -9, fees in BNB", result))
+    assert {t["commissionAsset"] for t in trades} == {"BNB"}
     _assert_final(run, result)

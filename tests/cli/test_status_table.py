@@ -63,4 +63,5 @@ def test_status_prints_the_pairs_table_with_prices_while_the_engine_runs(tmp_pat
     # --json keeps every key it had; quote assets and halts came with issue 9.
     assert set(json.loads(as_json.stdout)) == {"positions", "open_orders", "realized_pnl",
                                                "realized_pnl_total", "quote_assets",
-                                               "realized_pnl_by_quote", "halted"}
+                                               "realized_pnl_by_quote", "halted",
+                                               "fees_by_asset"}

@@ -56,3 +56,5 @@ def test_pairs_quoted_in_btc_eur_and_usd_trade_and_report_pnl_per_quote(tmp_path
                      Decimal(0))
         assert Decimal(state["realized_pnl_by_quote"][quote]) == booked
         assert {f.fee_asset for f in fills if f.symbol == symbol} == {quote}
+        paid = sum((f.fee for f in fills if f.fee_asset == quote), Decimal(0))
+        assert Decimal(state["fees_by_asset"][quote]) == paid
