@@ -41,6 +41,7 @@ class Control:
             ("POST", "/sim/force"): self.force,
             ("POST", "/sim/block"): self.block,
             ("POST", "/sim/clock"): self.clock,
+            ("POST", "/sim/garble"): self.garble,
             ("POST", "/sim/cancel"): self.cancel,
             ("POST", "/sim/order"): self.order,
             ("POST", "/sim/balance"): self.balance,
@@ -87,6 +88,11 @@ class Control:
         self.faults.block_stops(str(payload["symbol"]), None if kind is None else str(kind),
                                 retry_after_s=int(payload.get("retry_after_s", 1)))
         return {"symbol": payload["symbol"], "blocked": kind}
+
+    def garble(self, payload: dict[str, Any]) -> dict[str, Any]:
+        count = int(payload.get("count", 1))
+        self.venue.hub.garble(count)
+        return {"garbled": count}
 
     def clock(self, payload: dict[str, Any]) -> dict[str, Any]:
         self.venue.clock.shift_ms = int(payload["shift_ms"])

@@ -116,6 +116,12 @@ class WsHub:
         self._by_stream: dict[str, set[WsConn]] = {}
         self._users: dict[int, WsConn] = {}
         self._subscription_ids = itertools.count(0)
+        self._garble = 0  # executionReports still to send unreadable (POST /sim/garble)
+
+    def garble(self, count: int) -> None:
+        """Send the next ``count`` executionReports with their status fields missing."""
+        with self._lock:
+            self._garble = max(0, count)
 
     def has_user_subscribers(self) -> bool:
         return bool(self._users)
@@ -133,6 +139,9 @@ class WsHub:
     def publish_user(self, event: dict[str, Any]) -> None:
         with self._lock:
             targets = list(self._users.items())
+            if self._garble and event.get("e") == "executionReport" and targets:
+                self._garble -= 1
+                event = {k: v for k, v in event.items() if k not in ("x", "X", "z", "l", "L")}
         for subscription_id, conn in targets:
             conn.send_json({"subscriptionId": subscription_id, "event": event})
 

@@ -5,6 +5,7 @@ trigger at once, and commissions paid in BNB."""
 from __future__ import annotations
 
 import signal
+import urllib.request
 from decimal import Decimal
 
 import pytest
@@ -125,3 +126,37 @@ def test_fees_in_bnb_keep_the_whole_quantity_and_are_valued_at_the_bnb_price(sim
     exit_ = next(D(t["price"]) for t in ours if not t["isBuyer"])
     bnb_fees = sum(D(t["commission"]) for t in ours) * D(250)
     assert closed.pnl == (exit_ - entry) * held.qty - bnb_fees
+
+
+def test_a_garbled_execution_report_is_caught_up_and_the_fill_is_recorded(sim_dir):
+    sim = h.start_sim(sim_dir, "--symbols", A, *h.UNLIMITED)
+    try:
+        sim.pause()
+        config = h.write_config(sim_dir, sim.url, [A], defaults=DEFAULTS)
+        cfg_port = next(int(line.split("=")[1]) for line in config.read_text().splitlines()
+                        if line.startswith("metrics_port"))
+        db = sim_dir / "ratchet.db"
+        proc = h.start_engine(config)
+        try:
+            held = drive(sim, {A: "100"}, lambda: h.protected(db, sim, [A]),
+                         what="entry and first stop")[A]
+            sim.control("POST", "/sim/garble", {"count": 1})
+            sim.price(A, "94.90")  # fills the stop; its executionReport goes out unreadable
+            closed = engine.wait_for(
+                lambda: (p := engine.read(db, lambda r: r.load_position(held.position_id)))
+                .state is PositionState.FLAT and p, timeout=20, what="the fill caught up")
+            fills = engine.read(db, lambda r: r.list_fills(position_id=held.position_id))
+            scrape = urllib.request.urlopen(f"http://127.0.0.1:{cfg_port}/metrics",
+                                            timeout=5).read().decode()
+        finally:
+            out = h.stop_engine(proc)
+        trades = trades_by_client_id(sim)
+    finally:
+        sim.stop()
+
+    assert not h.traceback_in(out), out
+    assert closed.exit_reason == "stop" and closed.exit_price == D("94.90")
+    sold = trades[held.stop_order_id]
+    assert {f.exchange_trade_id for f in fills if f.client_order_id == held.stop_order_id} == {
+        str(t["id"]) for t in sold}
+    assert "ratchet_user_stream_unreadable_events_total 1.0" in scrape
