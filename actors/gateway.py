@@ -52,7 +52,7 @@ from actors.messages import (
 )
 from core.errors import InvariantViolation, VenueError
 from core.errors import OrderRejected as Rejection
-from core.types import Order, OrderReport, ReplaceReport
+from core.types import Order, OrderReport, ReplaceReport, Side
 from exchange import policy, venue_ops
 from exchange.base import Exchange
 from exchange.policy import Verdict
@@ -61,6 +61,11 @@ from telemetry.logs import log_event
 log = logging.getLogger("ratchet.gateway")
 
 MAINTAIN_EVERY_S = 1.0
+
+
+def _protects(command: Any) -> bool:
+    return isinstance(command, PlaceStop) or isinstance(command, PlaceMarketOrder) \
+        and command.order.side is Side.SELL
 
 
 class Gateway(pykka.ThreadingActor):
@@ -104,21 +109,22 @@ class Gateway(pykka.ThreadingActor):
 
     def on_receive(self, message):
         if self.closing.is_set():
-            # Shutting down: the pairs are stopped, and every intent is on disk for the next
-            # boot's reconciliation. Skip the backlog so stop() is not stuck behind it.
+            # Shutting down, every intent on disk: skip the backlog (stop() is not stuck behind
+            # it) but for a stop, or the sale that follows a canceled one: they protect.
+            for command in [c for c in (*self.queue, message) if _protects(c)]:
+                self._run(command)
+            self.queue.clear()
             return None
         match message:
             case PriceReady(symbol=symbol):
                 self._match(symbol)
-            case PlaceMarketOrder() | PlaceStop() | CancelOrder() | QueryOrder() | CancelStrays():
+            case PlaceMarketOrder() | PlaceStop() | CancelOrder() | QueryOrder() | CancelStrays() \
+                    | Settle():
                 self.queue.append(message)
                 self._pump()
             case ReplaceStop(new=new):
                 self.moves.pop(new.symbol, None)  # re-inserted last: FIFO order of arrival
                 self.moves[new.symbol] = message
-                self._pump()
-            case Settle():
-                self.queue.append(message)
                 self._pump()
             case DrainMoves():
                 self.drain_at = None

@@ -76,6 +76,7 @@ class Supervisor(pykka.ThreadingActor):
         self.pairs: dict[str, PairHandle] = {}
         self.report: recovery.RecoveryReport | None = None
         self.closing = threading.Event()
+        self.shutting_down = False
 
     def on_receive(self, message):
         match message:
@@ -147,7 +148,7 @@ class Supervisor(pykka.ThreadingActor):
         self.exchange.set_waker(lambda: tell_if_alive(gateway, Maintain()))
 
     def _gateway_failed(self, error: str) -> None:
-        if self.closing.is_set():
+        if self.shutting_down:
             return
         count = self.gateway_failures.fail(self.clock())
         if self.metrics is not None:
@@ -277,7 +278,7 @@ class Supervisor(pykka.ThreadingActor):
     # --- shutdown ---------------------------------------------------------------------------
 
     def _shutdown(self) -> None:
-        self.closing.set()  # the Gateway skips whatever is still queued, and is not replaced
+        self.shutting_down = True  # a Gateway that dies now is not replaced
         if self.feed is not None:
             self.feed.stop(block=True, timeout=STOP_TIMEOUT_S)
         self.exchange.set_listener(None)
@@ -287,6 +288,10 @@ class Supervisor(pykka.ThreadingActor):
                 with contextlib.suppress(pykka.ActorDeadError):
                     handle.ref.stop(block=True, timeout=STOP_TIMEOUT_S)
         if self.gateway is not None:
+            # The pairs are stopped, so every intent is on disk; the Gateway now skips what is
+            # still queued but a stop or a sale, which protect a position (a sale follows a
+            # stop it canceled), so stop() is not stuck behind a backlog of moves.
+            self.closing.set()
             with contextlib.suppress(pykka.ActorDeadError):
                 self.gateway.stop(block=True, timeout=STOP_TIMEOUT_S)
         if self.db is not None:

@@ -125,8 +125,7 @@ class Transitions:
                      problem="would trigger immediately" if trigger else fitted.problem,
                      action="exit at market")
             self.set(position=position)
-            self.write(durable=True, positions=(position,), **rows)
-            self.begin_exit("stop")
+            self.begin_exit("stop", **rows)  # one unit: the entry's rows and the sale
             return
         position, order = logic.plan_stop(position, fitted.levels, s.prefix,
                                           qty=self.remaining(position))
@@ -135,15 +134,17 @@ class Transitions:
         self.set(position=position)
         self.send(PlaceStop(order=order), order)
 
-    def begin_exit(self, reason: str) -> None:
-        """OPEN → EXITING: write the sale ahead (not sent yet); drive cancels the stop first."""
+    def begin_exit(self, reason: str, *, orders: tuple[Order, ...] = (),
+                   fills: tuple[Fill, ...] = ()) -> None:
+        """OPEN → EXITING: write the sale ahead (not sent yet); drive cancels the stop first.
+        ``orders``/``fills``: rows that must commit with it (a just-filled entry's)."""
         position, sale = logic.plan_exit(self.position, self.pair.prefix,
                                          qty=self.remaining(self.position))
         position = position.replace(stop_order_id=self.position.stop_order_id,
                                     exit_reason=reason)
         # The sale is on disk before the stop goes: if it cannot be written (disk full), the
         # stop stays on the venue instead of leaving the position bare.
-        self.write(durable=True, positions=(position,), orders=(sale,))
+        self.write(durable=True, positions=(position,), orders=(*orders, sale), fills=fills)
         self.set(position=position)
         self.track(sale)
 

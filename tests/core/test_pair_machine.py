@@ -234,7 +234,7 @@ CASES = [
                                     s.position.entry_fee) == (D("0.999"), D("0.999"), D("0.1"))),
                  id="entering-base-fee-stop-holds-what-was-received"),
     pytest.param(Case(entering(last_price=D(89)), (OrderUpdated(report=FILL_100, reply=True),),
-                      PositionState.EXITING, ["write-ahead", "write-ahead", "PlaceMarketOrder"],
+                      PositionState.EXITING, ["write-ahead", "PlaceMarketOrder"],
                       lambda s, e: s.position.exit_reason == "stop"),
                  id="entering-filled-after-a-fast-fall-exits-at-market"),
     pytest.param(Case(entering(last_ts=D(1000)), (REFUSED_FUNDS,), PositionState.FLAT, [],
@@ -282,7 +282,7 @@ CASES = [
                  id="open-canceled-outside-places-a-fresh-stop"),
     pytest.param(Case(opened(last="98"), (OrderUpdated(report=report(stop(),
                                                                      OrderState.CANCELED)),),
-                      PositionState.EXITING, ["write-ahead", "write-ahead", "PlaceMarketOrder"]),
+                      PositionState.EXITING, ["write-ahead", "PlaceMarketOrder"]),
                  id="open-canceled-outside-below-the-stop-exits"),
     pytest.param(Case(opened(in_flight=frozenset({cid(3)}), seq=3),
                       (replaced(canceled=True, placed=True),), PositionState.OPEN, [],
@@ -295,7 +295,7 @@ CASES = [
                  id="open-move-409-cancel-done-new-refused-protects-again"),
     pytest.param(Case(opened(in_flight=frozenset({cid(3)}), seq=3, last="98"),
                       (replaced(canceled=True, placed=False),), PositionState.EXITING,
-                      ["write-ahead", "write-ahead", "PlaceMarketOrder"]),
+                      ["write-ahead", "PlaceMarketOrder"]),
                  id="open-move-409-and-fresh-stop-would-trigger-exits"),
     pytest.param(Case(opened(in_flight=frozenset({cid(3)}), seq=3),
                       (replaced(canceled=False, placed=False),), PositionState.OPEN,
@@ -468,3 +468,14 @@ def test_query_is_the_only_answer_to_an_unclear_intent():
     assert [type(c) for c in sends(effects)] == [QueryOrder]
     assert isinstance(sends(effects)[0], QueryOrder)
     assert CancelStrays not in [type(c) for c in sends(effects)]
+
+
+def test_an_entry_that_cannot_be_protected_commits_its_fill_and_the_sale_in_one_unit():
+    state, effects = run(entering(last_price=D(89)), OrderUpdated(report=FILL_100, reply=True))
+
+    durable = [e for e in effects if isinstance(e, Write) and e.durable]
+    assert len(durable) == 1  # a full disk leaves the entry unsettled, never a bare position
+    (unit,) = durable
+    assert [o.type for o in unit.orders] == [OrderType.MARKET, OrderType.MARKET]
+    assert [o.side for o in unit.orders] == [Side.BUY, Side.SELL] and unit.fills
+    assert state.position.state is PositionState.EXITING
