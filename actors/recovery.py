@@ -66,6 +66,7 @@ def complete_settings(
     for p in positions:
         if p.symbol not in settings:
             settings[p.symbol] = settings_for(p.symbol)
+            exchange.add_pair(settings[p.symbol])  # a venue that takes filters from the config
             filters[p.symbol] = exchange.symbol_filters(p.symbol)
     return settings, filters
 

@@ -330,6 +330,8 @@ class _Step(Transitions):
     def on_started(self, confirmed: frozenset[str], *, only_in_flight: bool = False) -> None:
         if self.state.halted and not only_in_flight:
             return
+        if only_in_flight:  # a lost cancel of stray stops: drive asks for it again if needed
+            self.answered(self._strays_id())
         for order in list(self.state.orders.values()):
             cid = order.client_order_id
             asked = (cid in self.state.in_flight if only_in_flight else

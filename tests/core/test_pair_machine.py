@@ -479,3 +479,15 @@ def test_an_entry_that_cannot_be_protected_commits_its_fill_and_the_sale_in_one_
     assert [o.type for o in unit.orders] == [OrderType.MARKET, OrderType.MARKET]
     assert [o.side for o in unit.orders] == [Side.BUY, Side.SELL] and unit.fills
     assert state.position.state is PositionState.EXITING
+
+
+def test_a_gateway_restart_during_a_cancel_of_strays_asks_again():
+    state = opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)}))
+    state, _ = run(state, OrderRejected(order=stop(), reason="Filter failure: MAX_NUM_ALGO_ORDERS",
+                                        code=-1013, too_many_algo=True))
+    assert f"strays:{SYM}" in state.in_flight
+
+    state, effects = run(state, GatewayRestarted())
+
+    assert f"strays:{SYM}" not in state.in_flight
+    assert shape(effects) == ["write-ahead", "PlaceStop"]  # protected again (or refused again)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from decimal import Decimal
 
 from core.config import load_config
+from core.money import floor_tick
 from core.types import OrderState
 from exchange.paper import PaperExchange
 from tests.integration import engine
@@ -102,3 +104,41 @@ def test_status_shows_a_halted_pair_with_its_reason_and_pnl_per_quote(tmp_path):
     assert state["halted"] == {"BTCUSDT": "entry refused: Filter failure: LOT_SIZE"}
     assert state["quote_assets"] == {"BTCUSDT": "USDT", "ETHBTC": "BTC"}
     assert state["realized_pnl_by_quote"] == {"BTC": "0", "USDT": "0"}
+
+
+def test_dry_run_plans_what_boot_then_does_with_defaults_for_a_pair_no_longer_configured(
+        tmp_path):
+    config = engine.write_config(tmp_path, {"AAAUSDT": {}, "BBBUSDT": {}},
+                                 defaults='trail_pct = "5"', feed='volatility_pct = "0.05"')
+    cfg = load_config(config)
+    proc = engine.start(config)
+    try:
+        engine.wait_for(lambda: len(engine.read(cfg.engine.db_path, lambda r: r.list_orders(
+            state=OrderState.NEW))) == 2, timeout=60, what="two stops")
+    finally:
+        engine.stop(proc)
+    held = {p.symbol: p for p in engine.read(cfg.engine.db_path,
+                                             lambda r: r.list_positions(open_only=True))}
+    venue = PaperExchange(cfg.engine.paper_state_path, settings={p.symbol: p for p in cfg.pairs})
+    venue.cancel(symbol="BBBUSDT", client_order_id=held["BBBUSDT"].stop_order_id)
+    venue.close()
+    # BBBUSDT leaves the config; its stop must come back from [defaults] (8 %), not the
+    # §3 default (3 %), in the plan and at boot alike.
+    text = config.read_text().replace('symbol = "BBBUSDT"', 'symbol = "CCCUSDT"')
+    config.write_text(text.replace('trail_pct = "5"', 'trail_pct = "8"'))
+
+    plan = ratchet(config, "reconcile", "--dry-run")
+    done = ratchet(config, "reconcile")
+
+    assert plan.returncode == 0 and done.returncode == 0, plan.stderr + done.stderr
+    planned = [line for line in plan.stdout.splitlines() if line.startswith("replace_stop:")]
+    venue = PaperExchange(cfg.engine.paper_state_path, settings={p.symbol: p for p in cfg.pairs})
+    try:
+        placed = [o for o in venue.open_orders() if o.symbol == "BBBUSDT"]
+        last = venue.book.last_price("BBBUSDT")
+    finally:
+        venue.close()
+    assert len(planned) == 1 and held["BBBUSDT"].position_id in planned[0]
+    expected = floor_tick(max(held["BBBUSDT"].highest, last) * Decimal("0.92"), Decimal("0.01"))
+    assert [o.stop_price for o in placed] == [expected]
+    assert f"stop=Decimal('{expected}')" in planned[0]
