@@ -208,8 +208,10 @@ def handled(db_path: Path, password: str | None = None) -> str:
                   and "would trigger immediately" in (o.reason or ""))
     sales = sum(1 for o in orders if o.side.value == "SELL" and o.type.value == "MARKET"
                 and o.state.value == "FILLED")
+    local = ("intent never reached the venue", "unknown to the venue", "not needed")
     half = sum(1 for o in orders if o.replaces and o.state.value == "FAILED"
-               and (old := by_id.get(o.replaces)) is not None and old.state.value == "CANCELED")
+               and o.reason not in local and (old := by_id.get(o.replaces)) is not None
+               and old.state.value == "CANCELED")
     return (f"stops refused as would-trigger {refused}, market exits {sales}, "
             f"409s handled {half}")
 
