@@ -9,25 +9,26 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from core.types import Fill, Order, Position
+from pykka import Future
+
+from core.types import Order, Position
 from exchange.base import OrderReport, ReplaceReport
+from persistence.unit import Persist  # the unit of work lives with the store; re-exported
 
 # --- DBWriter -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Persist:
-    """A unit of work: every row in it commits in the same ``BEGIN IMMEDIATE`` transaction.
+class WriteUnit:
+    """Tell the DBWriter: write ``unit`` in its next group commit.
 
-    ``tell`` it for state that may be coalesced (a position's latest values); ``ask`` it when
-    the caller needs the data on disk first (a write-ahead order intent). The reply to an ask
-    is ``None`` once committed, or the exception that rolled the transaction back.
+    ``done``, when given, is resolved after the COMMIT that holds the unit (``None``), or with
+    the exception that rolled that transaction back. ``actors.db_writer.durable`` sends this
+    and waits; without ``done`` the unit may be coalesced with later saves of the same rows.
     """
 
-    positions: tuple[Position, ...] = ()
-    orders: tuple[Order, ...] = ()
-    fills: tuple[Fill, ...] = ()
-    kv: tuple[tuple[str, str], ...] = ()
+    unit: Persist
+    done: Future[None] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,7 +1,7 @@
 """The repository the engine reads and writes through: positions, orders, fills and kv.
 
 Rows hold the dataclasses of ``core.types`` as JSON (``value``), plus the few columns the
-queries filter on. A unit of work (``actors.messages.Persist``) is applied by ``apply``; the
+queries filter on. A unit of work (``persistence.unit.Persist``) is applied by ``apply``; the
 DBWriter applies a whole group of units with ``apply_batch`` inside its own transaction.
 
 Hot paths (every save, the lookups by key) run statements that peewee compiles once per
@@ -20,10 +20,10 @@ from typing import Any
 
 from peewee import SQL, Database, Model
 
-from actors.messages import Persist
 from core.types import Fill, Order, OrderState, Position, PositionState, Side
 from persistence.fields import JsonText, decimal_to_text
 from persistence.models import bind_models
+from persistence.unit import Persist, collapse_units
 
 _ARG = SQL("?")
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-variable limit
@@ -37,30 +37,6 @@ def utc_now() -> str:
 def trade_id(fill: Fill) -> str:
     """Primary key of a ``trades`` row: unique per (symbol, exchange trade id)."""
     return f"{fill.symbol}:{fill.exchange_trade_id}"
-
-
-def collapse_units(units: Iterable[Persist]) -> Persist:
-    """Merge units into one, keeping only the last save of each position, order and kv key.
-
-    Every row is written whole, so the last save of a key carries everything the earlier ones
-    did. Fills are kept in order; recording one twice is a no-op anyway.
-    """
-    positions: dict[str, Position] = {}
-    orders: dict[str, Order] = {}
-    kv: dict[str, str] = {}
-    fills: list[Fill] = []
-    for unit in units:
-        for position in unit.positions:
-            positions.pop(position.position_id, None)
-            positions[position.position_id] = position
-        for order in unit.orders:
-            orders.pop(order.client_order_id, None)
-            orders[order.client_order_id] = order
-        fills.extend(unit.fills)
-        for key, value in unit.kv:
-            kv[key] = value
-    return Persist(positions=tuple(positions.values()), orders=tuple(orders.values()),
-                   fills=tuple(fills), kv=tuple(kv.items()))
 
 
 def _insert_sql(model: type[Model], columns: tuple[str, ...], **conflict: Any) -> str:
