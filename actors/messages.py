@@ -22,13 +22,14 @@ from persistence.unit import Persist  # the unit of work lives with the store; r
 class WriteUnit:
     """Tell the DBWriter: write ``unit`` in its next group commit.
 
-    ``done``, when given, is resolved after the COMMIT that holds the unit (``None``), or with
-    the exception that rolled that transaction back. ``actors.db_writer.durable`` sends this
-    and waits; without ``done`` the unit may be coalesced with later saves of the same rows.
+    ``done``, when given, is resolved after the COMMIT that holds the unit (``set(None)``), or
+    with the exception that rolled that transaction back (``set_exception``): a
+    ``pykka.ThreadingFuture``, or the leaner ``actors.db_writer.DurableWrite`` that
+    ``durable``/``write`` send. Without ``done`` the unit may be coalesced with later saves.
     """
 
     unit: Persist
-    done: Future[None] | None = None
+    done: Future[None] | Any = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

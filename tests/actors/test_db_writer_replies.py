@@ -186,6 +186,22 @@ def test_saves_of_one_position_within_a_group_write_its_row_once(db_path):
     assert _position_writes(db_path) == 1
 
 
+def test_a_pykka_future_carried_in_a_write_unit_is_resolved_after_commit(db_path):
+    # Arrange
+    ref = _start(db_path)
+    done = pykka.ThreadingFuture()
+
+    # Act
+    with write_lock_held(db_path):
+        ref.tell(WriteUnit(unit=Persist(orders=(order("rt-p1-1"),)), done=done))
+        with pytest.raises(pykka.Timeout):
+            done.get(timeout=NOT_YET)
+    reply = done.get(timeout=TIMEOUT)
+
+    # Assert
+    assert reply is None and _on_disk(db_path, "rt-p1-1")
+
+
 def test_waiters_share_one_commit(db_path):
     # Arrange
     metrics = FakeMetrics()
