@@ -5,7 +5,8 @@ It opens the store in ``on_start``, on its own thread. Every write is a ``Persis
 Group commit: the first unit buffered after a commit makes the writer ``tell`` itself a
 ``Flush``. The inbox is FIFO, so the Flush runs after every message already waiting; all the
 units buffered by then commit in one ``BEGIN IMMEDIATE`` transaction, with repeated saves of a
-position (order, kv key) collapsed to the last. A batch is capped at ``batch_limit`` units.
+position (order, kv key) collapsed to the last. When nothing is waiting in the inbox, the unit
+commits at once: a Flush would only add a round through the inbox to its ack. A batch is capped at ``batch_limit`` units.
 Reads (``LoadState``, ``GetKv``) commit the buffer first, so they see every earlier write.
 
 Replies after COMMIT, with pykka's public API only: a durable write is a ``WriteUnit`` that
@@ -269,15 +270,18 @@ class DBWriter(pykka.ThreadingActor):
         if self._open_error is not None:
             raise self._open_error
 
-    def _buffer(self, unit: Persist, done: pykka.Future[None] | None) -> None:
+    def _buffer(self, unit: Persist, done: Any) -> None:
         self._units.append(unit)
         if done is not None:
             self._waiters.append(done)
         if len(self._units) >= self._batch_limit:
             self._flush()
         elif not self._flush_queued:
-            self._flush_queued = True
-            self.actor_ref.tell(Flush())
+            if self.actor_inbox.empty():
+                self._flush()  # nothing waits behind it to join the group: commit now
+            else:
+                self._flush_queued = True
+                self.actor_ref.tell(Flush())
 
     def _flush(self, *, raise_failure: bool = False) -> None:
         """Commit every buffered unit in one transaction, then answer their waiters."""

@@ -153,11 +153,13 @@ def _raw_connection(path: Path) -> sqlite3.Connection:
 
 
 def raw_commit_latencies(path: Path, n: int) -> list[float]:
-    """One row per transaction (``BEGIN IMMEDIATE``, upsert, ``COMMIT``), one after another."""
+    """One row per transaction (``BEGIN IMMEDIATE``, upsert, ``COMMIT``), one after another,
+    each with a fresh ``updated_at`` as a real save has (its index entry moves every time)."""
     conn = _raw_connection(path)
     rows = _raw_rows("c", n, distinct=1000)
     out = []
     for row in rows:
+        row = (*row[:4], utc_now())
         began = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(RAW_UPSERT, row)
