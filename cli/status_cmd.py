@@ -11,11 +11,6 @@ import argparse
 import json
 from decimal import Decimal
 
-import pykka
-
-from actors import recovery
-from actors.db_writer import DBWriter
-from cli.common import build_exchange, check_live_safety
 from cli.main import add_config_arg
 from core.config import load_config
 from core.errors import StoreError
@@ -77,6 +72,12 @@ def status(args: argparse.Namespace) -> int:
 
 
 def reconcile(args: argparse.Namespace) -> int:
+    import pykka  # the venue and the actors: for reconcile, not for status
+
+    from actors import recovery
+    from actors.db_writer import DBWriter
+    from cli.common import build_exchange, check_live_safety
+
     cfg = load_config(args.config)
     check_live_safety(cfg, live_flag=args.live)
     exchange = build_exchange(cfg)
@@ -101,6 +102,8 @@ def reconcile(args: argparse.Namespace) -> int:
 
 
 def _dry_run(cfg, exchange, settings, filters) -> int:
+    from actors import recovery
+
     db = open_database(cfg.engine.db_path, password=db_password_from_env(), readonly=True)
     try:
         repo = Repository(db)

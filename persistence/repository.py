@@ -103,6 +103,8 @@ class Repository:
         self._many_orders = MultiRow(self._upsert_order, 7)
         self._many_trades = MultiRow(self._insert_trade, 12)
         self._many_kv = MultiRow(self._upsert_kv, 3)
+        self._positions_sql: dict[tuple[bool, bool], str] = {}
+        self._orders_in: dict[int, str] = {}
 
     def transaction(self) -> Any:
         """A ``BEGIN IMMEDIATE`` transaction (a savepoint when one is already open)."""
@@ -139,13 +141,20 @@ class Repository:
 
     def list_positions(self, *, symbol: str | None = None,
                        open_only: bool = False) -> list[Position]:
-        P = self._m.positions
-        query = P.select(P.value).order_by(P.position_id).tuples()
-        if symbol is not None:
-            query = query.where(P.symbol == symbol)
-        if open_only:
-            query = query.where(P.state != PositionState.FLAT.value)
-        return [Position.from_json(value) for (value,) in query]
+        key = (symbol is not None, open_only)
+        sql = self._positions_sql.get(key)
+        if sql is None:  # compiled once per filter shape: boot loads every position
+            P = self._m.positions
+            query = P.select(P.value).order_by(P.position_id)
+            if symbol is not None:
+                query = query.where(P.symbol == _ARG)
+            if open_only:
+                query = query.where(P.state != _ARG)
+            sql = self._positions_sql[key] = query.sql()[0]
+        args = ((symbol,) if symbol is not None else ()) + (
+            (PositionState.FLAT.value,) if open_only else ())
+        rows = self.db.execute_sql(sql, args).fetchall()
+        return [Position.from_json(json.loads(value)) for (value,) in rows]
 
     def _save_position(self, p: Position, now: str) -> None:
         self.db.execute_sql(self._upsert_position, _position_row(p, now))
@@ -183,15 +192,22 @@ class Repository:
 
     def orders_of(self, position_ids: Iterable[str]) -> list[Order]:
         """Every order of the given positions, in creation order (one query per 500 ids)."""
-        Ord = self._m.orders
         ids = list(dict.fromkeys(position_ids))
         found: list[Order] = []
         for start in range(0, len(ids), _CHUNK):
-            query = (Ord.select(Ord.value)
-                     .where(Ord.position_id.in_(ids[start:start + _CHUNK]))
-                     .order_by(Ord.created_at, Ord.order_id).tuples())
-            found.extend(Order.from_json(value) for (value,) in query)
+            chunk = ids[start:start + _CHUNK]
+            rows = self.db.execute_sql(self._orders_of_sql(len(chunk)), chunk).fetchall()
+            found.extend(Order.from_json(json.loads(value)) for (value,) in rows)
         return found
+
+    def _orders_of_sql(self, n: int) -> str:
+        sql = self._orders_in.get(n)
+        if sql is None:
+            Ord = self._m.orders
+            sql = self._orders_in[n] = (Ord.select(Ord.value)
+                                        .where(Ord.position_id.in_([_ARG] * n))
+                                        .order_by(Ord.created_at, Ord.order_id).sql()[0])
+        return sql
 
     def _save_order(self, o: Order, now: str) -> None:
         self.db.execute_sql(self._upsert_order, _order_row(o, now))
