@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import random
-import sqlite3
 import statistics
 import threading
 import time
@@ -38,6 +37,11 @@ from playhouse.sqliteq import SqliteQueueDatabase
 from actors.db_writer import DBWriter, durable
 from actors.messages import LoadState, Persist
 from bench import emit, run_in_workdir
+from bench.db_limits import (
+    handoff_floor_per_second,
+    raw_commit_latencies,
+    raw_executemany_rows_per_second,
+)
 from core.types import Order, OrderState, OrderType, Position, PositionState, Side
 from persistence import migrations
 from persistence.db import open_database
@@ -127,13 +131,7 @@ class QueueSaver:
         self.db.close()
 
 
-
-# --- the disk's limits, through raw sqlite3 -------------------------------------------------
-
-RAW_UPSERT = ("INSERT INTO positions (position_id, symbol, state, value, updated_at) "
-              "VALUES (?, ?, ?, ?, ?) ON CONFLICT (position_id) DO UPDATE SET "
-              "symbol = excluded.symbol, state = excluded.state, value = excluded.value, "
-              "updated_at = excluded.updated_at")
+# --- rows for the limits (bench.db_limits) ------------------------------------------------
 
 
 def _raw_rows(prefix: str, n: int, distinct: int | None = None) -> list[tuple]:
@@ -143,45 +141,6 @@ def _raw_rows(prefix: str, n: int, distinct: int | None = None) -> list[tuple]:
     distinct = distinct or n
     return [(f"{prefix}{i % distinct}", "BTCUSDT", "OPEN",
              encode(position(f"{prefix}{i % distinct}", i).to_json()), now) for i in range(n)]
-
-
-def _raw_connection(path: Path) -> sqlite3.Connection:
-    open_database(path).close()  # the same schema, WAL and page size as ours
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous = FULL")
-    return conn
-
-
-def raw_commit_latencies(path: Path, n: int) -> list[float]:
-    """One row per transaction (``BEGIN IMMEDIATE``, upsert, ``COMMIT``), one after another,
-    each with a fresh ``updated_at`` as a real save has (its index entry moves every time)."""
-    conn = _raw_connection(path)
-    rows = _raw_rows("c", n, distinct=1000)
-    out = []
-    for row in rows:
-        row = (*row[:4], utc_now())
-        began = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(RAW_UPSERT, row)
-        conn.execute("COMMIT")
-        out.append(time.perf_counter() - began)
-    conn.close()
-    return out
-
-
-def raw_executemany_rows_per_second(path: Path, n: int, repeats: int = 3) -> float:
-    """``n`` upserts through ``executemany`` in one transaction; the best of ``repeats``."""
-    conn = _raw_connection(path)
-    best = 0.0
-    for r in range(repeats):
-        rows = _raw_rows(f"m{r}-", n)
-        began = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(RAW_UPSERT, rows)
-        conn.execute("COMMIT")
-        best = max(best, n / (time.perf_counter() - began))
-    conn.close()
-    return best
 
 
 def saves_per_second(saver, writers: int, total: int) -> float:
@@ -281,20 +240,25 @@ def run(sizes: Sizes, workdir: Path) -> list[dict]:
     theirs = saves_per_second(queue, sizes.save_writers, sizes.saves)
     queue.close()
     single = commit_per_save_per_second(workdir / "saves-single.db", max(200, sizes.saves // 4))
-    limit = raw_executemany_rows_per_second(workdir / "raw-many.db", sizes.raw_rows)
+    limit = raw_executemany_rows_per_second(
+        workdir / "raw-many.db", [_raw_rows(f"m{r}-", sizes.raw_rows) for r in range(3)])
+    raw = raw_commit_latencies(workdir / "raw-commit.db",
+                               _raw_rows("c", sizes.raw_commits, distinct=1000))
+    floor = handoff_floor_per_second(sizes.save_writers, sizes.saves, percentile(raw, 0.5))
     common = {"writers": sizes.save_writers, "synchronous": "FULL",
               "value_bytes": value_bytes(position("w12-345", 345))}
     records.append(_emit(metric="durable_saves_per_s", value=ours, unit="saves/s",
                          baseline=theirs, baseline_name=QUEUE_DB, better="higher",
                          limit=limit, limit_name="raw sqlite3 executemany, one transaction",
                          of_limit=ours / limit, target="ratio >= 10 and of_limit >= 0.3",
+                         threads_floor=floor, threads_floor_name="bare thread handoffs, one "
+                         "raw commit's sleep per group (handoff_floor_per_second)",
                          **common))
     records.append(_emit(metric="durable_saves_per_s", value=ours, unit="saves/s",
                          baseline=single, baseline_name="one commit per save", better="higher",
                          **common))
 
     # Ack latency under 1,000 writers, beside SqliteQueueDatabase and one raw commit
-    raw = raw_commit_latencies(workdir / "raw-commit.db", sizes.raw_commits)
     writer = WriterSaver(workdir / "latency-writer.db")
     ours_lat = ack_latencies(writer.save, sizes.latency_writers, sizes.latency_seconds)
     writer.close()
