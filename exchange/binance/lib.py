@@ -34,11 +34,11 @@ def _install() -> None:
 
     def complete(name: str) -> Any:
         nonlocal done
-        with _lock:
+        with _lock:  # a second thread waits here until the package is whole
             if not done:
-                done = True
-                del package.__dict__["__getattr__"]
+                done = True  # a read from inside the __init__ itself falls through below
                 spec.loader.exec_module(package)
+                package.__dict__.pop("__getattr__", None)
         try:
             return package.__dict__[name]
         except KeyError:

@@ -83,3 +83,20 @@ def test_python_binance_is_whole_for_code_that_imports_it_directly(paper_dir):
 
     # Assert
     assert {"binance", "aiohttp"} <= loaded
+
+
+def test_two_threads_starting_streams_at_once_both_get_the_whole_package(paper_dir):
+    # Act: the user stream and the market data start on their own threads at the same time
+    loaded = _loaded_after(
+        "import threading, exchange.binance.exchange\n"
+        "got, go = [], threading.Barrier(8)\n"
+        "def start():\n"
+        "    go.wait()\n"
+        "    from binance import AsyncClient, BinanceSocketManager\n"
+        "    got.append((AsyncClient, BinanceSocketManager))\n"
+        "threads = [threading.Thread(target=start) for _ in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "assert len(got) == 8, got", paper_dir)
+
+    # Assert
+    assert "aiohttp" in loaded
