@@ -5,17 +5,20 @@ It opens the store in ``on_start``, on its own thread. Every write is a ``Persis
 Group commit: the first unit buffered after a commit makes the writer ``tell`` itself a
 ``Flush``. The inbox is FIFO, so the Flush runs after every message already waiting; all the
 units buffered by then commit in one ``BEGIN IMMEDIATE`` transaction, with repeated saves of a
-position (order, kv key) collapsed to the last. When nothing is waiting in the inbox, the unit
-commits at once: a Flush would only add a round through the inbox to its ack. A batch is capped at ``batch_limit`` units.
-Reads (``LoadState``, ``GetKv``) commit the buffer first, so they see every earlier write.
+position (order, kv key) collapsed to the last. When nothing waits in the inbox, the unit
+commits at once (a Flush would only add a round through the inbox to its ack). A batch is
+capped at ``batch_limit`` units. Reads (``LoadState``, ``GetKv``) commit the buffer first, so
+they see every earlier write.
 
 Replies after COMMIT, with pykka's public API only: a durable write is a ``WriteUnit`` that
-carries its own ``pykka.ThreadingFuture`` (``done``). The writer resolves it after the COMMIT
-that includes the unit, or sets the exception that rolled it back, for every waiter of the
-group. ``durable(db, unit, timeout)`` sends one and waits; ``write(db, unit)`` returns the
-``DurableWrite`` to wait on later. The ref that ``DBWriter.start`` returns (``WriterRef``)
-keeps ``ask(Persist)`` meaning the same thing (a durable write in the group commit) and turns
-``tell(Persist)`` into a ``WriteUnit`` without a waiter, which may be coalesced.
+carries its own reply (``done``), which the writer resolves after the COMMIT that includes the
+unit, or with the exception that rolled it back, for every waiter of the group. ``durable(db,
+unit, timeout)`` sends one and waits; ``write(db, unit)`` returns the ``DurableWrite`` to wait
+on later. ``done`` may also be a ``pykka.ThreadingFuture``. The ref that ``DBWriter.start``
+returns (``WriterRef``) keeps ``ask(Persist)`` meaning the same thing (a durable write in the
+group commit) and turns ``tell(Persist)`` into a ``WriteUnit`` without a reply, which may be
+coalesced. A waiter learns that the writer stopped without its unit from ``closed``, an event
+the writer sets once its last flush has answered everything it took.
 
 A ``Persist`` that reaches the actor itself (through a ref from ``pykka.ActorRegistry``, say)
 cannot tell an ask from a tell, so it commits at once, with whatever is buffered, before the

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pykka import Future
-
 from core.types import Order, Position
 from exchange.base import OrderReport, ReplaceReport
 from persistence.unit import Persist  # the unit of work lives with the store; re-exported
@@ -29,7 +27,7 @@ class WriteUnit:
     """
 
     unit: Persist
-    done: Future[None] | Any = None
+    done: Any = None  # .set(None) / .set_exception(exc_info), as a pykka Future
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
