@@ -23,7 +23,10 @@ class WriteUnit:
     ``done``, when given, is resolved after the COMMIT that holds the unit (``set(None)``), or
     with the exception that rolled that transaction back (``set_exception``): a
     ``pykka.ThreadingFuture``, or the leaner ``actors.db_writer.DurableWrite`` that
-    ``durable``/``write`` send. Without ``done`` the unit may be coalesced with later saves.
+    ``durable``/``write`` send, or any object with those two methods (an actor that must not
+    block can pass one that ``tell``s it the outcome). They run on the writer's thread right
+    after the COMMIT, so they must return at once. Without ``done`` the unit may be coalesced
+    with later saves.
     """
 
     unit: Persist

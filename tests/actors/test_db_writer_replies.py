@@ -264,3 +264,34 @@ def test_a_write_queued_behind_the_stop_fails_instead_of_hanging(db_path):
     # Assert
     with pytest.raises(pykka.ActorDeadError):
         late.get(timeout=TIMEOUT)
+
+
+class _TellsOutcome:
+    """What a non-blocking actor would pass as ``done``: it records the outcome (where an
+    actor would ``tell`` itself) on the writer's thread, after the COMMIT."""
+
+    def __init__(self, db_path) -> None:
+        self.db_path = db_path
+        self.outcomes: list[tuple[str, bool]] = []
+        self.called = threading.Event()
+
+    def set(self, value=None) -> None:
+        self.outcomes.append(("committed", _on_disk(self.db_path, "rt-p1-1")))
+        self.called.set()
+
+    def set_exception(self, exc_info=None) -> None:
+        self.outcomes.append(("failed", False))
+        self.called.set()
+
+
+def test_any_object_with_set_can_carry_the_reply_and_runs_after_commit(db_path):
+    # Arrange
+    ref = _start(db_path)
+    done = _TellsOutcome(db_path)
+
+    # Act
+    ref.tell(WriteUnit(unit=Persist(orders=(order("rt-p1-1"),)), done=done))
+
+    # Assert: when it ran, another connection already saw the row
+    assert done.called.wait(TIMEOUT)
+    assert done.outcomes == [("committed", True)]
