@@ -23,24 +23,27 @@ from core.commands import (  # noqa: F401
     StopReplaced,
     StraysCanceled,
 )
-from core.types import Fill, Order, Position
+from core.types import Order, Position
+from persistence.unit import Persist  # the unit of work lives with the store; re-exported
 
 # --- DBWriter -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Persist:
-    """A unit of work: every row in it commits in the same ``BEGIN IMMEDIATE`` transaction.
+class WriteUnit:
+    """Tell the DBWriter: write ``unit`` in its next group commit.
 
-    ``tell`` it for state that may be coalesced (a position's latest values); ``ask`` it when
-    the caller needs the data on disk first (a write-ahead order intent). The reply to an ask
-    is ``None`` once committed, or the exception that rolled the transaction back.
+    ``done``, when given, is resolved after the COMMIT that holds the unit (``set(None)``), or
+    with the exception that rolled that transaction back (``set_exception``): a
+    ``pykka.ThreadingFuture``, or the leaner ``actors.db_writer.DurableWrite`` that
+    ``durable``/``write`` send, or any object with those two methods (an actor that must not
+    block can pass one that ``tell``s it the outcome). They run on the writer's thread right
+    after the COMMIT, so they must return at once. Without ``done`` the unit may be coalesced
+    with later saves.
     """
 
-    positions: tuple[Position, ...] = ()
-    orders: tuple[Order, ...] = ()
-    fills: tuple[Fill, ...] = ()
-    kv: tuple[tuple[str, str], ...] = ()
+    unit: Persist
+    done: Any = None  # .set(None) / .set_exception(exc_info), as a pykka Future
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,15 +1,20 @@
-"""DB benchmarks (issue 2), each figure beside its baseline, measured in the same run.
+"""DB benchmarks (issues 2 and 14), each figure beside its baseline and this disk's limit,
+all measured in the same run.
 
 - ``durable_saves_per_s``: ~300-byte positions saved durably (``synchronous=FULL``, the call
-  returns once the row is committed) by concurrent writers, through the DBWriter, against
-  peewee's ``playhouse.sqliteq.SqliteQueueDatabase`` and against one commit per save.
+  returns once the row is committed) by 64 concurrent writers through the DBWriter
+  (``durable``). Baselines: peewee's ``playhouse.sqliteq.SqliteQueueDatabase``, and one commit
+  per save. Limit: the same upserts through raw ``sqlite3`` ``executemany`` in one
+  transaction (rows/s), with the parameters built beforehand.
 - ``ack_latency_p50`` / ``ack_latency_p99``: 1,000 writer threads, each saving its position
-  about once a second (a pair whose highest price rises every tick), through the DBWriter and
-  through SqliteQueueDatabase.
+  about once a second (a pair whose highest price rises every tick), through the DBWriter.
+  Baseline: SqliteQueueDatabase. Limit: one row committed by raw ``sqlite3`` at
+  ``synchronous=FULL`` (``BEGIN IMMEDIATE``, upsert, ``COMMIT``), one after the other.
 - ``load_position_p50`` and ``list_orders_by_position_p50`` at 10,000 positions and 100,000
   orders; baselines: peewee's ``Model.get_by_id``, and the same query at schema v1 (before
   ``idx_orders_position``).
 
+Each line carries ``load_1m`` (the load average when it was printed): these machines are shared.
 ``RATCHET_BENCH_QUICK=1`` shrinks every size (a smoke run; its figures mean little).
 ``RATCHET_BENCH_DIR`` chooses where the files go (default: the system temp dir); put it on
 the disk the engine will use, since durable saves measure that disk's fsync.
@@ -17,6 +22,7 @@ the disk the engine will use, since durable saves measure that disk's fsync.
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import threading
@@ -28,9 +34,14 @@ from pathlib import Path
 
 from playhouse.sqliteq import SqliteQueueDatabase
 
-from actors.db_writer import DBWriter
+from actors.db_writer import DBWriter, durable
 from actors.messages import LoadState, Persist
 from bench import emit, run_in_workdir
+from bench.db_limits import (
+    handoff_floor_per_second,
+    raw_commit_latencies,
+    raw_executemany_rows_per_second,
+)
 from core.types import Order, OrderState, OrderType, Position, PositionState, Side
 from persistence import migrations
 from persistence.db import open_database
@@ -52,10 +63,13 @@ class Sizes:
     orders_per_position: int = 10
     lookups: int = 2000
     unindexed_lookups: int = 40
+    raw_commits: int = 3000  # the single-commit limit
+    raw_rows: int = 50_000  # the executemany limit (rows in one transaction)
 
 
 QUICK = Sizes(save_writers=8, saves=400, latency_writers=50, latency_seconds=2.0,
-              positions=500, orders_per_position=10, lookups=200, unindexed_lookups=20)
+              positions=500, orders_per_position=10, lookups=200, unindexed_lookups=20,
+              raw_commits=300, raw_rows=5000)
 
 
 def position(pid: str, seq: int = 0) -> Position:
@@ -81,14 +95,14 @@ def order(cid: str, pid: str) -> Order:
 
 
 class WriterSaver:
-    """Through the DBWriter: ``ask(Persist(...))`` returns after COMMIT."""
+    """Through the DBWriter: ``durable(db, Persist(...))`` returns after COMMIT."""
 
     def __init__(self, path: Path):
         self.ref = DBWriter.start(path, synchronous="FULL")
         self.ref.ask(LoadState(), timeout=60)
 
     def save(self, p: Position) -> None:
-        self.ref.ask(Persist(positions=(p,)), timeout=60)
+        durable(self.ref, Persist(positions=(p,)), timeout=60)
 
     def close(self) -> None:
         self.ref.stop(timeout=60)
@@ -115,6 +129,18 @@ class QueueSaver:
     def close(self) -> None:
         self.db.stop()
         self.db.close()
+
+
+# --- rows for the limits (bench.db_limits) ------------------------------------------------
+
+
+def _raw_rows(prefix: str, n: int, distinct: int | None = None) -> list[tuple]:
+    """Upsert parameters of ``n`` saves (of ``distinct`` positions, cycling), built up front."""
+    encode = JsonText().db_value
+    now = utc_now()
+    distinct = distinct or n
+    return [(f"{prefix}{i % distinct}", "BTCUSDT", "OPEN",
+             encode(position(f"{prefix}{i % distinct}", i).to_json()), now) for i in range(n)]
 
 
 def saves_per_second(saver, writers: int, total: int) -> float:
@@ -198,11 +224,15 @@ def timed(calls: list[Callable[[], object]]) -> list[float]:
 # --- the run --------------------------------------------------------------------------------
 
 
+def _emit(**fields) -> dict:
+    return emit(bench=BENCH, **fields, load_1m=os.getloadavg()[0])
+
+
 def run(sizes: Sizes, workdir: Path) -> list[dict]:
     records = []
     ms = 1000.0
 
-    # Durable saves/s
+    # Durable saves/s, beside SqliteQueueDatabase and raw executemany
     writer = WriterSaver(workdir / "saves-writer.db")
     ours = saves_per_second(writer, sizes.save_writers, sizes.saves)
     writer.close()
@@ -210,16 +240,25 @@ def run(sizes: Sizes, workdir: Path) -> list[dict]:
     theirs = saves_per_second(queue, sizes.save_writers, sizes.saves)
     queue.close()
     single = commit_per_save_per_second(workdir / "saves-single.db", max(200, sizes.saves // 4))
+    limit = raw_executemany_rows_per_second(
+        workdir / "raw-many.db", [_raw_rows(f"m{r}-", sizes.raw_rows) for r in range(3)])
+    raw = raw_commit_latencies(workdir / "raw-commit.db",
+                               _raw_rows("c", sizes.raw_commits, distinct=1000))
+    floor = handoff_floor_per_second(sizes.save_writers, sizes.saves, percentile(raw, 0.5))
     common = {"writers": sizes.save_writers, "synchronous": "FULL",
               "value_bytes": value_bytes(position("w12-345", 345))}
-    records.append(emit(bench=BENCH, metric="durable_saves_per_s", value=ours, unit="saves/s",
-                        baseline=theirs, baseline_name=QUEUE_DB, better="higher",
-                        target="ratio >= 5", **common))
-    records.append(emit(bench=BENCH, metric="durable_saves_per_s", value=ours, unit="saves/s",
-                        baseline=single, baseline_name="one commit per save", better="higher",
-                        **common))
+    records.append(_emit(metric="durable_saves_per_s", value=ours, unit="saves/s",
+                         baseline=theirs, baseline_name=QUEUE_DB, better="higher",
+                         limit=limit, limit_name="raw sqlite3 executemany, one transaction",
+                         of_limit=ours / limit, target="ratio >= 10 and of_limit >= 0.3",
+                         threads_floor=floor, threads_floor_name="bare thread handoffs, one "
+                         "raw commit's sleep per group (handoff_floor_per_second)",
+                         **common))
+    records.append(_emit(metric="durable_saves_per_s", value=ours, unit="saves/s",
+                         baseline=single, baseline_name="one commit per save", better="higher",
+                         **common))
 
-    # Ack latency under 1,000 writers
+    # Ack latency under 1,000 writers, beside SqliteQueueDatabase and one raw commit
     writer = WriterSaver(workdir / "latency-writer.db")
     ours_lat = ack_latencies(writer.save, sizes.latency_writers, sizes.latency_seconds)
     writer.close()
@@ -227,13 +266,13 @@ def run(sizes: Sizes, workdir: Path) -> list[dict]:
     theirs_lat = ack_latencies(queue.save, sizes.latency_writers, sizes.latency_seconds)
     queue.close()
     common = {"writers": sizes.latency_writers, "samples": len(ours_lat),
-              "baseline_name": QUEUE_DB, "synchronous": "FULL"}
-    records.append(emit(bench=BENCH, metric="ack_latency_p50", unit="ms", better="lower",
-                        value=percentile(ours_lat, 0.5) * ms,
-                        baseline=percentile(theirs_lat, 0.5) * ms, **common))
-    records.append(emit(bench=BENCH, metric="ack_latency_p99", unit="ms", better="lower",
-                        value=percentile(ours_lat, 0.99) * ms,
-                        baseline=percentile(theirs_lat, 0.99) * ms, target="< 2 ms", **common))
+              "baseline_name": QUEUE_DB, "synchronous": "FULL",
+              "limit_name": "one raw sqlite3 commit (BEGIN IMMEDIATE, upsert, COMMIT)"}
+    for q, name, target in ((0.5, "ack_latency_p50", 2), (0.99, "ack_latency_p99", 3)):
+        value, limit = percentile(ours_lat, q) * ms, percentile(raw, q) * ms
+        records.append(_emit(metric=name, unit="ms", better="lower", value=value,
+                             baseline=percentile(theirs_lat, q) * ms, limit=limit,
+                             of_limit=value / limit, target=f"of_limit <= {target}", **common))
 
     records.extend(_reads(sizes, workdir / "reads.db"))
     return records
@@ -266,12 +305,12 @@ def _reads(sizes: Sizes, path: Path) -> list[dict]:
     common = {"positions": sizes.positions,
               "orders": sizes.positions * sizes.orders_per_position}
     return [
-        emit(bench=BENCH, metric="load_position_p50", unit="ms", better="lower",
+        _emit(metric="load_position_p50", unit="ms", better="lower",
              value=statistics.median(ours_load) * ms,
              baseline=statistics.median(orm_load) * ms,
              baseline_name="peewee Model.get_by_id + Position.from_json",
              p99=percentile(ours_load, 0.99) * ms, target="< 0.2 ms", **common),
-        emit(bench=BENCH, metric="list_orders_by_position_p50", unit="ms", better="lower",
+        _emit(metric="list_orders_by_position_p50", unit="ms", better="lower",
              value=statistics.median(v2_orders) * ms,
              baseline=statistics.median(v1_orders) * ms,
              baseline_name="same query at schema v1 (no idx_orders_position)",

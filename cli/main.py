@@ -40,17 +40,29 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The module of each subcommand, so that a command imports its own module only: the engine's
+# actors, python-binance and the sim server load for the commands that use them. A command
+# not listed here still works (every module is imported to find it), only not lazily.
+COMMAND_OF = {"run": "cli.run_cmd", "replay": "cli.replay_cmd", "status": "cli.status_cmd",
+              "reconcile": "cli.status_cmd", "db": "cli.db_cmd", "sim-exchange": "cli.sim_cmd"}
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the module of the command it names (when known)."""
     parser = OneLineParser(prog="ratchet", description="Exchange-side trailing stops.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
+    command = next((a for a in argv or () if not a.startswith("-")), None)
+    only = COMMAND_OF.get(command) if command is not None else None
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        if only is None or name == only:
+            importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         code = args.handler(args)

@@ -16,13 +16,9 @@ import sys
 import urllib.request
 from decimal import Decimal
 
-import pykka
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
-from actors import recovery
-from actors.db_writer import DBWriter
-from cli.common import build_exchange, check_live_safety
 from cli.main import add_config_arg
 from cli.table import PairRow, pairs_table
 from core.config import load_config
@@ -164,6 +160,12 @@ def _engine_values(cfg) -> dict[str, dict[str, Decimal]]:
 
 
 def reconcile(args: argparse.Namespace) -> int:
+    import pykka  # the venue and the actors: for reconcile, not for status
+
+    from actors import recovery
+    from actors.db_writer import DBWriter
+    from cli.common import build_exchange, check_live_safety
+
     cfg = load_config(args.config)
     check_live_safety(cfg, live_flag=args.live)
     exchange = build_exchange(cfg)
@@ -191,6 +193,8 @@ def reconcile(args: argparse.Namespace) -> int:
 def _dry_run(cfg, exchange, settings, filters) -> int:
     """The plan boot would carry out, from the same inputs: the open positions and their
     orders, the configured pairs' settings and ``[defaults]`` for the others."""
+    from actors import recovery
+
     db = open_database(cfg.engine.db_path, password=db_password_from_env(), readonly=True)
     try:
         repo = Repository(db)

@@ -1,13 +1,16 @@
 """The repository the engine reads and writes through: positions, orders, fills and kv.
 
 Rows hold the dataclasses of ``core.types`` as JSON (``value``), plus the few columns the
-queries filter on. A unit of work (``actors.messages.Persist``) is applied by ``apply``; the
+queries filter on. A unit of work (``persistence.unit.Persist``) is applied by ``apply``; the
 DBWriter applies a whole group of units with ``apply_batch`` inside its own transaction.
 
 Hot paths (every save, the lookups by key) run statements that peewee compiles once per
 repository from the models, with ``?`` placeholders: building a peewee query costs about
-100 µs a row on this kind of machine, several times the cost of running it. Filters that vary
-(``list_orders`` by state, ``list_fills``...) use peewee's query builder as usual.
+100 µs a row on this kind of machine, several times the cost of running it. A group commit
+writes each table's rows with one multi-row statement (``MultiRow``: peewee's one-row INSERT,
+its ``VALUES`` group repeated), so SQLite steps once per table and batch, not once per row:
+under a thousand threads each step that releases the GIL costs a thread switch. Filters that
+vary (``list_orders`` by state, ``list_fills``...) use peewee's query builder as usual.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from typing import Any
 
 from peewee import SQL, Database, Model
 
-from actors.messages import Persist
 from core.types import Fill, Order, OrderState, Position, PositionState, Side
-from persistence.fields import JsonText, decimal_to_text
+from persistence.fields import decimal_to_text, row_json
 from persistence.models import bind_models
+from persistence.unit import Persist, collapse_units
 
 _ARG = SQL("?")
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-variable limit
+_ROWS_PER_STATEMENT = 250  # x 12 columns at most: far under SQLite's 32,766 variables
 TABLES = ("positions", "orders", "trades", "kv")
 
 
@@ -39,30 +43,6 @@ def trade_id(fill: Fill) -> str:
     return f"{fill.symbol}:{fill.exchange_trade_id}"
 
 
-def collapse_units(units: Iterable[Persist]) -> Persist:
-    """Merge units into one, keeping only the last save of each position, order and kv key.
-
-    Every row is written whole, so the last save of a key carries everything the earlier ones
-    did. Fills are kept in order; recording one twice is a no-op anyway.
-    """
-    positions: dict[str, Position] = {}
-    orders: dict[str, Order] = {}
-    kv: dict[str, str] = {}
-    fills: list[Fill] = []
-    for unit in units:
-        for position in unit.positions:
-            positions.pop(position.position_id, None)
-            positions[position.position_id] = position
-        for order in unit.orders:
-            orders.pop(order.client_order_id, None)
-            orders[order.client_order_id] = order
-        fills.extend(unit.fills)
-        for key, value in unit.kv:
-            kv[key] = value
-    return Persist(positions=tuple(positions.values()), orders=tuple(orders.values()),
-                   fills=tuple(fills), kv=tuple(kv.items()))
-
-
 def _insert_sql(model: type[Model], columns: tuple[str, ...], **conflict: Any) -> str:
     """An INSERT of one whole row, compiled once; parameters go in the order of ``columns``."""
     fields = model._meta.sorted_fields
@@ -70,6 +50,28 @@ def _insert_sql(model: type[Model], columns: tuple[str, ...], **conflict: Any) -
     query = model.insert({f: _ARG for f in fields})
     query = query.on_conflict(**conflict) if conflict else query.on_conflict_ignore()
     return query.sql()[0]
+
+
+class MultiRow:
+    """A compiled one-row INSERT, run for many rows as one statement per chunk of rows."""
+
+    def __init__(self, one_row_sql: str, width: int):
+        group = "(" + ", ".join(["?"] * width) + ")"
+        head, found, tail = one_row_sql.partition(f"VALUES {group}")
+        assert found, f"unexpected INSERT form: {one_row_sql}"
+        self.width, self._head, self._group, self._tail = width, head + "VALUES ", group, tail
+        self._sql: dict[int, str] = {}
+
+    def sql(self, rows: int) -> str:
+        sql = self._sql.get(rows)
+        if sql is None:
+            sql = self._sql[rows] = self._head + ", ".join([self._group] * rows) + self._tail
+        return sql
+
+    def run(self, db: Database, rows: Sequence[tuple]) -> None:
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            chunk = rows[start:start + _ROWS_PER_STATEMENT]
+            db.execute_sql(self.sql(len(chunk)), [v for row in chunk for v in row])
 
 
 class Repository:
@@ -97,6 +99,12 @@ class Repository:
         self._orders_by_position = (Ord.select(Ord.value).where(Ord.position_id == _ARG)
                                     .order_by(Ord.created_at, Ord.order_id).sql()[0])
         self._kv_by_key = K.select(K.value).where(K.key == _ARG).sql()[0]
+        self._many_positions = MultiRow(self._upsert_position, 5)
+        self._many_orders = MultiRow(self._upsert_order, 7)
+        self._many_trades = MultiRow(self._insert_trade, 12)
+        self._many_kv = MultiRow(self._upsert_kv, 3)
+        self._positions_sql: dict[tuple[bool, bool], str] = {}
+        self._orders_in: dict[int, str] = {}
 
     def transaction(self) -> Any:
         """A ``BEGIN IMMEDIATE`` transaction (a savepoint when one is already open)."""
@@ -113,14 +121,14 @@ class Repository:
         """Apply units in the caller's transaction, collapsing repeated saves to the last."""
         merged = collapse_units(units)
         now = utc_now()
-        for p in merged.positions:
-            self._save_position(p, now)
-        for o in merged.orders:
-            self._save_order(o, now)
-        for f in merged.fills:
-            self._record_fill(f)
-        for key, value in merged.kv:
-            self._kv_set(key, value, now)
+        if merged.positions:
+            self._many_positions.run(self.db, [_position_row(p, now) for p in merged.positions])
+        if merged.orders:
+            self._many_orders.run(self.db, [_order_row(o, now) for o in merged.orders])
+        if merged.fills:
+            self._many_trades.run(self.db, [_trade_row(f) for f in merged.fills])
+        if merged.kv:
+            self._many_kv.run(self.db, [(key, value, now) for key, value in merged.kv])
 
     # --- positions ------------------------------------------------------------------------
 
@@ -133,13 +141,20 @@ class Repository:
 
     def list_positions(self, *, symbol: str | None = None,
                        open_only: bool = False) -> list[Position]:
-        P = self._m.positions
-        query = P.select(P.value).order_by(P.position_id).tuples()
-        if symbol is not None:
-            query = query.where(P.symbol == symbol)
-        if open_only:
-            query = query.where(P.state != PositionState.FLAT.value)
-        return [Position.from_json(value) for (value,) in query]
+        key = (symbol is not None, open_only)
+        sql = self._positions_sql.get(key)
+        if sql is None:  # compiled once per filter shape: boot loads every position
+            P = self._m.positions
+            query = P.select(P.value).order_by(P.position_id)
+            if symbol is not None:
+                query = query.where(P.symbol == _ARG)
+            if open_only:
+                query = query.where(P.state != _ARG)
+            sql = self._positions_sql[key] = query.sql()[0]
+        args = ((symbol,) if symbol is not None else ()) + (
+            (PositionState.FLAT.value,) if open_only else ())
+        rows = self.db.execute_sql(sql, args).fetchall()
+        return [Position.from_json(json.loads(value)) for (value,) in rows]
 
     def latest_positions(self) -> list[Position]:
         """Each symbol's most recently written position (a halted pair's shows why)."""
@@ -153,8 +168,7 @@ class Repository:
         return list(latest.values())
 
     def _save_position(self, p: Position, now: str) -> None:
-        self.db.execute_sql(self._upsert_position, (
-            p.position_id, p.symbol, str(p.state), _json(p.to_json()), now))
+        self.db.execute_sql(self._upsert_position, _position_row(p, now))
 
     # --- orders ---------------------------------------------------------------------------
 
@@ -189,20 +203,25 @@ class Repository:
 
     def orders_of(self, position_ids: Iterable[str]) -> list[Order]:
         """Every order of the given positions, in creation order (one query per 500 ids)."""
-        Ord = self._m.orders
         ids = list(dict.fromkeys(position_ids))
         found: list[Order] = []
         for start in range(0, len(ids), _CHUNK):
-            query = (Ord.select(Ord.value)
-                     .where(Ord.position_id.in_(ids[start:start + _CHUNK]))
-                     .order_by(Ord.created_at, Ord.order_id).tuples())
-            found.extend(Order.from_json(value) for (value,) in query)
+            chunk = ids[start:start + _CHUNK]
+            rows = self.db.execute_sql(self._orders_of_sql(len(chunk)), chunk).fetchall()
+            found.extend(Order.from_json(json.loads(value)) for (value,) in rows)
         return found
 
+    def _orders_of_sql(self, n: int) -> str:
+        sql = self._orders_in.get(n)
+        if sql is None:
+            Ord = self._m.orders
+            sql = self._orders_in[n] = (Ord.select(Ord.value)
+                                        .where(Ord.position_id.in_([_ARG] * n))
+                                        .order_by(Ord.created_at, Ord.order_id).sql()[0])
+        return sql
+
     def _save_order(self, o: Order, now: str) -> None:
-        self.db.execute_sql(self._upsert_order, (
-            o.client_order_id, o.position_id, o.symbol, str(o.state), _json(o.to_json()), now,
-            now))
+        self.db.execute_sql(self._upsert_order, _order_row(o, now))
 
     # --- fills ----------------------------------------------------------------------------
 
@@ -235,11 +254,7 @@ class Repository:
         return sum((pnl for (pnl,) in query), Decimal(0))
 
     def _record_fill(self, f: Fill) -> bool:
-        cursor = self.db.execute_sql(self._insert_trade, (
-            trade_id(f), f.position_id, f.symbol, f.exchange_trade_id, f.client_order_id,
-            str(f.side), decimal_to_text(f.price), decimal_to_text(f.qty),
-            decimal_to_text(f.fee), f.fee_asset, _text_or_none(f.pnl), f.ts))
-        return cursor.rowcount == 1
+        return self.db.execute_sql(self._insert_trade, _trade_row(f)).rowcount == 1
 
     # --- kv -------------------------------------------------------------------------------
 
@@ -268,7 +283,18 @@ class Repository:
         return None if row is None else row[0]
 
 
-_json = JsonText().db_value
+def _position_row(p: Position, now: str) -> tuple:
+    return (p.position_id, p.symbol, str(p.state), row_json(p), now)
+
+
+def _order_row(o: Order, now: str) -> tuple:  # created_at, updated_at: an update keeps the first
+    return (o.client_order_id, o.position_id, o.symbol, str(o.state), row_json(o), now, now)
+
+
+def _trade_row(f: Fill) -> tuple:
+    return (trade_id(f), f.position_id, f.symbol, f.exchange_trade_id, f.client_order_id,
+            str(f.side), decimal_to_text(f.price), decimal_to_text(f.qty),
+            decimal_to_text(f.fee), f.fee_asset, _text_or_none(f.pnl), f.ts)
 
 
 def _text_or_none(value: Decimal | None) -> str | None:

@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
-from binance import Client
+from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
 from core.errors import AuthError, ConfigError, VenueBanned, VenueError

@@ -19,8 +19,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from binance import AsyncClient, BinanceSocketManager
-
 from core.errors import VenueError
 from exchange.binance.dto import TradeEventDTO
 from exchange.binance.sockets import LoopThread, close_promptly, pause
@@ -103,6 +101,8 @@ class BinanceMarketData:
             await pause(backoff, stopping)
 
     async def _session(self, stopping: threading.Event) -> bool:
+        from binance import AsyncClient, BinanceSocketManager  # aiohttp: loaded when streaming
+
         client = AsyncClient(testnet=self.testnet, loop=asyncio.get_running_loop())
         came_up = False
         try:

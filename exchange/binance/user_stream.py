@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from binance import AsyncClient, BinanceSocketManager
 from binance.ws.websocket_api import WebsocketAPI
 
 from exchange.binance.sockets import LoopThread, close_promptly, pause
@@ -64,6 +63,8 @@ class UserStream:
 
     async def _session(self) -> bool:
         """One subscription, until it fails or we stop. Returns whether it came up."""
+        from binance import AsyncClient, BinanceSocketManager  # aiohttp: loaded when streaming
+
         client = AsyncClient(self._api_key, self._api_secret, testnet=self._testnet,
                              loop=asyncio.get_running_loop())
         if self._ws_api_url:

@@ -5,8 +5,9 @@ Usage: ``python -m tests.persistence.crash_child DB START``
 ``THREADS`` writer threads share one DBWriter. Thread ``j`` writes units ``k = START + j +
 THREADS*i`` in order. Unit ``k`` is one multi-row unit of work: position ``P<j>`` (seq ``k``,
 stop id ``o<k>``), order ``o<k>``, fill ``t<k>`` and kv ``unit:<k>``. Two units in three are
-asked (a durable acknowledgement); after each ask returns, the child writes ``k`` on stdout.
-Every third unit is told, so it may be committed without ever being acknowledged.
+written durably (even threads call ``durable``, odd ones ``ask``); after each returns, the child
+writes ``k`` on stdout. Every third unit is told, so it may be committed without ever being
+acknowledged.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import sys
 import threading
 
-from actors.db_writer import DBWriter
+from actors.db_writer import DBWriter, durable
 from actors.messages import LoadState, Persist
 from persistence.db import acquire_lock
 from tests.persistence.helpers import fill, order, position
@@ -39,6 +40,8 @@ def write(writer, start: int, j: int) -> None:
         k = start + j + THREADS * i
         if i % 3 == 2:
             writer.tell(unit(k, j))
+        elif j % 2 == 0:
+            durable(writer, unit(k, j), timeout=30)
         else:
             writer.ask(unit(k, j), timeout=30)
             os.write(1, f"{k}\n".encode())

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.types import OrderState
 from persistence.db import open_database
-from persistence.fields import DecimalText
+from persistence.fields import DecimalText, JsonText, row_json
 from persistence.repository import Repository
-from tests.persistence.helpers import fill, position
+from tests.persistence.helpers import fill, order, position
 
 finite = st.decimals(allow_nan=False, allow_infinity=False)
 eighteen_places = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=18,
@@ -85,3 +86,49 @@ def test_decimal_column_refuses_floats_and_non_finite_values(bad):
     # Act / Assert
     with pytest.raises((TypeError, ValueError)):
         field.db_value(bad)
+
+
+# --- row_json: the stored value text, built in one pass ------------------------------------
+
+texts = st.none() | st.text(max_size=12)  # quotes, backslashes, control and non-ASCII chars
+
+
+@settings(max_examples=200, deadline=None)
+@given(highest=money, stop=st.none() | money, entry_time=texts, exit_reason=texts,
+       seq=st.integers(min_value=-2**70, max_value=2**70), halted=st.booleans())
+def test_row_json_writes_the_same_text_as_the_general_encoder(highest, stop, entry_time,
+                                                               exit_reason, seq, halted):
+    # Arrange
+    p = replace(position("p\u00e9-\"1\""), highest=highest, stop=stop, entry_time=entry_time,
+                exit_reason=exit_reason, seq=seq, halted=halted)
+
+    # Act
+    fast, general = row_json(p), JsonText().db_value(p.to_json())
+
+    # Assert
+    assert fast == general
+
+
+def test_row_json_of_an_order_is_the_general_encoders_text():
+    # Arrange
+    o = order("rt-p1-2", state=OrderState.CANCELED)
+
+    # Act / Assert
+    assert row_json(o) == JsonText().db_value(o.to_json())
+
+
+@dataclass(frozen=True)
+class _Odd:
+    name: str
+    tags: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "tags": list(self.tags)}
+
+
+def test_row_json_falls_back_for_a_field_of_another_type():
+    # Arrange
+    odd = _Odd(name="x", tags=("a", "b"))
+
+    # Act / Assert
+    assert row_json(odd) == '{"name":"x","tags":["a","b"]}'

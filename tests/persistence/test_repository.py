@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 from peewee import IntegrityError
 
-from actors.messages import Persist
 from core.types import OrderState, PositionState
 from persistence.db import open_database
-from persistence.repository import Repository, collapse_units
+from persistence.repository import Repository
+from persistence.unit import Persist, collapse_units
 from tests.persistence.helpers import fill, order, position
 
 

@@ -19,7 +19,9 @@ def test_boot_and_gateway_figures_print_as_json_lines(tmp_path, capsys):
     assert lines == [boot, ops]
     assert all(set(r) >= KEYS and r["bench"] == BENCH for r in lines)
     assert boot["metric"] == "boot_to_protected_s" and boot["positions"] == 12
-    requests = boot["first_boot_requests"]
+    requests = boot["first_boot_requests"]  # every counted boot finds its 2 stops canceled
     assert requests["GET /api/v3/openOrders"] == 1 and requests["GET /api/v3/order"] == 2
+    assert requests["POST /api/v3/order"] == 2
+    assert len(boot["boots_s"]) == 1 and 0 < boot["to_config_s"] < boot["value"]
     assert ops["metric"] == "gateway_order_ops_per_s" and ops["value"] > 0
     assert ops["failed"] == 0 and ops["rate_limited"] == 0

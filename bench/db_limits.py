@@ -1,0 +1,98 @@
+"""The limits the DB figures are set against, measured on the same disk in the same run:
+raw ``sqlite3`` with no ORM, no actor and no JSON encoding, and bare Python thread handoffs.
+
+Callers build the rows (``bench.db_bench._raw_rows``): the same ~300-byte positions.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from persistence.db import open_database
+from persistence.repository import utc_now
+
+RAW_UPSERT = ("INSERT INTO positions (position_id, symbol, state, value, updated_at) "
+              "VALUES (?, ?, ?, ?, ?) ON CONFLICT (position_id) DO UPDATE SET "
+              "symbol = excluded.symbol, state = excluded.state, value = excluded.value, "
+              "updated_at = excluded.updated_at")
+
+
+def _raw_connection(path: Path) -> sqlite3.Connection:
+    open_database(path).close()  # the same schema, WAL and page size as ours
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def raw_commit_latencies(path: Path, rows: list[tuple]) -> list[float]:
+    """One row per transaction (``BEGIN IMMEDIATE``, upsert, ``COMMIT``), one after another,
+    each with a fresh ``updated_at`` as a real save has (its index entry moves every time)."""
+    conn = _raw_connection(path)
+    out = []
+    for row in rows:
+        row = (*row[:4], utc_now())
+        began = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(RAW_UPSERT, row)
+        conn.execute("COMMIT")
+        out.append(time.perf_counter() - began)
+    conn.close()
+    return out
+
+
+def raw_executemany_rows_per_second(path: Path, row_sets: list[list[tuple]]) -> float:
+    """Each set of upserts through ``executemany`` in one transaction; the best rate."""
+    conn = _raw_connection(path)
+    best = 0.0
+    for rows in row_sets:
+        began = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(RAW_UPSERT, rows)
+        conn.execute("COMMIT")
+        best = max(best, len(rows) / (time.perf_counter() - began))
+    conn.close()
+    return best
+
+
+def handoff_floor_per_second(writers: int, total: int, commit_s: float) -> float:
+    """What Python threads allow here, with no SQL, JSON, pykka or peewee: ``writers``
+    threads each hand a lock through a ``queue.Queue`` to one consumer, which takes all that
+    waits, sleeps ``commit_s`` (one commit), then releases them: a group commit's bare
+    thread handoffs."""
+    inbox: queue.Queue = queue.Queue()
+
+    def consume() -> None:
+        while True:
+            group = [inbox.get()]
+            while not inbox.empty():
+                group.append(inbox.get())
+            time.sleep(commit_s)
+            for lock in group:
+                if lock is None:
+                    return
+                lock.release()
+
+    def produce(n: int) -> None:
+        for _ in range(n):
+            lock = threading.Lock()
+            lock.acquire()
+            inbox.put(lock)
+            lock.acquire()
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    per_writer = max(1, total // writers)
+    threads = [threading.Thread(target=produce, args=(per_writer,)) for _ in range(writers)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rate = per_writer * writers / (time.perf_counter() - began)
+    inbox.put(None)
+    consumer.join()
+    return rate
