@@ -42,10 +42,10 @@ import pykka
 from actors.gateway import Gateway
 from actors.messages import RegisterPair, ReplaceStop, StopReplaced
 from bench import emit, run_in_workdir
+from bench import sim_harness as harness
+from bench.sim_fleet import SETTINGS, Fleet
 from core.types import Order, OrderState
 from exchange.binance import BinanceExchange
-from tests.sim_engine import harness
-from tests.sim_engine.fleet import SETTINGS, Fleet
 
 BENCH = "sim"
 LATENCY_MS = 20
