@@ -264,6 +264,8 @@ class DBWriter(pykka.ThreadingActor):
             case GetRealizedPnl(symbol=symbol):
                 self._require_open()
                 self._flush()
+                if symbol is None:
+                    return self._repo.realized_pnl_by_symbol()
                 return self._repo.realized_pnl(symbol)
             case _:
                 raise TypeError(f"DBWriter does not handle {describe(message)}")

@@ -70,9 +70,10 @@ class StoredState:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetRealizedPnl:
-    """Ask: the realized P&L booked for ``symbol`` (sum of ``trades.pnl``), a Decimal."""
+    """Ask: the realized P&L booked for ``symbol`` (sum of ``trades.pnl``), a Decimal; with no
+    ``symbol``, a dict of every symbol's (one query for a boot's worth of pairs)."""
 
-    symbol: str
+    symbol: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,9 +27,7 @@ from actors.gateway import Gateway
 from actors.messages import (
     Boot,
     GatewayFailed,
-    GetRealizedPnl,
     GetSnapshot,
-    LoadState,
     Maintain,
     OrderUpdated,
     PairFailed,
@@ -43,7 +41,7 @@ from actors.messages import (
 from actors.pair import PairActor, PairWiring
 from actors.restarts import RESTART_WINDOW_S, Budget, PairHandle
 from core.errors import InvariantViolation
-from core.types import PairSettings, PositionState
+from core.types import PairSettings
 from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.supervisor")
@@ -114,8 +112,10 @@ class Supervisor(pykka.ThreadingActor):
             filters={s: h.filters for s, h in self.pairs.items()}, prefix=self.prefix,
             metrics=self.metrics, settings_for=self.config.settings_for)
         self._start_gateway()
+        stored = recovery.load_pairs(self.db)  # one read for all, not two per pair
         for symbol in self.pairs:
-            self._start_pair(symbol, confirmed_open=self.report.open_at_venue)
+            self._start_pair(symbol, confirmed_open=self.report.open_at_venue,
+                             preloaded=stored.get(symbol))
         self.exchange.start_streams()
         if self.start_feed:
             self.feed = self._start_feed()
@@ -171,20 +171,17 @@ class Supervisor(pykka.ThreadingActor):
 
     # --- pairs ------------------------------------------------------------------------------
 
-    def _start_pair(self, symbol: str, confirmed_open: frozenset[str] = frozenset()) -> None:
-        """Start (or restart) a pair from the DB; it need not ask about ``confirmed_open``,
-        the orders boot reconciliation has just seen open on the venue."""
+    def _start_pair(self, symbol: str, confirmed_open: frozenset[str] = frozenset(),
+                    preloaded: recovery.StoredPair | None = None) -> None:
+        """Start (or restart) a pair from the DB (``preloaded``: its position, orders and P&L,
+        read once for all pairs at boot); it need not ask about ``confirmed_open``."""
         handle = self.pairs.get(symbol)
         if handle is None or handle.halted:
             return
-        state = self.db.ask(LoadState(open_only=True, symbol=symbol), timeout=60)
-        position = next((p for p in state.positions if p.state is not PositionState.FLAT), None)
-        orders = tuple(o for o in state.orders if position and o.position_id ==
-                       position.position_id)
+        position, orders, realized = preloaded or recovery.load_pair(self.db, symbol)
         wiring = PairWiring(db_writer=self.db, gateway=self.gateway, slot=handle.slot,
                             prefix=self.prefix, supervisor=self.actor_ref, metrics=self.metrics,
                             on_trade=self.on_trade)
-        realized = self.db.ask(GetRealizedPnl(symbol=symbol), timeout=60)
         handle.ref = PairActor.start(settings=handle.settings, filters=handle.filters,
                                      wiring=wiring, position=position, orders=orders,
                                      realized=realized, confirmed_open=confirmed_open)

@@ -253,6 +253,14 @@ class Repository:
             query = query.where(T.symbol == symbol)
         return sum((pnl for (pnl,) in query), Decimal(0))
 
+    def realized_pnl_by_symbol(self) -> dict[str, Decimal]:
+        """``realized_pnl`` of every symbol with a closed trade, in one query."""
+        T = self._m.trades
+        totals: dict[str, Decimal] = {}
+        for symbol, pnl in T.select(T.symbol, T.pnl).where(T.pnl.is_null(False)).tuples():
+            totals[symbol] = totals.get(symbol, Decimal(0)) + pnl
+        return totals
+
     def _record_fill(self, f: Fill) -> bool:
         return self.db.execute_sql(self._insert_trade, _trade_row(f)).rowcount == 1
 
