@@ -31,6 +31,7 @@ from core import pair_logic as logic
 from core import pair_machine as machine
 from core.commands import OrderMissing, OrderRejected, OrderUpdated, StopReplaced, StraysCanceled
 from core.errors import EntryRefused, InvariantViolation, StorageFailed
+from core.stop_mode import native_delta
 from core.types import Order, PairSettings, Position, PositionState, SymbolFilters
 from telemetry.logs import log_event
 
@@ -67,7 +68,8 @@ class PairActor(pykka.ThreadingActor):
     ) -> None:
         super().__init__()
         self.symbol = settings.symbol
-        self.pair = machine.Pair(settings=settings, filters=filters, prefix=wiring.prefix)
+        self.pair = machine.Pair(settings=settings, filters=filters, prefix=wiring.prefix,
+                                 trailing_delta=native_delta(settings, filters))
         self.state = machine.initial_state(position, orders, symbol=self.symbol,
                                            realized=realized)
         self.confirmed_open = confirmed_open  # seen open by boot reconciliation just now
