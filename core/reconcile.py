@@ -215,7 +215,8 @@ class _Diff:
             total = balance.total if balance is not None else ZERO
             if total < qty:
                 halted[symbol] = (f"{filters.base_asset} balance {total} is below the open "
-                                  f"position qty {qty}")
+                                  f"position qty {qty}: the balance no longer covers the "
+                                  "stop (coins sold outside Ratchet?)")
         return halted
 
     # one position
