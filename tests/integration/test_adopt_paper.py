@@ -167,8 +167,11 @@ def test_kill_9_right_after_adoption_leaves_exactly_one_stop_after_restart(tmp_p
     finally:
         engine.stop(proc, signal.SIGKILL)
 
+    before = engine.read(db, lambda r: r.kv_get("reconcile:last"))
     proc = engine.start(config)
     try:
+        engine.wait_for(lambda: engine.read(db, lambda r: r.kv_get("reconcile:last")) != before,
+                        timeout=40, what="the restart's reconciliation")
         p, _ = engine.wait_for(lambda: protected(db, D("0.04")), timeout=40,
                                what="the adopted position protected after the restart")
         time.sleep(2.5)  # two more balance scans: nothing is adopted twice
