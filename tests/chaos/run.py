@@ -39,13 +39,14 @@ def cycles_from_env(default: int = 20) -> int:
 class ChaosRun:
     def __init__(self, workdir: Path, *, pairs: int = 20, seed: int = 1,
                  sim_args: tuple[str, ...] = harness.FAST_SIM, db_path: str = "ratchet.db",
-                 password: str | None = None) -> None:
+                 password: str | None = None, stop_mode: str = "replace") -> None:
         self.workdir = workdir
         self.rng = random.Random(seed)
         self.syms = harness.symbols(pairs)
         self.sim = SimProcess(workdir, self.syms, *sim_args, "--seed", str(seed)).start()
         self.config, self.metrics_port = harness.write_binance_config(
-            workdir, self.sim.url, self.syms, db_path=db_path)
+            workdir, self.sim.url, self.syms, db_path=db_path,
+            defaults=f'{harness.CHAOS_DEFAULTS}\nstop_mode = "{stop_mode}"')
         self.password = password
         cfg = load_config(self.config, env={"RATCHET_API_KEY": harness.KEY,
                                             "RATCHET_API_SECRET": harness.SECRET})
@@ -146,6 +147,8 @@ class ChaosRun:
             "closed": closed, "open": len(snap.positions), "fills": len(on_sim),
             "orders": snap.sim_orders,
             "db_closed": closed_positions(self.db_path, self.password),
+            "stop_moves": sum(p.stop_moves for p in all_positions(self.db_path, self.password)),
+            "replaces": replacing_orders(self.db_path, self.password),
         }
 
     def summary(self, name: str, result: dict, cycles: str = "") -> str:
@@ -182,6 +185,17 @@ def invariants_db_pnl(db_path: Path, password: str | None = None) -> Decimal:
                          Decimal(0))
     assert from_trades == from_positions, (from_trades, from_positions)
     return from_trades
+
+
+def replacing_orders(db_path: Path, password: str | None = None) -> int:
+    """Order rows that replace another (a stop move's, or a top-up's, cancelReplace)."""
+    from persistence.repository import Repository
+
+    db = open_database(db_path, readonly=True, password=password)
+    try:
+        return sum(1 for o in Repository(db).list_orders() if o.replaces is not None)
+    finally:
+        db.close()
 
 
 def closed_positions(db_path: Path, password: str | None = None) -> int:
