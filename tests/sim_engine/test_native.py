@@ -83,3 +83,38 @@ def test_native_stop_trails_on_the_venue_while_the_engine_is_killed(sim_dir):
     assert closed.pnl == closed_pnl(trades[f"rt-{position.position_id}-1"],
                                     trades[position.stop_order_id])
     assert report["actions"]["record_stop_fill"] == 1
+
+
+def test_a_native_stop_gone_while_down_is_replaced_by_a_fresh_native_stop(sim_dir):
+    sim = h.start_sim(sim_dir, "--symbols", SYM, *h.UNLIMITED)
+    try:
+        sim.pause()
+        config = h.write_config(sim_dir, sim.url, [SYM], defaults=NATIVE)
+        db = sim_dir / "ratchet.db"
+        proc = h.start_engine(config)
+        try:
+            drive(sim, {SYM: "50000"}, lambda: h.protected(db, sim, [SYM]), what="an entry")
+            old = h.open_positions(db)[SYM]
+        finally:
+            h.stop_engine(proc, signal.SIGKILL)
+        sim.control("POST", "/sim/cancel", {"symbol": SYM, "origClientOrderId": old.stop_order_id})
+        sim.price(SYM, "50800")  # the last price is now above the persisted highest
+        proc = h.start_engine(config)
+        try:
+            fresh = engine.wait_for(lambda: (p := (h.protected(db, sim, [SYM]) or {}).get(SYM))
+                                    and p.stop_order_id != old.stop_order_id and p,
+                                    timeout=40, what="a fresh native stop")
+            on_sim = h.open_on_sim(sim)[fresh.stop_order_id]
+            report = read_report(db)
+        finally:
+            out = h.stop_engine(proc)
+        assert proc.returncode == 0, out
+    finally:
+        sim.stop()
+
+    assert report["actions"]["replace_stop"] == 1
+    assert (on_sim["trailingDelta"], D(on_sim["stopPrice"])) == (100, D(0))
+    # §3b: the limit from max(highest, last price) = 50800: floor(floor(50800 × 0.99) × 0.995)
+    assert D(on_sim["price"]) == fresh.limit == D("50040.54")
+    assert (fresh.position_id, fresh.stop, fresh.highest) == (old.position_id, D(50292),
+                                                              D(50800))
