@@ -104,8 +104,10 @@ def status(args: argparse.Namespace) -> int:
         console.print(ESTIMATE_NOTE, soft_wrap=True)
     console.print(f"open orders: {len(state['open_orders'])}")
     for o in state["open_orders"]:
+        trigger = (f"trailingDelta={o['trailing_delta']}" if o.get("trailing_delta") is not None
+                   else f"stop={o['stop_price']}")
         print(f"  {o['symbol']:<10} {o['client_order_id']:<24} {o['type']:<16} {o['state']:<12}"
-              f" stop={o['stop_price']} limit={o['limit_price']} qty={o['qty']}")
+              f" {trigger} limit={o['limit_price']} qty={o['qty']}")
     for symbol, pnl in state["realized_pnl"].items():
         print(f"realized {symbol:<10} {pnl} {state['quote_assets'][symbol]}")
     for quote, pnl in state["realized_pnl_by_quote"].items():

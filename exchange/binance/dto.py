@@ -419,27 +419,6 @@ class ExecutionReportDTO:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AccountPositionDTO:
-    """User-data ``outboundAccountPosition``: the balances an account update changed.
-
-    e event type · E event time · u time of the last account update ·
-    B balances, each ``{"a": asset, "f": free, "l": locked}``.
-    """
-
-    e: str
-    E: int
-    u: int
-    B: tuple[BalanceDTO, ...]
-
-    @classmethod
-    def parse(cls, raw: Any) -> AccountPositionDTO:
-        balances = tuple(
-            BalanceDTO(asset=text(b, "a"), free=dec(b, "f"), locked=dec(b, "l"))
-            for b in items(raw, "B"))
-        return cls(e=text(raw, "e"), E=integer(raw, "E"), u=integer(raw, "u"), B=balances)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class TradeEventDTO:
     """Market ``<symbol>@trade`` or ``<symbol>@aggTrade`` payload: price ``p`` at time ``T``."""
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 from core.types import Balance, OrderType
 from exchange.base import Execution, OrderReport, ReplaceReport
 from exchange.binance import enums
+from exchange.binance.account_dto import AccountPositionDTO
 from exchange.binance.dto import (
-    AccountPositionDTO,
     CancelReplaceDTO,
     ErrorDTO,
     ExecutionReportDTO,

@@ -23,7 +23,8 @@ from typing import Any
 from core.errors import StatusUnknown, UnknownOrder, VenueError
 from exchange.base import BalanceListener, ExecutionListener, OrderReport, RateBudget
 from exchange.binance import enums, translate
-from exchange.binance.dto import AccountPositionDTO, ExecutionReportDTO
+from exchange.binance.account_dto import AccountPositionDTO
+from exchange.binance.dto import ExecutionReportDTO
 from exchange.binance.tracker import OpenOrderTracker
 from exchange.binance.user_stream import UserStream
 
