@@ -1,7 +1,8 @@
 """Carries out boot reconciliation's actions (``core.reconcile``): the DB first for every
 intent, then the venue, through the one venue-call policy (``exchange.policy.send``: sent
 again only when the venue certainly did nothing). A stop that would trigger at once, or that
-the filters refuse, becomes a sale at market (``core.stop_rules``).
+the filters refuse, becomes a sale at market (``core.stop_rules``). A native pair's stops are
+native (§3b): the delta and the limit, no stop price, the position keeping the estimate.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from core import adopt
 from core import pair_logic as logic
 from core import reconcile as rc
 from core.errors import OrderRejected, StatusUnknown, UnknownOrder
+from core.stop_mode import native_delta
 from core.stop_rules import fit_stop, would_trigger
 from core.trailing import StopLevels, levels_at
 from core.types import (
@@ -41,6 +44,7 @@ class Applier:
         settings: Mapping[str, PairSettings], filters: Mapping[str, SymbolFilters], prefix: str,
         positions: tuple[Position, ...], orders: tuple[Order, ...],
         open_orders: Mapping[str, OrderReport] | None = None,
+        last_prices: Mapping[str, Decimal] | None = None,
     ) -> None:
         self.exchange = exchange
         self.persist = persist  # durable: persist(positions=..., orders=..., fills=...)
@@ -50,6 +54,7 @@ class Applier:
         self.positions = {p.position_id: p for p in positions}
         self.orders = {o.client_order_id: o for o in orders}
         self.open_orders = dict(open_orders or {})  # the venue's view, by client id
+        self.last_prices = dict(last_prices or {})
         self.halted: list[str] = []
         self.errors: list[str] = []
         self.placed: set[str] = set()  # stops placed here that the venue answered open
@@ -70,9 +75,8 @@ class Applier:
             case rc.KeepStop(position_id=pid, client_order_id=cid):
                 position = self.positions[pid]
                 if position.stop_order_id != cid:  # e.g. an exit whose stop was never canceled
-                    stop = self.orders[cid]
-                    position = position.replace(state=PositionState.OPEN, stop_order_id=cid,
-                                                stop=stop.stop_price, limit=stop.limit_price)
+                    position = self._pointed_at(position.replace(state=PositionState.OPEN),
+                                                self.orders[cid])
                     self._save(position)
                 venue = self.open_orders.get(cid)
                 if (venue is not None and venue.triggered and venue.triggered_ts is not None
@@ -87,7 +91,8 @@ class Applier:
                 if old is not None:
                     self._retire(old, old_report)
                 position = position.replace(highest=max(position.highest, highest))
-                self._protect(position, StopLevels(stop=stop, limit=limit), last_price=last)
+                self._protect(position, StopLevels(stop=stop, limit=limit), last_price=last,
+                              trailing_delta=action.trailing_delta)
             case rc.AdoptIntent(order=order, report=report):
                 self._adopt(order, report)
             case rc.FailIntent(order=order):
@@ -131,7 +136,8 @@ class Applier:
                              fills=opened.fills)
                 self.positions[position.position_id] = opened.position
                 self._protect(opened.position,
-                              levels_at(opened.position.highest, settings, filters.tick))
+                              levels_at(opened.position.highest, settings, filters.tick),
+                              trailing_delta=self._delta(order.symbol))
             elif report.state.is_final:
                 self._abandon(position, updated)
             return
@@ -139,13 +145,26 @@ class Applier:
             reason = "stop" if order.type.value == "STOP_LOSS_LIMIT" else "timeout"
             self._close(position, order, report, reason=reason)
         elif report.state.is_open and order.type.value == "STOP_LOSS_LIMIT":
-            adopted = position.replace(stop=order.stop_price, limit=order.limit_price,
-                                       stop_order_id=order.client_order_id)
+            adopted = self._pointed_at(position, order)
             self.persist(positions=(adopted,), orders=(updated,))
             self.positions[position.position_id] = adopted
             self.orders[order.client_order_id] = updated
         else:
             self.persist(orders=(updated,))
+
+    def _pointed_at(self, position: Position, stop: Order) -> Position:
+        """The position with ``stop`` as its stop: its levels (a native stop keeps the
+        position's estimate), and, for a top-up's larger stop, its quantity and the weighted
+        entry price (the added coins at the last price)."""
+        if stop.qty > position.qty:
+            position = adopt.resized(position, stop, self.last_prices.get(position.symbol))
+        return position.replace(
+            stop=stop.stop_price if stop.trailing_delta is None else position.stop,
+            limit=stop.limit_price, stop_order_id=stop.client_order_id,
+            trailing_delta=stop.trailing_delta)
+
+    def _delta(self, symbol: str) -> int | None:
+        return native_delta(self.settings[symbol], self.filters[symbol])
 
     def _fail(self, order: Order) -> None:
         failed = order.replace(state=OrderState.FAILED, reason="intent never reached the venue")
@@ -202,17 +221,20 @@ class Applier:
         self.persist(positions=(position,))
 
     def _protect(self, position: Position, levels: StopLevels,
-                 last_price: Decimal | None = None) -> None:
+                 last_price: Decimal | None = None, trailing_delta: int | None = None) -> None:
         """A stop under an open position, or an exit at market when the price is already
-        through it (Binance would refuse it, -2010) or the filters refuse it."""
+        through it (Binance would refuse it, -2010; for a native stop, through its estimate)
+        or the filters refuse it."""
         fitted = fit_stop(levels, position.qty, self.filters[position.symbol], last_price)
         if would_trigger(fitted.levels.stop, last_price) or fitted.problem is not None:
             self._exit_now(position)
         else:
-            self._place_stop(position, fitted.levels)
+            self._place_stop(position, fitted.levels, trailing_delta)
 
-    def _place_stop(self, position: Position, levels: StopLevels) -> None:
-        position, order = logic.plan_stop(position, levels, self.prefix)
+    def _place_stop(self, position: Position, levels: StopLevels,
+                    trailing_delta: int | None = None) -> None:
+        position, order = logic.plan_stop(position, levels, self.prefix,
+                                          trailing_delta=trailing_delta)
         self.persist(positions=(position,), orders=(order,))  # write-ahead
         self.positions[position.position_id] = position
         self._send_stop(position, order)
@@ -221,7 +243,8 @@ class Applier:
         try:
             report = policy.send(lambda: self.exchange.place_stop_limit(
                 symbol=order.symbol, qty=order.qty, stop_price=order.stop_price,
-                limit_price=order.limit_price, client_order_id=order.client_order_id))
+                limit_price=order.limit_price, client_order_id=order.client_order_id,
+                trailing_delta=order.trailing_delta))
         except StatusUnknown:
             return  # stays PENDING_NEW; the pair settles it by client id when it starts
         except OrderRejected as exc:
@@ -244,11 +267,12 @@ class Applier:
             if stop is not None and (stop.state.is_open or stop.state is OrderState.PENDING_NEW):
                 continue
             settings, filters = self.settings[position.symbol], self.filters[position.symbol]
-            if position.stop is not None:
+            delta = self._delta(position.symbol)
+            if position.stop is not None and delta is None:
                 levels = StopLevels(stop=position.stop, limit=position.limit)
             else:
                 levels = levels_at(position.highest, settings, filters.tick)
             try:
-                self._place_stop(position, levels)
+                self._place_stop(position, levels, delta)
             except OrderRejected as exc:
                 self.errors.append(f"protect {position.symbol}: {exc}")

@@ -14,6 +14,12 @@ with the widest gap first (``move_order="fifo"`` sends them in arrival order, fo
 When the venue matches in-process (the paper exchange), prices pass through here first, so the
 venue matches them before the pair decides (§3, step 1). If it dies, ``on_failure`` tells the
 Supervisor, which starts a new one.
+
+Balances for pairs that adopt coins (``entry = "adopt"``): when such a pair registers, the next
+upkeep reads ``balances()`` (one account call, weight 20), and again every ``adopt_scan_s``
+(the shortest of the adopting pairs'); each adopting pair is told its base asset's balance
+(``BalanceSeen``). The venue's own balance updates (``BalancesUpdated``, Binance's
+``outboundAccountPosition``) are passed on the same way, by base asset.
 """
 
 from __future__ import annotations
@@ -22,13 +28,16 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
 import pykka
 
 from actors.conflation import TickSlot, tell_if_alive
 from actors.messages import (
+    BalanceSeen,
+    BalancesUpdated,
     CancelOrder,
     CancelStrays,
     Crash,
@@ -52,7 +61,7 @@ from actors.messages import (
 )
 from core.errors import InvariantViolation, VenueError
 from core.errors import OrderRejected as Rejection
-from core.types import Order, OrderReport, ReplaceReport, Side
+from core.types import Balance, Order, OrderReport, ReplaceReport, Side
 from exchange import policy, venue_ops
 from exchange.base import Exchange
 from exchange.policy import Verdict
@@ -91,6 +100,8 @@ class Gateway(pykka.ThreadingActor):
         self.paused_until = 0.0  # a ban or a rate limit: nothing is sent before
         self.drain_at: float | None = None
         self.stopped = False
+        self.adopters: dict[str, tuple[str, float]] = {}  # symbol -> (base asset, scan every s)
+        self.scan_at: float | None = None  # when the balances are read next for them
 
     def on_start(self) -> None:
         self._schedule(MAINTAIN_EVERY_S, Maintain())
@@ -131,12 +142,21 @@ class Gateway(pykka.ThreadingActor):
                 self._pump()
             case OrderUpdated(report=report):  # pushed by the venue (user-data stream)
                 self._tell(report.symbol, message)
+            case BalancesUpdated(balances=balances):  # pushed by the venue (user-data stream)
+                self._route_balances(balances, every=False)
             case Maintain():
                 self._maintain()
-            case RegisterPair(symbol=symbol, pair=pair, slot=slot):
+            case RegisterPair(symbol=symbol, pair=pair, slot=slot, base_asset=base,
+                              scan_s=scan_s):
                 self.routes[symbol] = (pair, slot)
+                if base is None:
+                    self.adopters.pop(symbol, None)
+                else:
+                    self.adopters[symbol] = (base, scan_s)
+                    self.scan_at = self.clock()  # read the balances for it at the next upkeep
             case UnregisterPair(symbol=symbol):
                 self.routes.pop(symbol, None)
+                self.adopters.pop(symbol, None)
             case Sync():
                 return len(self.moves) + len(self.queue)
             case Crash(reason=reason):
@@ -267,10 +287,37 @@ class Gateway(pykka.ThreadingActor):
     def _maintain(self) -> None:
         try:
             self.exchange.maintain()
+            if self.adopters and self.scan_at is not None and self.clock() >= self.scan_at:
+                self._scan_balances()
         except VenueError as exc:  # a failed poll is simply due again next time
             log_event(log, "maintain_failed", level=logging.WARNING, error=str(exc))
         finally:
             self._schedule(MAINTAIN_EVERY_S, Maintain())
+
+    # --- balances for adopting pairs ----------------------------------------------------------
+
+    def _scan_balances(self) -> None:
+        """One ``balances()`` read for every adopting pair; the next one in the shortest
+        ``adopt_scan_s``, or after a pause (ban, rate limit) is over."""
+        now = self.clock()
+        if now < self.paused_until:
+            self.scan_at = self.paused_until
+            return
+        self.scan_at = now + min(every for _, every in self.adopters.values())
+        self._route_balances(self.exchange.balances().values(), every=True)
+
+    def _route_balances(self, balances: Iterable[Balance], *, every: bool) -> None:
+        """Tell each adopting pair its base asset's balance. ``every``: a full read, where an
+        asset not listed has none; otherwise an update names only what changed."""
+        by_asset = {b.asset: b for b in balances}
+        ts = Decimal(time.time_ns()) / 1_000_000_000
+        for symbol, (base, _) in list(self.adopters.items()):
+            balance = by_asset.get(base)
+            if balance is None and not every:
+                continue
+            balance = balance or Balance(asset=base, free=Decimal(0))
+            self._tell(symbol, BalanceSeen(asset=base, free=balance.free,
+                                           locked=balance.locked, ts=ts))
 
     # --- plumbing -----------------------------------------------------------------------------
 

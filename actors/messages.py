@@ -11,6 +11,7 @@ from typing import Any
 # The commands and venue events between a PairActor and the Gateway are data of the pair's
 # state machine too, so core.commands defines them; they are re-exported here.
 from core.commands import (  # noqa: F401
+    BalanceSeen,
     CancelOrder,
     CancelStrays,
     OrderMissing,
@@ -23,7 +24,7 @@ from core.commands import (  # noqa: F401
     StopReplaced,
     StraysCanceled,
 )
-from core.types import Order, Position
+from core.types import Balance, Order, Position
 from persistence.unit import Persist  # the unit of work lives with the store; re-exported
 
 # --- DBWriter -------------------------------------------------------------------------------
@@ -99,11 +100,23 @@ class PriceReady:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegisterPair:
     """Route this symbol's events to ``pair`` (and, when the venue matches in-process, its
-    prices to ``slot`` after matching)."""
+    prices to ``slot`` after matching). ``base_asset``: the pair adopts coins of that asset
+    (``entry = "adopt"``): the Gateway reads the balances for it now and every ``scan_s``
+    seconds, and passes on the venue's balance updates of that asset (``BalanceSeen``)."""
 
     symbol: str
     pair: Any
     slot: Any
+    base_asset: str | None = None
+    scan_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BalancesUpdated:
+    """Told to the Gateway by the venue adapter's balance listener: the balances a user-data
+    update changed (Binance's ``outboundAccountPosition``)."""
+
+    balances: tuple[Balance, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

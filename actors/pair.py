@@ -18,6 +18,7 @@ import pykka
 
 from actors.conflation import TickSlot, tell_if_alive
 from actors.messages import (
+    BalanceSeen,
     Crash,
     GetSnapshot,
     PairFailed,
@@ -31,7 +32,8 @@ from core import pair_logic as logic
 from core import pair_machine as machine
 from core.commands import OrderMissing, OrderRejected, OrderUpdated, StopReplaced, StraysCanceled
 from core.errors import EntryRefused, InvariantViolation, StorageFailed
-from core.types import Order, PairSettings, Position, PositionState, SymbolFilters
+from core.stop_mode import native_delta
+from core.types import EntryMode, Order, PairSettings, Position, PositionState, SymbolFilters
 from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.pair")
@@ -67,7 +69,8 @@ class PairActor(pykka.ThreadingActor):
     ) -> None:
         super().__init__()
         self.symbol = settings.symbol
-        self.pair = machine.Pair(settings=settings, filters=filters, prefix=wiring.prefix)
+        self.pair = machine.Pair(settings=settings, filters=filters, prefix=wiring.prefix,
+                                 trailing_delta=native_delta(settings, filters))
         self.state = machine.initial_state(position, orders, symbol=self.symbol,
                                            realized=realized)
         self.confirmed_open = confirmed_open  # seen open by boot reconciliation just now
@@ -78,8 +81,7 @@ class PairActor(pykka.ThreadingActor):
     def on_start(self) -> None:
         # Register before the first queries go out: tells from one thread to one actor stay
         # in order, so the Gateway knows where to send their answers.
-        self.w.gateway.tell(RegisterPair(symbol=self.symbol, pair=self.actor_ref,
-                                         slot=self.w.slot))
+        self._register(self.w.gateway)
         if self.metrics:
             self.metrics.quote_asset(self.pair.filters.quote_asset)
             self.metrics.halted(self.state.halted)
@@ -116,12 +118,11 @@ class PairActor(pykka.ThreadingActor):
                     self._observe(tick)
                     self.awaiting_idle = self.w.on_idle is not None
             case OrderUpdated() | StopReplaced() | OrderRejected() | OrderMissing() | \
-                    StraysCanceled():
+                    StraysCanceled() | BalanceSeen():
                 self._step(message)
             case UseGateway(gateway=gateway):
                 self.w.gateway = gateway
-                gateway.tell(RegisterPair(symbol=self.symbol, pair=self.actor_ref,
-                                          slot=self.w.slot))
+                self._register(gateway)
                 self._step(machine.GatewayRestarted())
             case Sync():
                 return len(self.state.in_flight)
@@ -131,6 +132,14 @@ class PairActor(pykka.ThreadingActor):
                 raise InvariantViolation(f"{self.symbol}: {reason}")
             case _:
                 raise InvariantViolation(f"PairActor got an unknown message {message!r}")
+
+    def _register(self, gateway) -> None:
+        s = self.pair.settings
+        adopts = s.entry is EntryMode.ADOPT
+        gateway.tell(RegisterPair(
+            symbol=self.symbol, pair=self.actor_ref, slot=self.w.slot,
+            base_asset=self.pair.filters.base_asset if adopts else None,
+            scan_s=float(s.adopt_scan_s)))  # seconds, not money
 
     # --- carrying out effects -----------------------------------------------------------------
 
@@ -191,6 +200,8 @@ class PairActor(pykka.ThreadingActor):
         p = self.state.position
         self.metrics.tick(tick.price, p.highest or None, p.stop, p.qty,
                           logic.unrealized_pnl(p, tick.price, self.pair.settings.fee_pct))
+        self.metrics.stop_estimate(p.trailing_delta is not None and p.state in (
+            PositionState.OPEN, PositionState.EXITING))
         if tick.received_ns:
             self.metrics.decision_latency((time.perf_counter_ns() - tick.received_ns) / 1e9)
 

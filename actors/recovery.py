@@ -129,7 +129,8 @@ def reconcile_with_db(
     settings, filters = the_plan.local.settings, the_plan.local.filters
     applier = Applier(exchange, durable, settings=settings, filters=filters, prefix=prefix,
                       positions=state.positions, orders=state.orders,
-                      open_orders={r.client_order_id: r for r in the_plan.venue.open_orders})
+                      open_orders={r.client_order_id: r for r in the_plan.venue.open_orders},
+                      last_prices=the_plan.local.last_prices)
     applier.apply(the_plan.actions)
     counts = rc.summarize(the_plan.actions)
     seen_open = frozenset(o.client_order_id for o in the_plan.venue.open_orders)

@@ -25,6 +25,7 @@ from actors.db_writer import DBWriter
 from actors.feed import SetTarget, Target, start_feed
 from actors.gateway import Gateway
 from actors.messages import (
+    BalancesUpdated,
     Boot,
     GatewayFailed,
     GetSnapshot,
@@ -40,8 +41,9 @@ from actors.messages import (
 )
 from actors.pair import PairActor, PairWiring
 from actors.restarts import RESTART_WINDOW_S, Budget, PairHandle
-from core.errors import InvariantViolation
-from core.types import PairSettings
+from core.errors import ConfigError, InvariantViolation
+from core.stop_mode import choose
+from core.types import EntryMode, PairSettings
 from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.supervisor")
@@ -103,10 +105,11 @@ class Supervisor(pykka.ThreadingActor):
 
     def _boot(self) -> dict:
         engine = self.config.engine
-        self.db = DBWriter.start(engine.db_path, password=self.password,
-                                 synchronous=engine.synchronous, metrics=self.metrics)
         for pair in self.config.pairs:
             self._add_handle(pair)
+        check_adopting_pairs([(h.settings, h.filters) for h in self.pairs.values()])
+        self.db = DBWriter.start(engine.db_path, password=self.password,
+                                 synchronous=engine.synchronous, metrics=self.metrics)
         self.report = recovery.reconcile_with_db(
             self.exchange, self.db, settings={s: h.settings for s, h in self.pairs.items()},
             filters={s: h.filters for s, h in self.pairs.items()}, prefix=self.prefix,
@@ -133,9 +136,13 @@ class Supervisor(pykka.ThreadingActor):
             return None
 
     def _add_handle(self, pair: PairSettings) -> None:
-        self.pairs[pair.symbol] = PairHandle(
-            settings=pair, filters=self.exchange.symbol_filters(pair.symbol),
-            slot=TickSlot(pair.symbol))
+        """The pair's handle, once its stop kind fits its symbol (``ConfigError`` if not)."""
+        filters = self.exchange.symbol_filters(pair.symbol)
+        choice = choose(pair, filters)
+        log_event(log, "stop_mode", symbol=pair.symbol, native=choice.native,
+                  trailing_delta=choice.delta, reason=choice.reason)
+        self.pairs[pair.symbol] = PairHandle(settings=pair, filters=filters,
+                                             slot=TickSlot(pair.symbol))
 
     # --- the Gateway ------------------------------------------------------------------------
 
@@ -145,6 +152,8 @@ class Supervisor(pykka.ThreadingActor):
             closing=self.closing, supervisor=self.actor_ref)
         self.exchange.set_listener(
             lambda report: tell_if_alive(gateway, OrderUpdated(report=report)))
+        self.exchange.set_balance_listener(
+            lambda balances: tell_if_alive(gateway, BalancesUpdated(balances=tuple(balances))))
         self.exchange.set_waker(lambda: tell_if_alive(gateway, Maintain()))
 
     def _gateway_failed(self, error: str) -> None:
@@ -240,9 +249,17 @@ class Supervisor(pykka.ThreadingActor):
             if self.metrics is not None:
                 self.metrics.remove_pair(symbol)
         self.config = config
-        for symbol in added:
+        for symbol in list(added):
             self.exchange.add_pair(wanted[symbol])
-            self._add_handle(wanted[symbol])
+            try:
+                self._add_handle(wanted[symbol])
+                check_adopting_pairs([(h.settings, h.filters) for h in self.pairs.values()])
+            except ConfigError as exc:  # the rest of the reload goes ahead
+                self.pairs.pop(symbol, None)
+                added.remove(symbol)
+                log_event(log, "config_reload_refused", level=logging.ERROR, symbol=symbol,
+                          error=str(exc))
+                continue
             self._start_pair(symbol)
             if self.feed is not None:
                 self.feed.tell(SetTarget(symbol=symbol, target=self._feed_target(symbol),
@@ -279,6 +296,7 @@ class Supervisor(pykka.ThreadingActor):
         if self.feed is not None:
             self.feed.stop(block=True, timeout=STOP_TIMEOUT_S)
         self.exchange.set_listener(None)
+        self.exchange.set_balance_listener(None)
         self.exchange.set_waker(None)
         for handle in self.pairs.values():
             if handle.ref is not None:
@@ -294,3 +312,18 @@ class Supervisor(pykka.ThreadingActor):
         if self.db is not None:
             self.db.stop(block=True, timeout=STOP_TIMEOUT_S)  # flushes last
         log_event(log, "shut_down", note="stop orders stay on the exchange")
+
+
+def check_adopting_pairs(pairs: list[tuple[PairSettings, Any]]) -> None:
+    """A pair that adopts coins must be the only pair trading its base asset: another pair
+    buying or selling it (as base or quote) would move the balance it adopts from."""
+    for settings, filters in pairs:
+        if settings.entry is not EntryMode.ADOPT:
+            continue
+        for other, other_filters in pairs:
+            if other.symbol != settings.symbol and filters.base_asset in (
+                    other_filters.base_asset, other_filters.quote_asset):
+                raise ConfigError(
+                    f"{settings.symbol}: entry = \"adopt\" protects the free "
+                    f"{filters.base_asset} balance, which {other.symbol} also trades; "
+                    "an adopting pair must be the only one trading its base asset")

@@ -54,7 +54,7 @@ from bench.engine_fleet import (
     targets_for,
 )
 from bench.engine_rss import measure_in_subprocess
-from core.backtest import simulate
+from core.backtest import Observer, simulate
 from core.fill_model import StopState, match_stop, timed_out
 from core.prices import PricePoint, read_prices
 from core.symbols import paper_filters
@@ -273,10 +273,12 @@ class NaiveResult:
     new_highs: int = 0
 
 
-def naive_engine(points: Sequence[PricePoint], settings: PairSettings) -> NaiveResult:
+def naive_engine(points: Sequence[PricePoint], settings: PairSettings,
+                 observe: Observer | None = None) -> NaiveResult:
     """The §3 rules and fill model, except the stop moves (one cancelReplace) on every new
     high that raises it by a tick or more: no ``min_move_pct`` step. Counts orders like
-    ``core.backtest``: each market buy, each stop placed or replaced, each timeout sell."""
+    ``core.backtest``: each market buy, each stop placed or replaced, each timeout sell.
+    ``observe`` is called as ``core.backtest.simulate`` calls it."""
     filters = paper_filters(settings)
     result = NaiveResult(trades=[])
     entry: PricePoint | None = None
@@ -303,12 +305,16 @@ def naive_engine(points: Sequence[PricePoint], settings: PairSettings) -> NaiveR
                 levels = levels_at(price, settings, filters.tick)
                 stop = StopState(levels.stop, levels.limit)
                 result.orders_sent += 2
+                if observe is not None:
+                    observe(point, highest, stop.stop)
             continue
         if stop.triggered:  # 4: timeout of a triggered stop, or trail
             if timed_out(stop, point.ts, settings.stop_fill_timeout_s):
                 result.orders_sent += 1
                 close(point)
                 stop = None
+            elif observe is not None:
+                observe(point, highest, stop.stop)
             continue
         if price > highest:
             highest = price
@@ -318,6 +324,8 @@ def naive_engine(points: Sequence[PricePoint], settings: PairSettings) -> NaiveR
                 stop = StopState(candidate, levels_at(highest, settings, filters.tick).limit)
                 result.orders_sent += 1
                 result.stop_moves += 1
+        if observe is not None:
+            observe(point, highest, stop.stop)
     if stop is not None and last is not None:
         close(last)
     return result

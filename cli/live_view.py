@@ -134,11 +134,15 @@ class LiveView:
         for pm in sorted(self.metrics.pairs(), key=lambda p: p.symbol):
             price, highest, stop, qty, unrealized = pm.state
             last = self.tap.last_of(pm.symbol)
+            snap = snapshots.get(pm.symbol)
+            position = snap.get("position") if isinstance(snap, Mapping) else None
             rows.append(PairRow(
                 symbol=pm.symbol, price=price, highest=highest, stop=stop, qty=qty,
                 unrealized=unrealized, realized=pm.realized_pnl,
-                state=pair_state(pm, snapshots.get(pm.symbol)),
-                last_event=f"{last.time} {last.text}" if last else ""))
+                state=pair_state(pm, snap),
+                last_event=f"{last.time} {last.text}" if last else "",
+                adopted=bool(position is not None and position.adopted),
+                stop_estimated=pm.is_estimate))
         return rows
 
     def _render(self):

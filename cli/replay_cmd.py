@@ -22,6 +22,7 @@ from cli.main import add_config_arg
 from core.config import Config, load_config
 from core.errors import BelowMinNotional, EntryRefused, InputError
 from core.prices import PricePoint, read_prices
+from core.stop_mode import choose
 from core.symbols import paper_filters
 from core.types import PairSettings
 from telemetry.logs import configure_logging
@@ -51,11 +52,12 @@ def config_for(config_path: str) -> Config | None:
 
 def settings_for(config_path: str, symbol: str, cfg: Config | None = None) -> PairSettings:
     """The pair's settings for a replay (or a sweep): its ``[[pairs]]`` entry, else
-    ``[defaults]``; its assets must be known (a clear error now, not at the first buy)."""
+    ``[defaults]``; its assets must be known, and a native stop must fit its TRAILING_DELTA
+    bounds (a clear error now, not at the first buy)."""
     cfg = cfg or config_for(config_path)
     settings = PairSettings(symbol=symbol) if cfg is None else replace(
         cfg.settings_for(symbol), symbol=symbol)
-    paper_filters(settings)
+    choose(settings, paper_filters(settings))
     return settings
 
 

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from cli.main import add_config_arg
-from cli.table import PairRow, pairs_table
+from cli.table import ESTIMATE_NOTE, PairRow, pairs_table
 from core.config import load_config
 from core.errors import ConfigError, StoreError
 from core.symbols import paper_filters
@@ -99,11 +99,16 @@ def status(args: argparse.Namespace) -> int:
     title = (f"ratchet status: {cfg.engine.db_path}" +
              (", prices from the running engine" if live else ", engine not answering: no prices"))
     console.print(title, soft_wrap=True)
-    console.print(pairs_table(_rows(cfg, state, last_events, live)))
+    rows = _rows(cfg, state, last_events, live)
+    console.print(pairs_table(rows))
+    if any(r.stop_estimated for r in rows):
+        console.print(ESTIMATE_NOTE, soft_wrap=True)
     console.print(f"open orders: {len(state['open_orders'])}")
     for o in state["open_orders"]:
+        trigger = (f"trailingDelta={o['trailing_delta']}" if o.get("trailing_delta") is not None
+                   else f"stop={o['stop_price']}")
         print(f"  {o['symbol']:<10} {o['client_order_id']:<24} {o['type']:<16} {o['state']:<12}"
-              f" stop={o['stop_price']} limit={o['limit_price']} qty={o['qty']}")
+              f" {trigger} limit={o['limit_price']} qty={o['qty']}")
     for symbol, pnl in state["realized_pnl"].items():
         print(f"realized {symbol:<10} {pnl} {state['quote_assets'][symbol]}")
     for quote, pnl in state["realized_pnl_by_quote"].items():
@@ -120,23 +125,29 @@ def _rows(cfg, state: dict, last_events: dict[str, str],
     rows = []
     for symbol in symbols:
         p = positions.get(symbol)
+        values = live.get(symbol, {})
+        estimated = p is not None and p.get("trailing_delta") is not None
         if p is None:
             pstate, qty, highest, stop = "FLAT", None, None, None
         else:
             pstate = "HALTED" if p.get("halted") else p["state"]
             qty, highest = Decimal(p["qty"]), Decimal(p["highest"])
             stop = None if p["stop"] is None else Decimal(p["stop"])
-        values = live.get(symbol, {})
+            if estimated:  # the running engine's estimate follows its feed; the DB lags
+                highest, stop = values.get("highest", highest), values.get("stop", stop)
         realized = state["realized_pnl"].get(symbol)
         rows.append(PairRow(symbol=symbol, price=values.get("price"), highest=highest, stop=stop,
                             qty=qty, unrealized=values.get("unrealized") if p else None,
                             realized=None if realized is None else Decimal(realized),
-                            state=pstate, last_event=last_events.get(symbol, "")))
+                            state=pstate, last_event=last_events.get(symbol, ""),
+                            adopted=p is not None and p.get("entry_kind") == "adopted",
+                            stop_estimated=estimated))
     return rows
 
 
 def _engine_values(cfg) -> dict[str, dict[str, Decimal]]:
-    """symbol -> {"price", "unrealized"} from the running engine's /metrics, or {} when it does
+    """symbol -> {"price", "unrealized", "highest", "stop"} from the running engine's /metrics
+    (highest and stop are used for a native stop's estimate), or {} when it does
     not answer within half a second. Prometheus samples are floats: for display only."""
     host = cfg.engine.metrics_host
     host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else (
@@ -148,7 +159,8 @@ def _engine_values(cfg) -> dict[str, dict[str, Decimal]]:
         families = list(text_string_to_metric_families(text))
     except (OSError, ValueError):
         return {}
-    wanted = {"ratchet_price": "price", "ratchet_unrealized_pnl": "unrealized"}
+    wanted = {"ratchet_price": "price", "ratchet_unrealized_pnl": "unrealized",
+              "ratchet_highest_price": "highest", "ratchet_stop_price": "stop"}
     values: dict[str, dict[str, Decimal]] = {}
     for family in families:
         for sample in family.samples:

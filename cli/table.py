@@ -3,6 +3,10 @@ same one (rich). Rows are plain data built at the edge; nothing here asks an act
 
 Money stays Decimal: the distance to the stop is computed in Decimal and every number is
 formatted from its Decimal (``format(Decimal, ".2f")`` rounds without a float).
+
+A native trailing stop's level is Ratchet's estimate (Binance trails it and does not report
+it): its cell reads ``~`` before the number. An adopted position (coins held before Ratchet,
+``entry = "adopt"``) reads ``adopted`` after its state.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from rich.text import Text
 HUNDRED = Decimal(100)
 COLUMNS = ("symbol", "price", "highest", "stop", "to stop %", "position", "unrealized",
            "realized", "state", "last event")
+ESTIMATE_NOTE = ("~ stop: Ratchet's estimate of a native trailing stop's level, "
+                 "floor_tick(highest × (1 − trail_pct/100)); Binance trails the order and does "
+                 "not report it")
 _STATE_STYLE = {"OPEN": "green", "FLAT": "dim", "HALTED": "bold red", "DOWN": "red",
                 "UNPROTECTED": "bold red", "ENTERING": "yellow", "EXITING": "yellow"}
 
@@ -35,6 +42,8 @@ class PairRow:
     realized: Decimal | None = None
     state: str = "-"
     last_event: str = ""
+    adopted: bool = False  # coins held before Ratchet (entry = "adopt")
+    stop_estimated: bool = False  # a native trailing stop: ``stop`` is Ratchet's estimate
 
     @property
     def distance_pct(self) -> Decimal | None:
@@ -68,10 +77,14 @@ def pairs_table(rows: Iterable[PairRow], *, title: str | None = None) -> Table:
         table.add_column(name, justify="left" if name in ("symbol", "state", "last event")
                          else "right", no_wrap=name != "last event")
     for row in rows:
+        stop = fmt(row.stop)
+        if row.stop_estimated and row.stop is not None:
+            stop = "~" + stop
+        state = f"{row.state} adopted" if row.adopted else row.state
         table.add_row(
-            row.symbol, fmt(row.price), fmt(row.highest), fmt(row.stop),
+            row.symbol, fmt(row.price), fmt(row.highest), stop,
             fmt(row.distance_pct, 2), fmt(row.qty), _signed(row.unrealized),
-            _signed(row.realized), Text(row.state, style=_STATE_STYLE.get(row.state, "")),
+            _signed(row.realized), Text(state, style=_STATE_STYLE.get(row.state, "")),
             row.last_event)
     return table
 

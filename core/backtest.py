@@ -28,19 +28,31 @@ Conventions the actor engine shares:
   synthetic close is not an order sent.
 - Placing the first stop is not a stop move; ``stop_moves`` counts ``next_stop`` moves.
 - ``BelowMinNotional`` at an entry stops the backtest, naming the price's time and value.
+
+With ``stop_mode = "native"`` (or ``"auto"`` where it resolves to native, ``core.stop_mode``)
+the stop is §3b's: one trailing stop per trade with ``trailingDelta = trail_pct × 100`` and the
+fixed limit ``levels_at(P).limit``, matched by ``match_trailing`` (tracking from the price after
+the entry); it is never moved (``stop_moves`` 0, one stop per trade in ``orders_sent``), and
+``final_position``'s ``stop`` is Ratchet's estimate ``floor_tick(highest × (1 − trail_pct/100))``.
+
+``observe(point, highest, live)``, if given, is called on each price that ends with a position
+open: its ``highest`` and the live stop's trigger level (replace: the stop price; native: the
+venue's exact ``peak × (1 − delta/10000)``, ``None`` before it tracks). The bench measures the
+gap to §3's ideal stop with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from core.errors import BelowMinNotional
-from core.fill_model import StopState, match_stop, timed_out
+from core.fill_model import StopState, TrailingStop, VenueStop, match_order, timed_out
 from core.prices import PricePoint
-from core.trailing import entry_quantity, fee, levels_at, next_stop, trade_pnl
+from core.stop_mode import native_delta
+from core.trailing import candidate_stop, entry_quantity, fee, levels_at, next_stop, trade_pnl
 from core.types import EntryMode, PairSettings, SymbolFilters
 
 EXIT_STOP = "stop"
@@ -102,16 +114,28 @@ class _Open:
     entry_fee: Decimal
     qty: Decimal
     highest: Decimal
-    stop: StopState
+    stop: VenueStop
+
+
+Observer = Callable[[PricePoint, Decimal, Decimal | None], None]
+
+
+def live_level(stop: VenueStop) -> Decimal | None:
+    """Where a stop triggers now: its stop price, or a trailing stop's exact level."""
+    if isinstance(stop, TrailingStop):
+        return stop.trigger_price()
+    return stop.stop
 
 
 def simulate(
-    points: Iterable[PricePoint], settings: PairSettings, filters: SymbolFilters
+    points: Iterable[PricePoint], settings: PairSettings, filters: SymbolFilters,
+    observe: Observer | None = None,
 ) -> BacktestResult:
-    """Run the §3 rules over ``points`` for one symbol, from flat."""
+    """Run the §3 (or §3b native) rules over ``points`` for one symbol, from flat."""
     result = BacktestResult()
     tick = filters.tick
     buys = settings.entry is EntryMode.ALWAYS
+    delta = native_delta(settings, filters)
     pos: _Open | None = None
     last: PricePoint | None = None
 
@@ -128,7 +152,7 @@ def simulate(
         price = point.price
         # 1-2. The exchange matches the stop; a fill closes the position.
         if pos is not None:
-            match = match_stop(pos.stop, price, point.ts)
+            match = match_order(pos.stop, price, point.ts)
             pos.stop = match.state
             if match.fill_price is not None:
                 close(point, match.fill_price, EXIT_STOP)
@@ -137,8 +161,10 @@ def simulate(
         # 3. Flat: buy at market at this price.
         if pos is None:
             if buys:
-                pos = _enter(point, settings, filters)
+                pos = _enter(point, settings, filters, delta)
                 result.orders_sent += 2  # the market buy and the first stop
+                if observe is not None:
+                    observe(point, pos.highest, live_level(pos.stop))
             continue
         # 4. Open: the timeout of a triggered stop, or the trailing rules.
         if pos.stop.triggered:
@@ -146,41 +172,51 @@ def simulate(
                 result.orders_sent += 1  # the market sell (the cancel is not an order)
                 close(point, price, EXIT_TIMEOUT)
                 pos = None
+            elif observe is not None:
+                observe(point, pos.highest, live_level(pos.stop))
             continue
         pos.highest = max(pos.highest, price)
-        levels = next_stop(stop=pos.stop.stop, highest=pos.highest, entry_price=pos.entry_price,
-                           settings=settings, tick=tick)
-        if levels is not None:
-            pos.stop = StopState(levels.stop, levels.limit)
-            result.orders_sent += 1
-            result.stop_moves += 1
+        if isinstance(pos.stop, StopState):  # a native stop is never moved
+            levels = next_stop(stop=pos.stop.stop, highest=pos.highest,
+                               entry_price=pos.entry_price, settings=settings, tick=tick)
+            if levels is not None:
+                pos.stop = StopState(levels.stop, levels.limit)
+                result.orders_sent += 1
+                result.stop_moves += 1
+        if observe is not None:
+            observe(point, pos.highest, live_level(pos.stop))
 
     if pos is not None:
         assert last is not None
+        stop = pos.stop.stop if isinstance(pos.stop, StopState) else candidate_stop(
+            pos.highest, trail_pct=settings.trail_pct, tick=tick)  # native: the estimate
         result.final_position = {
             "symbol": settings.symbol,
             "qty": str(pos.qty),
             "entry_price": str(pos.entry_price),
             "highest": str(pos.highest),
-            "stop": str(pos.stop.stop),
+            "stop": str(stop),
             "limit": str(pos.stop.limit),
         }
         close(last, last.price, EXIT_END)
     return result
 
 
-def _enter(point: PricePoint, settings: PairSettings, filters: SymbolFilters) -> _Open:
+def _enter(point: PricePoint, settings: PairSettings, filters: SymbolFilters,
+           delta: int | None) -> _Open:
     price = point.price
     try:
         qty = entry_quantity(price, settings, filters)
     except BelowMinNotional as exc:
         raise BelowMinNotional(f"entry at {point.time} price {price}: {exc}") from exc
     levels = levels_at(price, settings, filters.tick)
+    stop: VenueStop = StopState(levels.stop, levels.limit) if delta is None else \
+        TrailingStop(delta=delta, limit=levels.limit)
     return _Open(
         entry_time=point.time,
         entry_price=price,
         entry_fee=fee(price * qty, settings.fee_pct),
         qty=qty,
         highest=price,
-        stop=StopState(levels.stop, levels.limit),
+        stop=stop,
     )

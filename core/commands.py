@@ -121,4 +121,17 @@ class StraysCanceled:
     canceled: int = 0
 
 
-VenueEvent = OrderUpdated | StopReplaced | OrderRejected | OrderMissing | StraysCanceled
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceSeen:
+    """The venue's balance of one asset, for a pair that adopts coins (``entry = "adopt"``):
+    from the Gateway's scan of ``balances()`` or a balance update of the user-data stream.
+    ``ts`` (epoch seconds, wall clock) is when it was read; decisions use prices' time."""
+
+    asset: str
+    free: Decimal
+    locked: Decimal = Decimal(0)
+    ts: Decimal = Decimal(0)
+
+
+VenueEvent = (OrderUpdated | StopReplaced | OrderRejected | OrderMissing | StraysCanceled
+              | BalanceSeen)

@@ -39,8 +39,9 @@ from core.config_types import (  # noqa: F401 - the config's types, re-exported
     PaperConfig,
 )
 from core.errors import ConfigError
+from core.stop_mode import native_problem
 from core.symbols import paper_filters
-from core.types import EntryMode, PairSettings
+from core.types import EntryMode, PairSettings, StopMode, SymbolFilters
 
 DEFAULTS_SYMBOL = "*"
 
@@ -125,6 +126,7 @@ class _Parser(Reader):
         pairs = self.pairs(data.get("pairs"), defaults)
         if engine.mode is Mode.PAPER:
             self.check_assets(pairs)
+        self.check_stop_modes(pairs, paper=engine.mode is Mode.PAPER)
         if self.need_keys and engine.mode is Mode.BINANCE and \
                 not (exchange.api_key and exchange.api_secret):
             raise ConfigError(
@@ -250,6 +252,20 @@ class _Parser(Reader):
             except ConfigError as exc:
                 raise self.fail(f"pairs[{i}].quote", f"is needed: {exc}") from None
 
+    def check_stop_modes(self, pairs: tuple[PairSettings, ...], *, paper: bool) -> None:
+        """``stop_mode = "native"`` needs ``activation_pct = 0`` and ``trail_pct × 100`` a
+        whole number of basis points inside TRAILING_DELTA: in paper mode the pair's own
+        ``min_trailing_delta``/``max_trailing_delta``; in binance mode exchangeInfo's, checked
+        at boot (``core.stop_mode.choose``)."""
+        for i, settings in enumerate(pairs):
+            if settings.stop_mode is not StopMode.NATIVE:
+                continue
+            filters = paper_filters(settings) if paper else _ANY_DELTA
+            problem = native_problem(settings, filters)
+            if problem is not None:
+                raise self.fail(f"pairs[{i}].stop_mode",
+                                f'= "native" is not possible for {settings.symbol}: {problem}')
+
     def pairs(self, value: Any, defaults: PairSettings) -> tuple[PairSettings, ...]:
         if (value is None or value == []) and not self.need_pairs:
             return ()
@@ -297,6 +313,8 @@ class _Parser(Reader):
             "tick": {"gt": Decimal(0)},
             "step": {"gt": Decimal(0)},
             "min_notional": {"gt": Decimal(0)},
+            "keep_qty": {"ge": Decimal(0)},
+            "adopt_scan_s": {"gt": Decimal(0)},
         }
         for key, limits in bounds.items():
             if key in t:
@@ -312,7 +330,27 @@ class _Parser(Reader):
             changes["entry"] = EntryMode(
                 self.choice(t, f"{where}.entry", "entry", [m.value for m in EntryMode], None)
             )
-        return replace(base, **changes)
+        if "stop_mode" in t:
+            changes["stop_mode"] = StopMode(self.choice(
+                t, f"{where}.stop_mode", "stop_mode", [m.value for m in StopMode], None))
+        for key in ("min_trailing_delta", "max_trailing_delta"):
+            if key in t:
+                value = self.integer(t, f"{where}.{key}", key, 0)
+                if value < 1:
+                    raise self.fail(f"{where}.{key}", f"must be >= 1 (got {value})")
+                changes[key] = value
+        merged = replace(base, **changes)
+        if merged.min_trailing_delta > merged.max_trailing_delta:
+            raise self.fail(f"{where}.min_trailing_delta",
+                            f"({merged.min_trailing_delta}) must not exceed max_trailing_delta "
+                            f"({merged.max_trailing_delta})")
+        return merged
+
+# Binance mode: TRAILING_DELTA comes from exchangeInfo at boot; the config checks the rest.
+_ANY_DELTA = SymbolFilters(symbol="*", base_asset="*", quote_asset="*", tick=Decimal(1),
+                           step=Decimal(1), min_notional=Decimal(0), min_trailing_delta=1,
+                           max_trailing_delta=10**9)
+
 
 def _plain(obj: Any) -> dict[str, Any]:
     """A config dataclass as JSON-able values: Decimals and Paths as strings, enums by value."""

@@ -49,7 +49,7 @@ def flat_position(symbol: str) -> Position:
     return Position(position_id=new_position_id(), symbol=symbol, state=PositionState.FLAT)
 
 
-def _next_order(
+def next_order(
     position: Position, prefix: str, *, side: Side, type: OrderType, qty: Decimal,
     levels: StopLevels | None = None, replaces: str | None = None,
 ) -> tuple[Position, Order]:
@@ -80,7 +80,7 @@ def plan_entry(
     fresh = Position(position_id=new_position_id(), symbol=position.symbol,
                      state=PositionState.ENTERING, entry_time=tick.time,
                      quote_asset=filters.quote_asset)
-    fresh, order = _next_order(fresh, prefix, side=Side.BUY, type=OrderType.MARKET, qty=qty)
+    fresh, order = next_order(fresh, prefix, side=Side.BUY, type=OrderType.MARKET, qty=qty)
     return fresh, order
 
 
@@ -226,19 +226,25 @@ def on_price(
 
 def plan_stop_move(position: Position, levels: StopLevels, prefix: str) -> tuple[Position, Order]:
     """The new stop's intent; the position's stop fields change only once the venue agrees."""
-    return _next_order(position, prefix, side=Side.SELL, type=OrderType.STOP_LOSS_LIMIT,
+    return next_order(position, prefix, side=Side.SELL, type=OrderType.STOP_LOSS_LIMIT,
                        qty=position.qty, levels=levels, replaces=position.stop_order_id)
 
 
 def plan_stop(position: Position, levels: StopLevels, prefix: str,
-              qty: Decimal | None = None) -> tuple[Position, Order]:
+              qty: Decimal | None = None, *,
+              trailing_delta: int | None = None) -> tuple[Position, Order]:
     """A stop for an open position that has none: its first, or again after a loss or at
-    recovery. ``qty``: what the position still holds (default: all of it)."""
-    position, order = _next_order(position, prefix, side=Side.SELL,
-                                  type=OrderType.STOP_LOSS_LIMIT,
-                                  qty=position.qty if qty is None else qty, levels=levels)
+    recovery. ``qty``: what the position still holds (default: all of it). With
+    ``trailing_delta`` it is a native trailing stop (§3b): the order has the limit and the
+    delta, no stop price; the position keeps ``levels.stop`` as Ratchet's estimate."""
+    position, order = next_order(position, prefix, side=Side.SELL,
+                                 type=OrderType.STOP_LOSS_LIMIT,
+                                 qty=position.qty if qty is None else qty, levels=levels)
+    if trailing_delta is not None:
+        order = order.replace(stop_price=None, trailing_delta=trailing_delta)
     return position.replace(stop=levels.stop, limit=levels.limit,
-                            stop_order_id=order.client_order_id), order
+                            stop_order_id=order.client_order_id,
+                            trailing_delta=trailing_delta), order
 
 
 def stop_moved(position: Position, new_order: Order) -> Position:
@@ -250,7 +256,7 @@ def stop_moved(position: Position, new_order: Order) -> Position:
 def plan_exit(position: Position, prefix: str,
               qty: Decimal | None = None) -> tuple[Position, Order]:
     """OPEN → EXITING: a market sell of what the position holds (default: all of it)."""
-    position, order = _next_order(position, prefix, side=Side.SELL, type=OrderType.MARKET,
+    position, order = next_order(position, prefix, side=Side.SELL, type=OrderType.MARKET,
                                   qty=position.qty if qty is None else qty)
     return position.replace(state=PositionState.EXITING, stop_order_id=None), order
 

@@ -31,6 +31,7 @@ from decimal import Decimal
 
 from core import pair_logic as logic
 from core.commands import (
+    BalanceSeen,
     CancelStrays,
     OrderMissing,
     OrderRejected,
@@ -41,6 +42,7 @@ from core.commands import (
     StraysCanceled,
 )
 from core.errors import BelowMinNotional, InvariantViolation
+from core.pair_adopt import Holdings
 from core.pair_state import (  # noqa: F401 - the machine's data, re-exported
     Closed,
     Count,
@@ -60,7 +62,6 @@ from core.pair_state import (  # noqa: F401 - the machine's data, re-exported
     is_sale,
     is_stop,
 )
-from core.pair_transitions import Transitions
 from core.stop_rules import fit_stop, would_trigger
 from core.trailing import StopLevels
 from core.types import EntryMode, Order, OrderReport, OrderState, PositionState, Side, Tick
@@ -74,12 +75,14 @@ def step(pair: Pair, state: PairState, event: Event) -> tuple[PairState, tuple[E
     return run.state, tuple(run.effects)
 
 
-class _Step(Transitions):
+class _Step(Holdings):
     """One call of ``step``: the handlers of each event."""
 
     # dispatch
 
     def handle(self, event: Event) -> None:
+        if self.state.balance is not None and not isinstance(event, PriceSeen | BalanceSeen):
+            self.set(balance=None)  # a venue event may have changed the balance kept
         match event:
             case PriceSeen(tick=tick):
                 self.on_price(tick)
@@ -98,6 +101,8 @@ class _Step(Transitions):
                 self.on_missing(order)
             case StraysCanceled():
                 self.answered(self._strays_id())
+            case BalanceSeen():
+                self.on_balance(event)
             case Started(confirmed_open=confirmed):
                 self.on_started(confirmed)
             case GatewayRestarted():
@@ -121,7 +126,11 @@ class _Step(Transitions):
                     and (retry_at is None or tick.ts >= retry_at)):
                 self.enter(tick)
         elif p.state is PositionState.OPEN:
-            self.trail(tick)
+            if p.trailing_delta is not None:
+                self.trail_native(tick)  # §3b: the venue trails it; never moved
+            else:
+                self.trail(tick)
+        self.balance_on_price(closed_now)
 
     def enter(self, tick: Tick) -> None:
         s = self.pair
@@ -242,11 +251,12 @@ class _Step(Transitions):
             return
         if (order.state is OrderState.PENDING_NEW and updated.state.is_open
                 and order.replaces is not None and order.replaces == self.position.stop_order_id):
-            # A move whose answer was lost (the Gateway restarted): the venue did it.
-            self.set(position=logic.stop_moved(self.position, updated))
-            self.count(updated, "replaced")
-            self.effects.append(StopMoved())
+            # A move (or top-up) whose answer was lost (the Gateway restarted): the venue did it.
             previous = self.state.orders.get(order.replaces)
+            self.count(updated, "replaced")
+            if previous is None or not self.replaced_by(previous, updated):
+                self.set(position=logic.stop_moved(self.position, updated))
+                self.effects.append(StopMoved())
             if previous is not None:
                 self.query(previous)
         elif order.state is OrderState.PENDING_NEW and updated.state.is_open:
@@ -267,16 +277,20 @@ class _Step(Transitions):
             new = logic.apply_report(msg.new, r.new)
             self.forget(old)
             self.track(new)
-            self.set(position=logic.stop_moved(self.position, new))
+            resized = self.replaced_by(msg.old, new)
+            if not resized:
+                self.set(position=logic.stop_moved(self.position, new))
             self.write(positions=(self.position,), orders=(old, new))
             self.log("order", client_order_id=new.client_order_id, state=new.state,
                      type=new.type)
             self.count(new, "replaced")
-            self.effects.append(StopMoved())
+            if not resized:
+                self.effects.append(StopMoved())
             return
         failed = msg.new.replace(state=OrderState.FAILED, reason=r.new_error or r.cancel_error)
         self.forget(failed)
         self.count(failed, "failed")
+        self.set(topup_price=None)
         if old is None:  # the old stop was not canceled: it may have filled; ask
             self.write(orders=(failed,))
             self.query(msg.old)
@@ -311,7 +325,9 @@ class _Step(Transitions):
             self.effects.append(Send(command=CancelStrays(
                 symbol=self.pair.settings.symbol, prefix=self.pair.prefix, keep=keep)))
             self.set(in_flight=self.state.in_flight | {self._strays_id()})
-        elif order.replaces is None or msg.insufficient:
+        elif msg.insufficient:
+            self.halt(self.insufficient_reason(msg.reason))
+        elif order.replaces is None:
             self.halt(f"stop order rejected: {msg.reason}")
         # A refused move (its filters, checked before the cancel) leaves the old stop in place.
 

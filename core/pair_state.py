@@ -11,6 +11,7 @@ from typing import Any
 
 from core import pair_logic as logic
 from core.commands import (
+    BalanceSeen,
     Command,
     OrderMissing,
     OrderRejected,
@@ -18,6 +19,7 @@ from core.commands import (
     StopReplaced,
     StraysCanceled,
 )
+from core.fill_model import TrailingStop
 from core.types import (
     Execution,
     Fill,
@@ -47,11 +49,13 @@ def is_sale(order: Order) -> bool:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pair:
-    """What does not change while the pair runs."""
+    """What does not change while the pair runs. ``trailing_delta``: the pair keeps native
+    trailing stops of that many basis points (``core.stop_mode``); None: it moves its own."""
 
     settings: PairSettings
     filters: SymbolFilters
     prefix: str = "rt"
+    trailing_delta: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,7 +64,10 @@ class PairState:
     ``in_flight`` the client ids with a command out and no answer yet; ``executions`` every
     execution seen per open order (a user-stream report carries only its latest);
     ``exit_executions`` what sells that ended unfilled (a stop partly filled, then canceled)
-    already sold of the position."""
+    already sold of the position. ``trail`` mirrors the venue rule of the native stop
+    ``trail_of`` (``core.native``). ``balance``: a balance that came before any price, kept
+    for the first one (dropped by any venue event); ``short``: a balance seen below the
+    position; ``topup_price``: the price that found coins now being added."""
 
     position: Position
     orders: Mapping[str, Order] = field(default_factory=dict)
@@ -76,6 +83,11 @@ class PairState:
     entry_retry_at: Decimal | None = None
     refusal_reason: str | None = None
     realized: Decimal = ZERO
+    trail: TrailingStop | None = None
+    trail_of: str | None = None
+    balance: BalanceSeen | None = None
+    short: Decimal | None = None
+    topup_price: Decimal | None = None
 
     def replace(self, **changes: Any) -> PairState:
         return dataclasses.replace(self, **changes)
@@ -121,7 +133,7 @@ class GatewayRestarted:
 
 
 Event = (PriceSeen | Started | GatewayRestarted | OrderUpdated | StopReplaced | OrderRejected
-         | OrderMissing | StraysCanceled)
+         | OrderMissing | StraysCanceled | BalanceSeen)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

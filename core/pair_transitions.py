@@ -105,13 +105,16 @@ class Transitions:
 
     def protect(self, position: Position, *, filled: tuple[Order, tuple[Fill, ...]] | None = None,
                 highest: Decimal | None = None) -> None:
-        """Place a stop under an OPEN position that has none: after its entry, or again. Its
-        level follows §3 from ``highest`` (default: the position's), never below the stop it
-        had; one that would trigger or that the filters refuse becomes an exit at market."""
+        """Place a stop under an OPEN position that has none: after its entry (or adoption), or
+        again. Its level follows §3 from ``highest`` (default: the position's), never below the
+        stop it had; a native one (§3b) takes its fixed limit from ``highest`` and the delta,
+        and keeps the level as Ratchet's estimate. One that would trigger (the estimate, for a
+        native stop) or that the filters refuse becomes an exit at market."""
         s = self.pair
         top = position.highest if highest is None else highest
         levels = levels_at(top, s.settings, s.filters.tick)
-        if position.stop is not None and levels.stop < position.stop:
+        if s.trailing_delta is None and position.trailing_delta is None and \
+                position.stop is not None and levels.stop < position.stop:
             levels = StopLevels(stop=position.stop, limit=position.limit)
         position = position.replace(highest=top)
         rows: dict[str, Any] = {"orders": (), "fills": ()}
@@ -128,7 +131,8 @@ class Transitions:
             self.begin_exit("stop", **rows)  # one unit: the entry's rows and the sale
             return
         position, order = logic.plan_stop(position, fitted.levels, s.prefix,
-                                          qty=self.remaining(position))
+                                          qty=self.remaining(position),
+                                          trailing_delta=s.trailing_delta)
         self.write(durable=True, positions=(position,), orders=(*rows["orders"], order),
                    fills=rows["fills"])
         self.set(position=position)

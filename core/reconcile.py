@@ -14,11 +14,16 @@ Per open position (OPEN or EXITING) the cases are, in order of precedence:
    ``AdoptIntent`` (a stop intent, e.g. an interrupted cancelReplace, that reached the venue
    and filled; the executor closes the position through it);
 3. one of its stops is open: ``KeepStop`` when it is the position's stop with the right
-   ``stop``, ``limit`` and ``qty``; ``AdoptIntent`` when it is a stop intent (the executor points
+   ``stop``, ``limit`` and ``qty`` (a native trailing stop, §3b: the right ``trailingDelta``,
+   ``limit`` and ``qty``; it has no stop price, and its peak is the venue's); ``AdoptIntent`` when it is a stop intent (the executor points
    the position at it); a stop whose prices or qty disagree with the position is cancelled and
    replaced (``CancelOrphan`` then ``ReplaceStop``); any second open stop is cancelled;
 4. no stop open and none filled (CANCELED, EXPIRED, REJECTED, not found or never placed):
-   ``ReplaceStop`` from ``max(highest, last price)`` via ``levels_at``.
+   ``ReplaceStop`` from ``max(highest, last price)`` via ``levels_at``; for a native pair a
+   fresh native stop, its limit from that same price.
+
+Which kind a pair's stop must be is its configured ``stop_mode`` (``core.stop_mode``): an open
+stop of the other kind is cancelled and replaced.
 
 Every other non-final order row settles on its own: a ``PENDING_NEW`` intent the venue knows is
 adopted (``AdoptIntent``), one it does not know failed (``FailIntent``); an acknowledged order
@@ -30,12 +35,25 @@ symbol's positions that stay open, the pair halts (``HaltPair``) and gets no ``R
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
+from core.reconcile_actions import (  # noqa: F401 - the actions, re-exported
+    ACTION_KINDS,
+    Action,
+    AdoptIntent,
+    CancelOrphan,
+    FailIntent,
+    HaltPair,
+    KeepStop,
+    MarkOrder,
+    RecordStopFill,
+    ReplaceStop,
+    summarize,
+)
+from core.stop_mode import native_delta
 from core.trailing import fee, levels_at, trade_pnl
 from core.types import (
     Balance,
@@ -78,123 +96,6 @@ class VenueState:
     open_orders: tuple[OrderReport, ...]
     queried: Mapping[str, OrderReport | None]
     balances: Mapping[str, Balance]
-
-
-# --- actions ------------------------------------------------------------------------------
-
-
-class Action:
-    """Base of the reconcile actions; ``kind`` is a stable metrics label."""
-
-    __slots__ = ()
-    kind: ClassVar[str]
-
-
-@dataclass(frozen=True, slots=True)
-class KeepStop(Action):
-    """The position's stop is open and correct: nothing to do.
-
-    ``client_order_id`` is the open stop; if it differs from ``position.stop_order_id`` (an
-    EXITING position whose stop was never cancelled), the executor points the position at it.
-    """
-
-    kind: ClassVar[str] = "keep_stop"
-    position_id: str
-    client_order_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class AdoptIntent(Action):
-    """An order whose outcome the DB never recorded is on the venue: take on its venue state.
-
-    Mostly a ``PENDING_NEW`` intent; also an acknowledged entry buy or exit sell that settled
-    while we were down. A filled entry buy opens its position (``report.executions``); a filled
-    exit sell or stop closes it; an open stop becomes the position's stop.
-    """
-
-    kind: ClassVar[str] = "adopt_intent"
-    order: Order
-    report: OrderReport
-
-
-@dataclass(frozen=True, slots=True)
-class FailIntent(Action):
-    """The venue does not know this order: mark the row FAILED (an entry's position goes
-    back to FLAT, an exit's back to OPEN)."""
-
-    kind: ClassVar[str] = "fail_intent"
-    order: Order
-
-
-@dataclass(frozen=True, slots=True)
-class RecordStopFill(Action):
-    """The position's stop FILLED while we were down: record the fills, close, book ``pnl``."""
-
-    kind: ClassVar[str] = "record_stop_fill"
-    position_id: str
-    order: Order
-    report: OrderReport
-    exit_price: Decimal
-    pnl: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class ReplaceStop(Action):
-    """The position has no working stop: place a new one at ``stop``/``limit``.
-
-    ``old_order`` is the position's previous stop row (or ``None``), to be marked with
-    ``old_report``'s state (``None``: the venue does not know it). ``last_price`` is there so
-    the executor can see a stop that would trigger at once (``last_price <= stop``).
-    """
-
-    kind: ClassVar[str] = "replace_stop"
-    position_id: str
-    old_order: Order | None
-    stop: Decimal
-    limit: Decimal
-    highest: Decimal
-    old_report: OrderReport | None = None
-    last_price: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MarkOrder(Action):
-    """An order reached a final state on the venue and nothing else depends on it: update
-    the row (a superseded stop, a cancelled entry of a position that is gone, ...)."""
-
-    kind: ClassVar[str] = "mark_order"
-    order: Order
-    report: OrderReport
-
-
-@dataclass(frozen=True, slots=True)
-class CancelOrphan(Action):
-    """Cancel an open venue order with our prefix that no live position uses as its stop: it
-    has no row, or it is a second or wrong stop, or its position is gone."""
-
-    kind: ClassVar[str] = "cancel_orphan"
-    report: OrderReport
-
-
-@dataclass(frozen=True, slots=True)
-class HaltPair(Action):
-    """Stop trading the symbol and alert; its exchange stop stays as it is."""
-
-    kind: ClassVar[str] = "halt_pair"
-    symbol: str
-    reason: str
-
-
-ACTION_KINDS = tuple(
-    cls.kind for cls in (KeepStop, AdoptIntent, FailIntent, RecordStopFill, ReplaceStop,
-                         MarkOrder, CancelOrphan, HaltPair)
-)
-
-
-def summarize(actions: Iterable[Action]) -> dict[str, int]:
-    """How many actions of each kind (every kind present, zeros included)."""
-    counts = Counter(a.kind for a in actions)
-    return {kind: counts.get(kind, 0) for kind in ACTION_KINDS}
 
 
 # --- the diff -----------------------------------------------------------------------------
@@ -314,7 +215,8 @@ class _Diff:
             total = balance.total if balance is not None else ZERO
             if total < qty:
                 halted[symbol] = (f"{filters.base_asset} balance {total} is below the open "
-                                  f"position qty {qty}")
+                                  f"position qty {qty}: the balance no longer covers the "
+                                  "stop (coins sold outside Ratchet?)")
         return halted
 
     # one position
@@ -359,8 +261,13 @@ class _Diff:
         if order.state is OrderState.PENDING_NEW:
             self.actions.append(AdoptIntent(order, report))
             return
-        correct = (report.stop_price == position.stop and report.limit_price == position.limit
-                   and report.qty == position.qty)
+        delta = self.delta(position.symbol)
+        if delta is None:
+            correct = (report.trailing_delta is None and report.stop_price == position.stop
+                       and report.limit_price == position.limit and report.qty == position.qty)
+        else:  # native: Binance reports no trigger level; its delta, limit and qty must match
+            correct = (report.trailing_delta == delta and report.limit_price == position.limit
+                       and report.qty == position.qty)
         if correct or halted:
             self.actions.append(KeepStop(position.position_id, order.client_order_id))
             return
@@ -375,7 +282,15 @@ class _Diff:
         highest = position.highest if last is None else max(position.highest, last)
         levels = levels_at(highest, settings, filters.tick)
         self.actions.append(ReplaceStop(position.position_id, old, levels.stop, levels.limit,
-                                        highest, old_report=old_report, last_price=last))
+                                        highest, old_report=old_report, last_price=last,
+                                        trailing_delta=self.delta(position.symbol)))
+
+    def delta(self, symbol: str) -> int | None:
+        """The symbol's native trailing delta, or None when it keeps a stop it moves."""
+        settings, filters = self.local.settings.get(symbol), self.local.filters.get(symbol)
+        if settings is None or filters is None:
+            return None
+        return native_delta(settings, filters)
 
     def record_fill(self, position: Position, order: Order, report: OrderReport) -> None:
         settings = self.local.settings.get(position.symbol)

@@ -39,9 +39,12 @@ def split_symbol(symbol: str, *, base: str | None = None,
 
 
 def paper_filters(settings: PairSettings) -> SymbolFilters:
-    """The paper exchange's filters for a pair: its assets, ``tick``, ``step``, ``min_notional``."""
+    """The paper exchange's filters for a pair: its assets, ``tick``, ``step``, ``min_notional``
+    and the TRAILING_DELTA bounds ``min_trailing_delta``/``max_trailing_delta``."""
     base, quote = split_symbol(settings.symbol, base=settings.base, quote=settings.quote)
     return SymbolFilters(
         symbol=settings.symbol, base_asset=base, quote_asset=quote, tick=settings.tick,
         step=settings.step, min_notional=settings.min_notional,
+        min_trailing_delta=settings.min_trailing_delta,
+        max_trailing_delta=settings.max_trailing_delta,
     )

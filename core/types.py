@@ -62,6 +62,20 @@ class EntryMode(StrEnum):
     NONE = "none"
 
 
+class StopMode(StrEnum):
+    """How a position's stop trails (DESIGN.md §3, §3b): Ratchet moves it (``replace``),
+    Binance trails it (``native``, ``trailingDelta``), or native where the symbol allows it
+    (``auto``)."""
+
+    REPLACE = "replace"
+    NATIVE = "native"
+    AUTO = "auto"
+
+
+ENTRY_BOUGHT = "bought"
+ENTRY_ADOPTED = "adopted"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SymbolFilters:
     """The exchangeInfo filters that shape every order of a symbol.
@@ -102,6 +116,10 @@ class PairSettings:
     stop_fill_timeout_s: Decimal = Decimal("60")
     fee_pct: Decimal = Decimal("0.1")
     entry: EntryMode = EntryMode.ALWAYS
+    # entry = "adopt": the free base balance left alone, and how often the balances are read.
+    keep_qty: Decimal = Decimal("0")
+    adopt_scan_s: Decimal = Decimal("60")
+    stop_mode: StopMode = StopMode.REPLACE
     # Paper mode and replay: the assets (else split off the symbol by a known quote suffix)
     # and the filters. Binance mode reads all of these from exchangeInfo instead.
     base: str | None = None
@@ -109,14 +127,19 @@ class PairSettings:
     tick: Decimal = Decimal("0.01")
     step: Decimal = Decimal("0.00001")
     min_notional: Decimal = Decimal("5")
+    min_trailing_delta: int = 10  # TRAILING_DELTA, basis points (paper mode and replay)
+    max_trailing_delta: int = 2000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Position:
     """One position of one symbol. Persisted as JSON in ``positions.value``.
 
-A halted pair's last position carries ``halted`` and ``halt_reason`` (``ratchet status``
-shows them).
+    A halted pair's last position carries ``halted`` and ``halt_reason`` (``ratchet status``
+    shows them). ``entry_kind`` is ``"bought"`` (an entry buy) or ``"adopted"`` (coins already
+    held, §3b). ``trailing_delta`` is set while the stop is a native trailing one (§3b): then
+    ``stop`` is Ratchet's estimate of its trigger level, ``floor_tick(highest × (1 −
+    trail_pct/100))``, and ``limit`` the order's fixed limit.
     ``stop_order_id`` is the client order id of the live stop. ``triggered_at`` is the timestamp
     (epoch seconds) of the price that triggered the stop while it rests unfilled. ``seq`` is the
     last order sequence number used for this position's client order ids.
@@ -143,6 +166,12 @@ shows them).
     halted: bool = False
     halt_reason: str | None = None
     quote_asset: str | None = None  # what entry, exit, fees and P&L are priced in
+    entry_kind: str = ENTRY_BOUGHT
+    trailing_delta: int | None = None  # basis points: the stop is native (§3b)
+
+    @property
+    def adopted(self) -> bool:
+        return self.entry_kind == ENTRY_ADOPTED
 
     def replace(self, **changes: Any) -> Position:
         return dataclasses.replace(self, **changes)
@@ -157,7 +186,8 @@ shows them).
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Order:
-    """One order row. ``client_order_id`` is its primary key; rows are never deleted."""
+    """One order row. ``client_order_id`` is its primary key; rows are never deleted.
+    ``trailing_delta`` (basis points) marks a native trailing stop: no ``stop_price``."""
 
     client_order_id: str
     position_id: str
@@ -173,6 +203,7 @@ class Order:
     avg_price: Decimal | None = None
     reason: str | None = None
     replaces: str | None = None
+    trailing_delta: int | None = None
 
     def replace(self, **changes: Any) -> Order:
         return dataclasses.replace(self, **changes)
@@ -238,6 +269,7 @@ class OrderReport:
     triggered: bool = False
     triggered_ts: Decimal | None = None
     reject_reason: str | None = None
+    trailing_delta: int | None = None  # basis points; None: not a trailing stop
 
     @property
     def avg_price(self) -> Decimal | None:
@@ -290,7 +322,7 @@ class Tick:
 
 # --- JSON helpers: Decimals as strings, enums as their values -------------------------------
 
-_ENUMS = (Side, OrderType, OrderState, PositionState, EntryMode)
+_ENUMS = (Side, OrderType, OrderState, PositionState, EntryMode, StopMode)
 
 
 def _to_json(obj: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from core.types import (  # noqa: F401 - the venue report types, re-exported
 )
 
 ExecutionListener = Callable[[OrderReport], None]
+BalanceListener = Callable[[tuple[Balance, ...]], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,17 +56,21 @@ class Exchange(ABC):
 
     @abstractmethod
     def place_stop_limit(
-        self, *, symbol: str, qty: Decimal, stop_price: Decimal, limit_price: Decimal,
-        client_order_id: str,
+        self, *, symbol: str, qty: Decimal, stop_price: Decimal | None, limit_price: Decimal,
+        client_order_id: str, trailing_delta: int | None = None,
     ) -> OrderReport:
-        """A STOP_LOSS_LIMIT SELL, GTC."""
+        """A STOP_LOSS_LIMIT SELL, GTC. With ``trailing_delta`` (basis points) and no
+        ``stop_price`` it is a native trailing stop (DESIGN.md §3b): the venue trails it from
+        the first price after placement; its limit stays where it was placed."""
 
     @abstractmethod
     def cancel_replace(
-        self, *, symbol: str, cancel_client_order_id: str, qty: Decimal, stop_price: Decimal,
-        limit_price: Decimal, new_client_order_id: str,
+        self, *, symbol: str, cancel_client_order_id: str, qty: Decimal,
+        stop_price: Decimal | None, limit_price: Decimal, new_client_order_id: str,
+        trailing_delta: int | None = None,
     ) -> ReplaceReport:
-        """Cancel a stop and place its successor in one request (STOP_ON_FAILURE)."""
+        """Cancel a stop and place its successor in one request (STOP_ON_FAILURE); the
+        successor may be a native trailing stop (``trailing_delta``, no ``stop_price``)."""
 
     @abstractmethod
     def cancel(self, *, symbol: str, client_order_id: str) -> OrderReport:
@@ -115,6 +120,11 @@ class Exchange(ABC):
 
     def set_listener(self, listener: ExecutionListener | None) -> None:  # noqa: B027
         """Where asynchronous execution reports (fills of resting orders) go."""
+
+    def set_balance_listener(self, listener: BalanceListener | None) -> None:  # noqa: B027
+        """Where balance updates pushed by the venue go (Binance's ``outboundAccountPosition``:
+        the assets that changed, free and locked). Venues without a push have none; the
+        Gateway's scan of ``balances()`` covers them."""
 
     def set_waker(self, wake: Callable[[], None] | None) -> None:  # noqa: B027
         """Called when ``maintain`` has work due now (a catch-up after an unreadable report)."""

@@ -93,7 +93,6 @@ class BookOrder(OrderReport):
     # ``type`` is STOP_LOSS_LIMIT for both kinds of SELL stop-limit: the engine's OrderType has
     # no take-profit; ``take_profit`` keeps the venue's TAKE_PROFIT_LIMIT apart.
     take_profit: bool = False
-    trailing_delta: int | None = None  # basis points; None: not a trailing stop
     peak: Decimal | None = None  # a trailing stop's highest price since tracking started
     trailing_ts: Decimal | None = None  # when a trailing stop started tracking
 

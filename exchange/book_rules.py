@@ -95,12 +95,17 @@ def check_percent_price(
         raise filter_failure("PERCENT_PRICE_BY_SIDE")
 
 
-def check_trailing_delta(rules: VenueRules, delta: int, *, take_profit: bool) -> None:
-    """TRAILING_DELTA: a SELL take-profit trails above the market, a SELL stop-loss below it."""
+def check_trailing_delta(rules: VenueRules, delta: int, *, take_profit: bool,
+                         f: SymbolFilters | None = None) -> None:
+    """TRAILING_DELTA: a SELL take-profit trails above the market, a SELL stop-loss below it.
+    A stop-loss's bounds are the symbol's own (``f``: the paper exchange takes them from each
+    pair's ``min_trailing_delta``/``max_trailing_delta``) within the venue's."""
     if take_profit:
         low, high = rules.min_trailing_above_delta, rules.max_trailing_above_delta
     else:
         low, high = rules.min_trailing_below_delta, rules.max_trailing_below_delta
+        if f is not None:
+            low, high = max(low, f.min_trailing_delta), min(high, f.max_trailing_delta)
     if not low <= delta <= high:
         raise filter_failure("TRAILING_DELTA")
 
@@ -121,7 +126,7 @@ def check_stop_limit(
     if notional < f.min_notional or notional > rules.max_notional:
         raise filter_failure("NOTIONAL")
     if trailing_delta is not None:
-        check_trailing_delta(rules, trailing_delta, take_profit=take_profit)
+        check_trailing_delta(rules, trailing_delta, take_profit=take_profit, f=f)
 
 
 @dataclass(frozen=True, slots=True)

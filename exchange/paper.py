@@ -100,19 +100,22 @@ class PaperExchange(Exchange):
         return self._book.market_order(symbol, side, qty, client_order_id).plain()
 
     def place_stop_limit(
-        self, *, symbol: str, qty: Decimal, stop_price: Decimal, limit_price: Decimal,
-        client_order_id: str,
+        self, *, symbol: str, qty: Decimal, stop_price: Decimal | None, limit_price: Decimal,
+        client_order_id: str, trailing_delta: int | None = None,
     ) -> OrderReport:
         return self._book.place_stop_limit(
-            symbol, qty, stop_price, limit_price, client_order_id
+            symbol, qty, stop_price, limit_price, client_order_id,
+            trailing_delta=trailing_delta,
         ).plain()
 
     def cancel_replace(
-        self, *, symbol: str, cancel_client_order_id: str, qty: Decimal, stop_price: Decimal,
-        limit_price: Decimal, new_client_order_id: str,
+        self, *, symbol: str, cancel_client_order_id: str, qty: Decimal,
+        stop_price: Decimal | None, limit_price: Decimal, new_client_order_id: str,
+        trailing_delta: int | None = None,
     ) -> ReplaceReport:
         report = self._book.cancel_replace(
-            symbol, cancel_client_order_id, qty, stop_price, limit_price, new_client_order_id
+            symbol, cancel_client_order_id, qty, stop_price, limit_price, new_client_order_id,
+            trailing_delta=trailing_delta,
         )
         return ReplaceReport(
             canceled=None if report.canceled is None else report.canceled.plain(),

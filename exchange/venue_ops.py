@@ -39,7 +39,7 @@ def request(exchange: Exchange, command: Any, *,
         case PlaceStop(order=o):
             return o, lambda: exchange.place_stop_limit(
                 symbol=o.symbol, qty=o.qty, stop_price=o.stop_price, limit_price=o.limit_price,
-                client_order_id=o.client_order_id)
+                client_order_id=o.client_order_id, trailing_delta=o.trailing_delta)
         case CancelOrder(order=o):
             return o, lambda: exchange.cancel(symbol=o.symbol, client_order_id=o.client_order_id)
         case QueryOrder(order=o):
@@ -48,7 +48,7 @@ def request(exchange: Exchange, command: Any, *,
             return new, lambda: exchange.cancel_replace(
                 symbol=new.symbol, cancel_client_order_id=old.client_order_id, qty=new.qty,
                 stop_price=new.stop_price, limit_price=new.limit_price,
-                new_client_order_id=new.client_order_id)
+                new_client_order_id=new.client_order_id, trailing_delta=new.trailing_delta)
         case CancelStrays(symbol=symbol, prefix=prefix, keep=keep):
             return None, lambda: cancel_strays(exchange, symbol, prefix, keep)
         case _:

@@ -135,7 +135,7 @@ class PairMetrics:
     """
 
     __slots__ = ("symbol", "quote", "_metrics", "state", "realized_pnl", "is_up", "is_halted",
-                 "is_unprotected", "last_tick", "latency_counts", "latency_sum", "_stop_moves",
+                 "is_unprotected", "is_estimate", "last_tick", "latency_counts", "latency_sum", "_stop_moves",
                  "_orders", "_order_keys", "_lock")
 
     def __init__(self, metrics: Metrics, symbol: str) -> None:
@@ -148,6 +148,7 @@ class PairMetrics:
         self.is_up = False
         self.is_halted = False
         self.is_unprotected = False
+        self.is_estimate = False
         self.last_tick = time.time()
         self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
@@ -191,6 +192,11 @@ class PairMetrics:
         exchange; ``unprotected_positions`` counts these flags over the pairs at scrape time."""
         self.is_unprotected = flag
 
+    def stop_estimate(self, flag: bool) -> None:
+        """True while ``stop_price`` is Ratchet's estimate of a native trailing stop's level
+        (``floor_tick(highest × (1 − trail_pct/100))``): Binance does not report it."""
+        self.is_estimate = flag
+
     def order(self, type: str, result: str) -> None:  # noqa: A002 - the label's name
         """Count one order outcome, e.g. ``order("STOP_LOSS_LIMIT", "accepted")``."""
         key = (type, result)
@@ -231,6 +237,8 @@ class _PairCollector:
         ("pair_halted", "1 once a safety rule halted the pair, else 0."),
         ("feed_last_tick_timestamp_seconds", "Unix time of the feed's last tick for the symbol."),
         ("position_unprotected", "1 while the pair holds a position without a live stop order."),
+        ("stop_price_estimated", "1 while stop_price is Ratchet's estimate of a native trailing "
+                                 "stop (Binance does not report its level), else 0."),
     )
     _DECISION = (PREFIX + "tick_to_decision_seconds",
                  "Time from a tick's arrival to the pair's decision.")
@@ -273,7 +281,7 @@ class _PairCollector:
                       _display_or_zero(qty), _display_or_zero(unrealized),
                       _display_or_zero(pm.realized_pnl), 1.0 if pm.is_up else 0.0,
                       1.0 if pm.is_halted else 0.0, pm.last_tick,
-                      1.0 if pm.is_unprotected else 0.0)
+                      1.0 if pm.is_unprotected else 0.0, 1.0 if pm.is_estimate else 0.0)
             for (name, _), family, value in zip(self._GAUGES, gauges, values, strict=True):
                 family.add_metric([pm.symbol, pm.quote] if name in self._IN_QUOTE
                                   else [pm.symbol], value)

@@ -263,6 +263,8 @@ class OrderDTO:
     transactTime: int | None = None
     workingTime: int | None = None
     isWorking: bool | None = None
+    trailingDelta: int | None = None  # a trailing stop's delta, basis points
+    trailingTime: int | None = None  # when it started tracking (-1: not yet)
     fills: tuple[FillDTO, ...] = ()
 
     @classmethod
@@ -279,6 +281,7 @@ class OrderDTO:
             time=opt_int(raw, "time"), updateTime=opt_int(raw, "updateTime"),
             transactTime=opt_int(raw, "transactTime"), workingTime=opt_int(raw, "workingTime"),
             isWorking=flag(raw, "isWorking") if "isWorking" in raw else None,
+            trailingDelta=opt_int(raw, "trailingDelta"), trailingTime=opt_int(raw, "trailingTime"),
             fills=tuple(FillDTO.parse(f) for f in raw.get("fills") or ()),
         )
 
@@ -365,7 +368,8 @@ class ExecutionReportDTO:
     r reject reason · i order id · l last executed qty · z cumulative filled qty ·
     L last executed price · n commission · N commission asset · T transaction time ·
     t trade id (-1 without a trade) · C original client order id (set on cancels) ·
-    Z cumulative quote qty · w is working · W working time.
+    Z cumulative quote qty · w is working · W working time · d trailing delta (trailing
+    stops only).
     """
 
     e: str
@@ -393,6 +397,7 @@ class ExecutionReportDTO:
     Z: Decimal
     w: bool
     W: int | None
+    d: int | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> ExecutionReportDTO:
@@ -404,7 +409,7 @@ class ExecutionReportDTO:
             z=dec(raw, "z"), L=dec(raw, "L"), n=dec(raw, "n") if raw.get("n") else Decimal(0),
             N=opt_text(raw, "N"), T=integer(raw, "T"), t=integer(raw, "t"),
             C=str(raw.get("C") or ""), Z=dec(raw, "Z"), w=flag(raw, "w"),
-            W=opt_int(raw, "W"),
+            W=opt_int(raw, "W"), d=opt_int(raw, "d"),
         )
 
     @property

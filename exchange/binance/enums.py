@@ -76,6 +76,7 @@ HALF_SUCCESS = "SUCCESS"
 
 # User-data event types and executionReport execution types (field ``x``).
 EVENT_EXECUTION_REPORT = "executionReport"
+EVENT_ACCOUNT_POSITION = "outboundAccountPosition"  # the balances an account update changed
 EXECUTION_TRADE = "TRADE"
 
 

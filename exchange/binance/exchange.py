@@ -28,7 +28,14 @@ from binance.exceptions import BinanceAPIException
 
 from core.errors import AuthError, ConfigError, VenueBanned, VenueError
 from core.types import Balance, OrderType, Side, SymbolFilters
-from exchange.base import Exchange, ExecutionListener, OrderReport, RateBudget, ReplaceReport
+from exchange.base import (
+    BalanceListener,
+    Exchange,
+    ExecutionListener,
+    OrderReport,
+    RateBudget,
+    ReplaceReport,
+)
 from exchange.binance import enums, translate
 from exchange.binance.dto import (
     AccountDTO,
@@ -298,25 +305,26 @@ class BinanceExchange(Exchange):
         return self._noted(translate.order_report(OrderDTO.parse(raw)))
 
     def place_stop_limit(
-        self, *, symbol: str, qty: Decimal, stop_price: Decimal, limit_price: Decimal,
-        client_order_id: str,
+        self, *, symbol: str, qty: Decimal, stop_price: Decimal | None, limit_price: Decimal,
+        client_order_id: str, trailing_delta: int | None = None,
     ) -> OrderReport:
         check_order(self.rules(symbol), qty=qty, price=limit_price, stop_price=stop_price)
         raw = self._call(
-            "order", self.client.create_order, **self._stop_params(symbol, qty, stop_price,
-                                                                    limit_price),
+            "order", self.client.create_order, **self._stop_params(
+                symbol, qty, stop_price, limit_price, trailing_delta),
             newClientOrderId=client_order_id,
         )
         return self._noted(translate.order_report(OrderDTO.parse(raw)))
 
     def cancel_replace(
-        self, *, symbol: str, cancel_client_order_id: str, qty: Decimal, stop_price: Decimal,
-        limit_price: Decimal, new_client_order_id: str,
+        self, *, symbol: str, cancel_client_order_id: str, qty: Decimal,
+        stop_price: Decimal | None, limit_price: Decimal, new_client_order_id: str,
+        trailing_delta: int | None = None,
     ) -> ReplaceReport:
         check_order(self.rules(symbol), qty=qty, price=limit_price, stop_price=stop_price)
         raw = self._call(
             "order/cancelReplace", self.client.cancel_replace_order, salvage=_replace_halves,
-            **self._stop_params(symbol, qty, stop_price, limit_price),
+            **self._stop_params(symbol, qty, stop_price, limit_price, trailing_delta),
             cancelReplaceMode=enums.CANCEL_REPLACE_STOP_ON_FAILURE,
             cancelOrigClientOrderId=cancel_client_order_id, newClientOrderId=new_client_order_id,
         )
@@ -387,14 +395,21 @@ class BinanceExchange(Exchange):
         self._last_price.update(prices)
         return prices
 
-    def _stop_params(self, symbol: str, qty: Decimal, stop: Decimal, limit: Decimal) -> dict:
-        return {
+    def _stop_params(self, symbol: str, qty: Decimal, stop: Decimal | None, limit: Decimal,
+                     trailing_delta: int | None = None) -> dict:
+        """A STOP_LOSS_LIMIT SELL's parameters; a native trailing stop (§3b) sends
+        ``trailingDelta`` and no ``stopPrice``."""
+        params = {
             "symbol": symbol, "side": enums.SIDE_TO_BINANCE[Side.SELL],
             "type": enums.ORDER_TYPE_TO_BINANCE[OrderType.STOP_LOSS_LIMIT],
             "timeInForce": enums.TIME_IN_FORCE_GTC, "quantity": plain(qty),
-            "price": plain(limit), "stopPrice": plain(stop),
-            "newOrderRespType": enums.RESPONSE_TYPE_FULL,
+            "price": plain(limit), "newOrderRespType": enums.RESPONSE_TYPE_FULL,
         }
+        if stop is not None:
+            params["stopPrice"] = plain(stop)
+        if trailing_delta is not None:
+            params["trailingDelta"] = str(trailing_delta)
+        return params
 
     def _noted(self, report: OrderReport) -> OrderReport:
         self._tracker.note(report)
@@ -412,6 +427,9 @@ class BinanceExchange(Exchange):
 
     def set_waker(self, wake: Callable[[], None] | None) -> None:
         self.updates.set_waker(wake)
+
+    def set_balance_listener(self, listener: BalanceListener | None) -> None:
+        self.updates.set_balance_listener(listener)
 
     @property
     def user_stream_up(self) -> bool:

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from core.types import OrderType
+from core.types import Balance, OrderType
 from exchange.base import Execution, OrderReport, ReplaceReport
 from exchange.binance import enums
+from exchange.binance.account_dto import AccountPositionDTO
 from exchange.binance.dto import (
     CancelReplaceDTO,
     ErrorDTO,
@@ -71,7 +72,7 @@ def order_report(
         type=kind, state=enums.order_state(dto.status), qty=dto.origQty,
         executed_qty=dto.executedQty, stop_price=stop_price, limit_price=limit_price,
         exchange_order_id=str(dto.orderId), executions=tuple(executions), triggered=triggered,
-        triggered_ts=triggered_ts, reject_reason=reject_reason,
+        triggered_ts=triggered_ts, reject_reason=reject_reason, trailing_delta=dto.trailingDelta,
     )
 
 
@@ -91,8 +92,13 @@ def execution_report(dto: ExecutionReportDTO) -> OrderReport:
         state=enums.order_state(dto.X), qty=dto.q, executed_qty=dto.z, stop_price=stop_price,
         limit_price=limit_price, exchange_order_id=str(dto.i), executions=executions,
         triggered=triggered, triggered_ts=ms_to_s(dto.W) if triggered and dto.W else None,
-        reject_reason=None if dto.r == "NONE" else dto.r,
+        reject_reason=None if dto.r == "NONE" else dto.r, trailing_delta=dto.d,
     )
+
+
+def balances(dto: AccountPositionDTO) -> tuple[Balance, ...]:
+    """An ``outboundAccountPosition``'s changed balances."""
+    return tuple(Balance(asset=b.asset, free=b.free, locked=b.locked) for b in dto.B)
 
 
 def replace_report(dto: CancelReplaceDTO) -> ReplaceReport:

@@ -1,4 +1,7 @@
-"""Asynchronous order reports: the user-data socket, and REST polling while it is down.
+"""Asynchronous order reports: the user-data socket, and REST polling while it is down. The
+socket's balance updates (``outboundAccountPosition``) go to a balance listener of their own;
+one that cannot be read is logged and dropped (the Gateway's periodic ``balances()`` scan reads
+the same figures).
 
 An executionReport that cannot be read is never dropped: it may have carried a fill, so the
 same REST catch-up runs at once (``unreadable`` counts them).
@@ -18,8 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from core.errors import StatusUnknown, UnknownOrder, VenueError
-from exchange.base import ExecutionListener, OrderReport, RateBudget
+from exchange.base import BalanceListener, ExecutionListener, OrderReport, RateBudget
 from exchange.binance import enums, translate
+from exchange.binance.account_dto import AccountPositionDTO
 from exchange.binance.dto import ExecutionReportDTO
 from exchange.binance.tracker import OpenOrderTracker
 from exchange.binance.user_stream import UserStream
@@ -50,6 +54,7 @@ class OrderUpdates:
         self._clock = clock
         self._stream_factory = stream_factory
         self._listener: ExecutionListener | None = None
+        self._balance_listener: BalanceListener | None = None
         self._waker: Callable[[], None] | None = None
         self._stream: UserStream | None = None
         self._up = threading.Event()
@@ -60,6 +65,9 @@ class OrderUpdates:
 
     def set_listener(self, listener: ExecutionListener | None) -> None:
         self._listener = listener
+
+    def set_balance_listener(self, listener: BalanceListener | None) -> None:
+        self._balance_listener = listener
 
     def set_waker(self, wake: Callable[[], None] | None) -> None:
         """Called when a catch-up poll is due now (an unreadable event): the Gateway then runs
@@ -95,6 +103,9 @@ class OrderUpdates:
         self._catch_up = True  # events may have been missed: the next poll runs regardless
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("e") == enums.EVENT_ACCOUNT_POSITION:
+            self._on_balances(event)
+            return
         if event.get("e") != enums.EVENT_EXECUTION_REPORT:
             return
         try:
@@ -112,6 +123,16 @@ class OrderUpdates:
             return
         self._tracker.note(report)
         self._deliver(report)
+
+    def _on_balances(self, event: dict[str, Any]) -> None:
+        try:
+            balances = translate.balances(AccountPositionDTO.parse(event))
+        except VenueError as exc:
+            log.warning("unreadable outboundAccountPosition, dropped: %s", exc)
+            return
+        listener = self._balance_listener
+        if listener is not None and balances:
+            listener(balances)
 
     def _deliver(self, report: OrderReport) -> None:
         listener = self._listener

@@ -124,7 +124,7 @@ class Control:
         return wire.order_json(order)
 
     def balance(self, payload: dict[str, Any]) -> dict[str, Any]:
-        self.venue.book.set_balance(payload["asset"], _decimal(payload, "free"))
+        self.venue.set_balance(payload["asset"], _decimal(payload, "free"))
         return {"asset": payload["asset"], "free": str(payload["free"])}
 
     def orders(self, payload: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
 """The sim's venue: the Book plus a clock, and the events every change sends out.
 
 Every change of an order (placed, triggered, filled, canceled), from REST, from a price or from
-a control endpoint, becomes a user-data ``executionReport``; every price becomes a market-data
-frame, sent after the book has matched it.
+a control endpoint, becomes a user-data ``executionReport``, followed, when it moved a balance,
+by an ``outboundAccountPosition`` with the symbol's base and quote asset (and a commission's
+asset); every price becomes a market-data frame, sent after the book has matched it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class SimVenue:
             for order in self.book.on_price(symbol, price, ts, time_):
                 if order.executions:
                     self._emit_fills(order)
+                    self._emit_balances(order)
                 else:
                     self._emit(order, "NEW")
             self._publish_price(symbol, price, ts)
@@ -80,6 +82,7 @@ class SimVenue:
         order = self.book.market_order(symbol, side, qty, client_id, self.clock.now_ts())
         self._emit(order, "NEW", as_new=True)
         self._emit_fills(order)
+        self._emit_balances(order)
         return order
 
     def stop_limit(
@@ -90,11 +93,13 @@ class SimVenue:
                                            self.clock.now_ts(), trailing_delta=trailing_delta,
                                            take_profit=take_profit)
         self._emit(order, "NEW")
+        self._emit_balances(order)
         return order
 
     def cancel(self, symbol: str, client_id: str | None, order_id: int | None) -> BookOrder:
         order = self.book.cancel(symbol, client_id, order_id=order_id, ts=self.clock.now_ts())
         self._emit(order, "CANCELED")
+        self._emit_balances(order)
         return order
 
     def cancel_replace(
@@ -111,7 +116,14 @@ class SimVenue:
             self._emit(report.canceled, "CANCELED")
         if report.new is not None:
             self._emit(report.new, "NEW")
+        if report.canceled is not None:
+            self._emit_balances(report.canceled)
         return report
+
+    def set_balance(self, asset: str, free: Decimal) -> None:
+        """An asset's free balance set from outside (a deposit, a sale elsewhere)."""
+        self.book.set_balance(asset, free)
+        self._publish_balances([asset])
 
     def trades_of(self, order: BookOrder) -> list[BookTrade]:
         return self.book.trades(order_id=order.order_id)
@@ -124,6 +136,20 @@ class SimVenue:
         for trade in self.trades_of(order):
             self.hub.publish_user(wire.execution_report(
                 order, self.clock.now_ms(), execution="TRADE", trade=trade))
+
+    def _emit_balances(self, order: BookOrder) -> None:
+        f = self.book.filters(order.symbol)
+        assets = [f.base_asset, f.quote_asset]
+        assets += [e.fee_asset for e in order.executions if e.fee_asset not in assets]
+        self._publish_balances(assets)
+
+    def _publish_balances(self, assets: list[str]) -> None:
+        if not self.hub.has_user_subscribers():
+            return
+        held = self.book.balances()
+        rows = [(a, held[a].free, held[a].locked) if a in held else (a, Decimal(0), Decimal(0))
+                for a in assets]
+        self.hub.publish_user(wire.account_position(rows, self.clock.now_ms()))
 
     def _emit(self, order: BookOrder, execution: str, *, as_new: bool = False) -> None:
         if not self.hub.has_user_subscribers():

@@ -305,6 +305,15 @@ def account_json(
     }
 
 
+def account_position(balances: list[tuple[str, Decimal, Decimal]], event_ms: int,
+                     ) -> dict[str, Any]:
+    """A user-data ``outboundAccountPosition``: the (asset, free, locked) an update changed."""
+    return {
+        "e": "outboundAccountPosition", "E": event_ms, "u": event_ms,
+        "B": [{"a": asset, "f": fmt(free), "l": fmt(locked)} for asset, free, locked in balances],
+    }
+
+
 def trade_event(stream_kind: str, symbol: str, trade_id: int, price: Decimal, price_ms: int,
                 event_ms: int, day: DayStats) -> dict[str, Any]:
     """The ``data`` of one market-data frame: trade, aggTrade or 24hrMiniTicker."""

@@ -10,7 +10,7 @@ from actors.replay import run_replay
 from core.backtest import simulate
 from core.prices import PricePoint, read_prices
 from core.symbols import paper_filters
-from core.types import PairSettings
+from core.types import PairSettings, StopMode
 from tests.conftest import btc_lines
 
 SLICE_BARS = 1500
@@ -43,6 +43,41 @@ def test_actor_replay_equals_direct_core_loop(btc_slice, settings):
 
     assert len(expected["trades"]) > 0
     assert actual == expected
+
+
+NATIVE_SETTINGS = [
+    pytest.param(PairSettings(symbol="BTCUSDT", stop_mode=StopMode.NATIVE), id="native-defaults"),
+    pytest.param(PairSettings(symbol="BTCUSDT", stop_mode=StopMode.NATIVE,
+                              trail_pct=Decimal("0.3")), id="native-tight-trail"),
+    pytest.param(PairSettings(symbol="BTCUSDT", stop_mode=StopMode.AUTO,
+                              trail_pct=Decimal("0.2"), limit_offset_pct=Decimal("0"),
+                              stop_fill_timeout_s=Decimal("120")), id="auto-native-timeouts"),
+]
+
+
+@pytest.mark.parametrize("settings", NATIVE_SETTINGS)
+def test_native_replay_equals_the_direct_loop_over_the_same_rules(btc_slice, settings):
+    expected = simulate(btc_slice, settings, paper_filters(settings)).to_report()
+
+    actual = run_replay(btc_slice, settings).to_report()
+
+    assert len(expected["trades"]) > 0
+    assert actual == expected
+    assert actual["stop_moves"] == 0
+    closed = [t for t in actual["trades"] if t["exit_reason"] != "end"]
+    timeouts = sum(1 for t in closed if t["exit_reason"] == "timeout")
+    # per trade: the entry buy and its one stop, plus a market sell for each timeout
+    assert actual["orders_sent"] == 2 * len(actual["trades"]) + timeouts
+
+
+def test_native_replay_differs_from_replace_on_the_same_prices(btc_slice):
+    replace_mode = run_replay(btc_slice, PairSettings(symbol="BTCUSDT",
+                                                      trail_pct=Decimal("0.3"))).to_report()
+    native = run_replay(btc_slice, PairSettings(symbol="BTCUSDT", trail_pct=Decimal("0.3"),
+                                                stop_mode=StopMode.NATIVE)).to_report()
+
+    assert replace_mode["stop_moves"] > 0 and native["stop_moves"] == 0
+    assert native["trades"] != replace_mode["trades"]
 
 
 def test_replay_covers_stop_moves_fills_and_reentries(btc_slice):

@@ -141,11 +141,11 @@ class SimProcess:
             open_orders = [
                 {"orderId": oid, "clientOrderId": cid, "symbol": sym, "side": side,
                  "type": type_, "origQty": qty, "price": price, "stopPrice": stop,
-                 "status": status}
-                for oid, cid, sym, side, type_, qty, price, stop, status in conn.execute(
+                 "status": status, "trailingDelta": delta}
+                for oid, cid, sym, side, type_, qty, price, stop, status, delta in conn.execute(
                     "SELECT order_id, client_order_id, symbol, side, type, qty, price, "
-                    "stop_price, status FROM orders WHERE status IN ('NEW', 'PARTIALLY_FILLED')"
-                    " ORDER BY order_id")]
+                    "stop_price, status, trailing_delta FROM orders "
+                    "WHERE status IN ('NEW', 'PARTIALLY_FILLED') ORDER BY order_id")]
             trades = [
                 {"id": tid, "orderId": oid, "clientOrderId": cid, "symbol": sym, "price": price,
                  "qty": qty, "commission": fee, "commissionAsset": asset,
@@ -222,6 +222,13 @@ def metric_total(url: str, name: str) -> float:
     return total
 
 
+# Fast trading for the chaos runs: a 0.3 % trail, 50 USDT a trade, a 1 s stop-fill timeout.
+CHAOS_DEFAULTS = "\n".join([
+    'trail_pct = "0.3"', 'min_move_pct = "0.05"', 'limit_offset_pct = "0.2"',
+    'quote_per_trade = "50"', 'stop_fill_timeout_s = "1"',
+])
+
+
 def write_binance_config(directory: Path, sim_url: str, syms: Sequence[str], *,
                          db_path: str = "ratchet.db", defaults: str = "",
                          engine: str = "") -> tuple[Path, int]:
@@ -233,10 +240,7 @@ def write_binance_config(directory: Path, sim_url: str, syms: Sequence[str], *,
         "[exchange]", f'base_url = "{sim_url}"', 'timeout_s = "3"',
         "[feed]", 'kind = "binance"',
         "[defaults]",
-        defaults or "\n".join([
-            'trail_pct = "0.3"', 'min_move_pct = "0.05"', 'limit_offset_pct = "0.2"',
-            'quote_per_trade = "50"', 'stop_fill_timeout_s = "1"',
-        ]),
+        defaults or CHAOS_DEFAULTS,
     ]
     for symbol in syms:
         lines += ["[[pairs]]", f'symbol = "{symbol}"']

@@ -4,13 +4,16 @@ Each check returns the problems it found (an empty list: it holds) and counts ho
 checked into ``Tally``, which ends up in the run's summary line:
 
 - ``stops``: every open position in the DB is OPEN, not halted, and has exactly one open order
-  on the sim: its ``stop_order_id``, a STOP_LOSS_LIMIT SELL of its qty at its stop and limit.
-  That stop is where §3 puts it for the persisted ``highest``: never above
+  on the sim: its ``stop_order_id``, a STOP_LOSS_LIMIT SELL of its qty. In replace mode it is
+  at the position's stop and limit, where §3 puts it for the persisted ``highest``: never above
   ``candidate(highest) = floor_tick(highest × (1 − trail_pct/100))`` (a stop comes from a
   highest that was persisted with it), and not so far below that §3 would move it now
   (``next_stop(stop, highest)`` is None: ``candidate < stop + step_min``). Reconciliation may
   keep a stop that is correct, or place ``levels_at(max(highest, last price))``, and a fresh
-  stop is the max of that and what was there; both satisfy this.
+  stop is the max of that and what was there; both satisfy this. In native mode (§3b) it has
+  the pair's ``trailingDelta`` and no stop price, at the position's limit, which was fixed from
+  a highest no later than the persisted one (``limit <= limit_for(candidate(highest))``, on the
+  tick grid); the position's stop is the estimate, exactly ``candidate(highest)``.
 - ``orders``: every open order on the sim with our prefix is a row in the DB, not final there.
 - ``fills``: every fill on the sim of an order with our prefix is in ``trades`` exactly once
   (same symbol and exchange trade id, price, qty and fee), and ``trades`` holds nothing else.
@@ -26,8 +29,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.trailing import candidate_stop, next_stop
-from core.types import Order, PairSettings, Position, PositionState
+from core.money import on_grid
+from core.stop_mode import native_delta
+from core.trailing import candidate_stop, limit_for, next_stop
+from core.types import Order, PairSettings, Position, PositionState, SymbolFilters
 from persistence.db import open_database
 from persistence.repository import Repository
 
@@ -93,6 +98,29 @@ def ours(sim_orders: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
     return [o for o in sim_orders if o["clientOrderId"].startswith(prefix + "-")]
 
 
+def sim_filters(symbol: str, tick: Decimal) -> SymbolFilters:
+    """The sim's filters of every symbol (TRAILING_DELTA 10 to 2000)."""
+    return SymbolFilters(symbol=symbol, base_asset=symbol[: -len("USDT")], quote_asset="USDT",
+                         tick=tick, step=STEP, min_notional=Decimal(5))
+
+
+def check_native_stop(p: Position, o: dict[str, Any], cfg: PairSettings, delta: int,
+                      tick: Decimal) -> str | None:
+    """What is wrong with a native position's stop on the sim, or None."""
+    limit = Decimal(o["price"])
+    if (o["type"], o["side"], o["trailingDelta"], o["stopPrice"]) != (
+            "STOP_LOSS_LIMIT", "SELL", delta, None) or Decimal(o["origQty"]) != p.qty \
+            or limit != p.limit:
+        return (f"sim stop {o['type']} {o['side']} {o['origQty']} delta {o['trailingDelta']} "
+                f"stop {o['stopPrice']} limit {limit}, DB {p.qty} delta {delta} limit {p.limit}")
+    estimate = candidate_stop(p.highest, trail_pct=cfg.trail_pct, tick=tick)
+    highest_limit = limit_for(estimate, limit_offset_pct=cfg.limit_offset_pct, tick=tick)
+    if p.stop != estimate or limit > highest_limit or not on_grid(limit, tick):
+        return (f"native stop: estimate {p.stop} for persisted highest {p.highest} (§3b gives "
+                f"{estimate}), limit {limit} (at most {highest_limit}, on the tick grid)")
+    return None
+
+
 def check_stops(s: Snapshot, settings: dict[str, PairSettings], tick: Decimal, prefix: str,
                 tally: Tally) -> list[str]:
     problems = []
@@ -111,13 +139,22 @@ def check_stops(s: Snapshot, settings: dict[str, PairSettings], tick: Decimal, p
                             f"{[o['clientOrderId'] for o in on_sim]}, DB stop {p.stop_order_id}")
             continue
         o = on_sim[0]
+        cfg = settings[p.symbol]
+        delta = native_delta(cfg, sim_filters(p.symbol, tick))
+        if delta is not None:
+            problem = check_native_stop(p, o, cfg, delta, tick)
+            if problem is not None:
+                problems.append(f"{where}: {problem}")
+            continue
+        if o["stopPrice"] is None:
+            problems.append(f"{where}: a replace-mode pair with a stop without a stop price")
+            continue
         stop, limit = Decimal(o["stopPrice"]), Decimal(o["price"])
         if (o["type"], o["side"]) != ("STOP_LOSS_LIMIT", "SELL") or \
                 Decimal(o["origQty"]) != p.qty or (stop, limit) != (p.stop, p.limit):
             problems.append(f"{where}: sim stop {o['type']} {o['side']} {o['origQty']} "
                             f"@{stop}/{limit}, DB {p.qty} @{p.stop}/{p.limit}")
             continue
-        cfg = settings[p.symbol]
         top = candidate_stop(p.highest, trail_pct=cfg.trail_pct, tick=tick)
         lagging = next_stop(stop=stop, highest=p.highest, entry_price=p.entry_price,
                             settings=cfg, tick=tick)

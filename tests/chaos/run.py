@@ -40,7 +40,7 @@ class ChaosRun:
     def __init__(self, workdir: Path, *, pairs: int = 20, seed: int = 1,
                  sim_args: tuple[str, ...] = harness.FAST_SIM, db_path: str = "ratchet.db",
                  password: str | None = None, fee_prices: dict[str, Decimal] | None = None,
-                 sim_only: tuple[str, ...] = ()) -> None:
+                 sim_only: tuple[str, ...] = (), stop_mode: str = "replace") -> None:
         """``sim_only``: symbols the sim lists that no pair trades (BNBUSDT for its price);
         ``fee_prices``: the price, held still, of each third asset commissions are paid in."""
         self.workdir = workdir
@@ -50,7 +50,8 @@ class ChaosRun:
         self.sim = SimProcess(workdir, [*self.syms, *sim_only], *sim_args,
                               "--seed", str(seed)).start()
         self.config, self.metrics_port = harness.write_binance_config(
-            workdir, self.sim.url, self.syms, db_path=db_path)
+            workdir, self.sim.url, self.syms, db_path=db_path,
+            defaults=f'{harness.CHAOS_DEFAULTS}\nstop_mode = "{stop_mode}"')
         self.password = password
         cfg = load_config(self.config, env={"RATCHET_API_KEY": harness.KEY,
                                             "RATCHET_API_SECRET": harness.SECRET})
@@ -152,6 +153,8 @@ class ChaosRun:
             "orders": snap.sim_orders,
             "db_closed": closed_positions(self.db_path, self.password),
             "handled": handled(self.db_path, self.password),
+            "stop_moves": sum(p.stop_moves for p in all_positions(self.db_path, self.password)),
+            "replaces": replacing_orders(self.db_path, self.password),
         }
 
     def summary(self, name: str, result: dict, cycles: str = "") -> str:
@@ -196,13 +199,7 @@ def handled(db_path: Path, password: str | None = None) -> str:
     because the market crossed them in flight (-2010 would trigger), sales at market (timeouts
     and stops that could not be placed), and moves whose cancel went through but whose new
     stop did not (409 -2021, answered by a fresh stop or a sale)."""
-    from persistence.repository import Repository
-
-    db = open_database(db_path, readonly=True, password=password)
-    try:
-        orders = Repository(db).list_orders()
-    finally:
-        db.close()
+    orders = _orders(db_path, password)
     by_id = {o.client_order_id: o for o in orders}
     refused = sum(1 for o in orders if o.state.value == "REJECTED"
                   and "would trigger immediately" in (o.reason or ""))
@@ -214,6 +211,21 @@ def handled(db_path: Path, password: str | None = None) -> str:
                and old.state.value == "CANCELED")
     return (f"stops refused as would-trigger {refused}, market exits {sales}, "
             f"409s handled {half}")
+
+
+def replacing_orders(db_path: Path, password: str | None = None) -> int:
+    """Order rows that replace another (a stop move's, or a top-up's, cancelReplace)."""
+    return sum(1 for o in _orders(db_path, password) if o.replaces is not None)
+
+
+def _orders(db_path: Path, password: str | None) -> list:
+    from persistence.repository import Repository
+
+    db = open_database(db_path, readonly=True, password=password)
+    try:
+        return Repository(db).list_orders()
+    finally:
+        db.close()
 
 
 def closed_positions(db_path: Path, password: str | None = None) -> int:

@@ -50,6 +50,24 @@ def test_kill_9_at_random_moments_never_loses_a_stop_an_order_or_a_fill(tmp_path
     _assert_final(run, result)
 
 
+@_timeout(CYCLES)
+def test_kill_9_in_native_mode_never_loses_a_stop_an_order_or_a_fill(tmp_path, chaos_report):
+    """The kill -9 run with native trailing stops (§3b): one trailingDelta stop per position,
+    never moved; the venue keeps trailing, and fills, while the engine is down."""
+    cycles = CYCLES
+    run = ChaosRun(tmp_path, pairs=20, seed=13, stop_mode="native")
+    try:
+        run.cycles(cycles, signal.SIGKILL)
+        result = run.finish()
+    finally:
+        run.close()
+    chaos_report(run.summary("kill -9 native", result))
+    assert sum(run.kills.values()) >= cycles
+    assert run.exit_codes[-signal.SIGKILL] == sum(run.kills.values())
+    _assert_final(run, result)
+    assert result["stop_moves"] == 0 and result["replaces"] == 0
+
+
 @_timeout(TERM_CYCLES)
 def test_sigterm_at_random_moments_exits_cleanly_and_keeps_every_invariant(tmp_path,
                                                                           chaos_report):

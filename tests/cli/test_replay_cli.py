@@ -9,6 +9,10 @@ from decimal import Decimal
 
 import pytest
 
+from core.backtest import simulate
+from core.prices import read_prices
+from core.symbols import paper_filters
+from core.types import PairSettings, StopMode
 from tests.conftest import REPO, btc_lines
 
 RATCHET = [sys.executable, "-m", "cli.main"]
@@ -129,3 +133,35 @@ def test_a_replay_whose_every_entry_is_refused_exits_2_naming_the_reason(tmp_pat
     assert "insufficient balance" in last
     warnings = [json.loads(line) for line in done.stderr.strip().splitlines()[:-1]]
     assert warnings and {w["event"] for w in warnings} <= {"order_rejected", "entry_backoff"}
+
+
+def test_replay_in_native_mode_never_moves_a_stop_and_equals_the_direct_loop(tmp_path):
+    prices = tmp_path / "btc.csv"
+    prices.write_text(btc_lines(601))
+    (tmp_path / "ratchet.toml").write_text(
+        '[[pairs]]\nsymbol = "BTCUSDT"\nstop_mode = "native"\ntrail_pct = "0.3"\n')
+    settings = PairSettings(symbol="BTCUSDT", stop_mode=StopMode.NATIVE,
+                            trail_pct=Decimal("0.3"))
+
+    done = ratchet("replay", str(prices), "--symbol", "BTCUSDT", "--report", "r.json",
+                   cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    expected = simulate(read_prices(prices), settings, paper_filters(settings)).to_report()
+    assert report == json.loads(json.dumps(expected))
+    assert report["stop_moves"] == 0 and len(report["trades"]) > 3
+    assert report["orders_sent"] == 2 * len(report["trades"]) + sum(
+        1 for t in report["trades"] if t["exit_reason"] == "timeout")
+
+
+def test_replay_of_a_native_pair_outside_its_trailing_delta_bounds_is_one_line_exit_2(tmp_path):
+    prices = tmp_path / "btc.csv"
+    prices.write_text(btc_lines(11))
+    (tmp_path / "ratchet.toml").write_text(
+        '[[pairs]]\nsymbol = "BTCUSDT"\nstop_mode = "native"\nmax_trailing_delta = 200\n')
+
+    done = ratchet("replay", str(prices), "--symbol", "BTCUSDT", cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "TRAILING_DELTA filter [10, 200]" in done.stderr

@@ -14,7 +14,7 @@ from core.errors import BelowMinNotional
 from core.money import on_grid
 from core.prices import PricePoint, read_prices
 from core.trailing import fee
-from core.types import EntryMode, PairSettings, SymbolFilters
+from core.types import EntryMode, PairSettings, StopMode, SymbolFilters
 from tests.conftest import BTC_CSV
 
 FILTERS = SymbolFilters(symbol="TESTUSDT", base_asset="TEST", quote_asset="USDT",
@@ -206,3 +206,60 @@ def test_any_path_keeps_the_report_invariants(steps):
         assert all(isinstance(v, D) for v in (t.entry_price, t.exit_price, t.qty, t.pnl))
         if t.exit_reason == "stop":  # a stop fills at or below the highest stop level
             assert t.exit_price < max(p.price for p in points)
+
+
+# --- native trailing stops (§3b) --------------------------------------------------------------
+
+NATIVE = PairSettings(symbol="TESTUSDT", trail_pct=D(10), limit_offset_pct=D(1),
+                      stop_fill_timeout_s=D(60), fee_pct=D("0.1"), stop_mode=StopMode.NATIVE)
+
+
+def test_native_stop_trails_on_the_venue_and_fills_where_the_peak_puts_it():
+    # t0 buy 1 @ 100, native stop (delta 1000) with the fixed limit floor(90 × 0.99) = 89.10.
+    # t1 110: tracking starts, peak 110.  t2 120: peak 120.  t3 108 <= 120 × 0.9: triggers,
+    # 108 >= 89.10: fills at 108.  t4 re-enters at 50.
+    result = simulate(path("100", "110", "120", "108", "50"), NATIVE, FILTERS)
+
+    assert result.trades == [
+        trade("t0", "100", "t3", "108", "1", "7.792", "stop"),  # 8 - 0.1 - 0.108
+        trade("t4", "50", "t4", "50", "2", "-0.2", "end"),
+    ]
+    assert (result.stop_moves, result.orders_sent) == (0, 4)
+
+
+def test_native_tracking_starts_on_the_price_after_the_entry_and_the_limit_stays():
+    # t0 buy @ 100 (limit 89.10).  t1 89: the first tracked price, the peak; no trigger though
+    # below 90.  t2 80.10 <= 89 × 0.9: triggers, below the limit: rests.  t3 89.10: fills there.
+    result = simulate(path("100", "89", "80.10", "89.10"), NATIVE, FILTERS)
+
+    assert result.trades == [trade("t0", "100", "t3", "89.10", "1", "-11.0891", "stop")]
+
+
+def test_native_triggered_and_unfilled_times_out_at_market():
+    result = simulate(path((0, "100"), (1, "101"), (2, "80"), (61, "85"), (62, "86")),
+                      NATIVE, FILTERS)
+
+    assert [(t.exit_time, t.exit_price, t.exit_reason) for t in result.trades] == [
+        ("t62", D(86), "timeout")]
+    assert result.orders_sent == 3
+
+
+def test_native_final_position_shows_the_estimate_from_highest():
+    result = simulate(path("100", "130", "125"), NATIVE, FILTERS)
+
+    assert numbers(result.final_position) == {
+        "symbol": "TESTUSDT", "qty": D(1), "entry_price": D(100), "highest": D(130),
+        "stop": D(117), "limit": D("89.10")}
+
+
+def test_observe_sees_the_live_level_of_each_kind_of_stop():
+    seen: dict[str, list] = {"replace": [], "native": []}
+    simulate(path("100", "110", "120"), SETTINGS, FILTERS,
+             observe=lambda p, h, live: seen["replace"].append((p.time, h, live)))
+    simulate(path("100", "110", "120"), NATIVE, FILTERS,
+             observe=lambda p, h, live: seen["native"].append((p.time, h, live)))
+
+    assert seen["replace"] == [("t0", D(100), D(90)), ("t1", D(110), D(99)),
+                               ("t2", D(120), D(108))]
+    assert seen["native"] == [("t0", D(100), None), ("t1", D(110), D(99)),
+                              ("t2", D(120), D(108))]

@@ -94,6 +94,10 @@ def walk(state: TrailingStop, *prices: str) -> list[TrailingMatch]:
         pytest.param(["100", "90", "94.99", "95.5"], D(100), D(1), D(2),
                      [None, None, None, D(95)],
                      id="rest-below-limit-then-fill-at-limit-on-a-later-price"),
+        pytest.param(["100", "90", "95"], D(100), D(1), D(2), [None, None, D(95)],
+                     id="resting-fills-on-a-price-exactly-at-the-limit"),
+        pytest.param(["100", "90", "120"], D(100), D(1), D(2), [None, None, D(95)],
+                     id="after-the-trigger-the-peak-stays-and-a-rebound-fills-at-the-limit"),
     ],
 )
 def test_trailing_stop_follows_the_venue_rule(prices, peak, tracking_ts, triggered_ts, fills):

@@ -238,7 +238,8 @@ def case_halt(stop_venue: OrderState, balances: dict[str, Balance]) -> Case:
     s = stop_row()
     r = rep(s, stop_venue)
     halt = HaltPair(SYM, f"BTC balance {sum((b.total for b in balances.values()), D(0))} is "
-                         "below the open position qty 1")
+                         "below the open position qty 1: the balance no longer covers the "
+                         "stop (coins sold outside Ratchet?)")
     if stop_venue.is_open:
         return Case(positions=(pos(),), orders=(s,), open_orders=(r,), balances=balances,
                     expected=[KeepStop(PID, s.client_order_id), halt])

@@ -257,3 +257,50 @@ def test_paper_accepts_the_id_of_a_closed_order_again(paper):
 
     assert again.state is OrderState.NEW
     assert paper.get_order(symbol="BTCUSDT", client_order_id="s1").stop_price == D("96")
+
+
+# --- native trailing stops through the interface (DESIGN.md §3b) ------------------------------
+
+def test_paper_native_stop_has_no_stop_price_and_trails_from_the_next_price(paper):
+    bought(paper)
+    placed = paper.place_stop_limit(symbol="BTCUSDT", qty=D("1"), stop_price=None,
+                                    limit_price=D("96.51"), client_order_id="n1",
+                                    trailing_delta=300)
+
+    paper.on_price("BTCUSDT", D("110"), D(1))  # the peak: 110, trigger at 106.7
+    assert paper.on_price("BTCUSDT", D("106.8"), D(2)) == []
+    [filled] = paper.on_price("BTCUSDT", D("106.7"), D(3))
+
+    assert (placed.stop_price, placed.limit_price, placed.trailing_delta) == (
+        None, D("96.51"), 300)
+    assert (filled.state, filled.avg_price, filled.trailing_delta) == (
+        OrderState.FILLED, D("106.7"), 300)
+
+
+def test_paper_cancel_replace_to_a_native_stop_for_more_keeps_delta_and_limit(paper):
+    bought(paper, qty="2")
+    stop(paper, "s1")
+
+    report = paper.cancel_replace(symbol="BTCUSDT", cancel_client_order_id="s1", qty=D("2"),
+                                  stop_price=None, limit_price=D("96.5"),
+                                  new_client_order_id="n2", trailing_delta=300)
+
+    assert report.canceled is not None and report.canceled.state is OrderState.CANCELED
+    assert report.new is not None
+    assert (report.new.qty, report.new.stop_price, report.new.trailing_delta) == (
+        D("2"), None, 300)
+
+
+def test_paper_refuses_a_native_delta_outside_the_pairs_own_bounds(tmp_path):
+    narrow = {"BTCUSDT": PairSettings(symbol="BTCUSDT", max_trailing_delta=200)}
+    exchange = PaperExchange(tmp_path / "narrow.db", settings=narrow)
+    try:
+        bought(exchange)
+        with pytest.raises(OrderRejected) as info:
+            exchange.place_stop_limit(symbol="BTCUSDT", qty=D("1"), stop_price=None,
+                                      limit_price=D("96.5"), client_order_id="n1",
+                                      trailing_delta=300)
+    finally:
+        exchange.close()
+
+    assert (info.value.code, str(info.value)) == (-1013, "Filter failure: TRAILING_DELTA")

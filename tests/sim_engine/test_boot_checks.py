@@ -64,3 +64,43 @@ def test_live_in_config_and_on_the_command_line_gets_past_the_refusal(sim, tmp_p
     assert result.returncode == 0, result.stderr
     assert "refusing" not in result.stderr
     assert sim.requests().get("GET /api/v3/account", 0) >= 1  # it went on to the venue
+
+
+@pytest.mark.parametrize(("defaults", "words"), [
+    pytest.param({"stop_mode": "native", "trail_pct": "25"},
+                 "BTCUSDT: stop_mode = \"native\" is not possible: trail_pct 25 is 2500 basis "
+                 "points, outside the symbol's TRAILING_DELTA filter [10, 2000]",
+                 id="native-outside-exchangeinfo-trailing-delta"),
+    pytest.param({"entry": "adopt"}, None, id="control-adopt-boots"),
+])
+def test_a_native_pair_the_venue_cannot_trail_is_a_config_error_naming_it(sim, tmp_path,
+                                                                        defaults, words):
+    config = h.write_config(tmp_path, sim.url, SYMBOLS, defaults=defaults)
+
+    result = h.run_engine(config, "--duration", "1")
+
+    if words is None:
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == f"ratchet: {words}"  # after the boot's log lines
+    assert result.stdout == ""
+
+
+def test_two_pairs_trading_an_adopting_pairs_base_asset_is_a_config_error(tmp_path):
+    sim = h.start_sim(tmp_path, "--symbols", "BTCUSDT", "ETHBTC")
+    try:
+        sim.pause()
+        config = h.write_config(tmp_path, sim.url, ("BTCUSDT", "ETHBTC"))
+        text = config.read_text().replace('symbol = "BTCUSDT"',
+                                          'symbol = "BTCUSDT"\nentry = "adopt"')
+        config.write_text(text)
+
+        result = h.run_engine(config, "--duration", "1")
+    finally:
+        sim.stop()
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        'ratchet: BTCUSDT: entry = "adopt" protects the free BTC balance, which ETHBTC also '
+        "trades; an adopting pair must be the only one trading its base asset")

@@ -193,3 +193,36 @@ def test_boot_check_reports_whether_the_key_can_withdraw(ex):
     report = ex.check_credentials()
 
     assert report.can_trade is True and report.can_withdraw is False
+
+
+def test_native_trailing_stop_sends_trailing_delta_and_no_stop_price(sim, ex):
+    qty = received(ex, buy(ex))
+    client_id = cid("native")
+
+    report = ex.place_stop_limit(symbol="BTCUSDT", qty=qty, stop_price=None,
+                                 limit_price=D("48260"), client_order_id=client_id,
+                                 trailing_delta=300)
+    listed = {o["clientOrderId"]: o for o in sim.orders()}[client_id]
+    open_now = {r.client_order_id: r for r in ex.open_orders()}[client_id]
+
+    assert (report.stop_price, report.limit_price, report.trailing_delta) == (
+        None, D("48260"), 300)
+    assert (listed["trailingDelta"], D(listed["stopPrice"])) == (300, D(0))
+    assert (open_now.trailing_delta, open_now.stop_price) == (300, None)
+    ex.cancel(symbol="BTCUSDT", client_order_id=client_id)
+
+
+def test_cancel_replace_to_a_native_stop_in_one_request(sim, ex):
+    qty = received(ex, buy(ex))
+    old = cid("stop")
+    ex.place_stop_limit(symbol="BTCUSDT", qty=qty, stop_price=D("45000"),
+                        limit_price=D("44000"), client_order_id=old)
+    new = cid("native")
+
+    report = ex.cancel_replace(symbol="BTCUSDT", cancel_client_order_id=old, qty=qty,
+                               stop_price=None, limit_price=D("44000"),
+                               new_client_order_id=new, trailing_delta=250)
+
+    assert report.new is not None
+    assert (report.new.trailing_delta, report.new.stop_price) == (250, None)
+    ex.cancel(symbol="BTCUSDT", client_order_id=new)

@@ -135,3 +135,35 @@ def test_a_lost_user_stream_makes_polling_due(tmp_path):
 
     assert not due_while_up
     assert not ex.user_stream_up and due_when_down
+
+
+def test_balance_updates_arrive_on_the_user_stream(sim, ex):
+    balances: queue.Queue = queue.Queue()
+    ex.set_balance_listener(balances.put)
+    ex.start_user_stream()
+    assert ex.wait_user_stream(5)
+
+    sim.control("POST", "/sim/balance", {"asset": "SOL", "free": "12.5"})
+    while True:
+        update = balances.get(timeout=5)
+        if any(b.asset == "SOL" for b in update):
+            break
+
+    (sol,) = [b for b in update if b.asset == "SOL"]
+    assert (sol.free, sol.locked) == (D("12.5"), D(0))
+
+
+def test_a_stop_placed_sends_its_locked_base_on_the_user_stream(sim, ex):
+    balances: queue.Queue = queue.Queue()
+    ex.set_balance_listener(balances.put)
+    ex.start_user_stream()
+    assert ex.wait_user_stream(5)
+    stop_id = open_position_with_stop(ex, symbol="ETHUSDT")
+    while True:
+        update = {b.asset: b for b in balances.get(timeout=5)}
+        if "ETH" in update and update["ETH"].locked > 0:
+            break
+
+    assert set(update) >= {"ETH", "USDT"}
+    assert update["ETH"].locked >= D("0.04995")
+    ex.cancel(symbol="ETHUSDT", client_order_id=stop_id)

@@ -150,3 +150,60 @@ class Stub:
 
     def stop(self) -> None:
         pass
+
+
+class CapturedStream:
+    """A user stream that hands its event callback to the test."""
+
+    def __init__(self, on_event, on_state) -> None:
+        self.on_event, self.on_state = on_event, on_state
+
+    def start(self) -> None:
+        self.on_state(True)
+
+    def stop(self) -> None:
+        pass
+
+    def is_alive(self) -> bool:
+        return True
+
+
+def streaming(venue: FakeVenue):
+    streams: list[CapturedStream] = []
+
+    def factory(on_event, on_state):
+        streams.append(CapturedStream(on_event, on_state))
+        return streams[-1]
+
+    updates = OrderUpdates(tracker=OpenOrderTracker(), list_open=venue.list_open,
+                           get_order=venue.get_order, budget=venue.budget,
+                           clock=lambda: venue.now, stream_factory=factory)
+    updates.start_stream()
+    return updates, streams[0]
+
+
+def test_account_position_events_reach_the_balance_listener_as_balances():
+    updates, stream = streaming(FakeVenue())
+    heard: list = []
+    updates.set_balance_listener(heard.append)
+
+    stream.on_event({"e": "outboundAccountPosition", "E": 1, "u": 1, "B": [
+        {"a": "BTC", "f": "0.05000000", "l": "0.01000000"},
+        {"a": "USDT", "f": "1000.5", "l": "0"}]})
+
+    (balances,) = heard
+    assert [(b.asset, b.free, b.locked) for b in balances] == [
+        ("BTC", Decimal("0.05"), Decimal("0.01")), ("USDT", Decimal("1000.5"), Decimal(0))]
+
+
+def test_an_unreadable_account_position_is_dropped_and_orders_are_not_disturbed():
+    updates, stream = streaming(FakeVenue())
+    balances: list = []
+    orders: list = []
+    updates.set_balance_listener(balances.append)
+    updates.set_listener(orders.append)
+
+    stream.on_event({"e": "outboundAccountPosition", "E": 1, "u": 1,
+                     "B": [{"a": "BTC", "f": 0.05, "l": "0"}]})  # a float: not Binance's
+
+    assert balances == [] and orders == [] and updates.unreadable == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 
 from binance import AsyncClient, BinanceSocketManager
 from websockets.sync.client import connect
@@ -54,7 +55,8 @@ def sim_async_client(sim) -> type[AsyncClient]:
     return SimAsyncClient
 
 
-async def _user_events(sim, actions, count: int) -> list[dict]:
+async def _user_events(sim, actions, count: int, kind: str = "executionReport") -> list[dict]:
+    """The first ``count`` user-data events of ``kind`` while ``actions`` run."""
     client = await sim_async_client(sim).create(KEY, SECRET)
     # python-binance's read loop notices a close only after recv() times out (10 s by default).
     client.ws_api.TIMEOUT = 0.2
@@ -62,7 +64,12 @@ async def _user_events(sim, actions, count: int) -> list[dict]:
         manager = BinanceSocketManager(client)
         async with manager.user_socket() as user:
             await asyncio.get_running_loop().run_in_executor(None, actions)
-            return [await asyncio.wait_for(user.recv(), 5) for _ in range(count)]
+            events: list[dict] = []
+            while len(events) < count:
+                event = await asyncio.wait_for(user.recv(), 5)
+                if event.get("e") == kind:
+                    events.append(event)
+            return events
     finally:
         await client.close_connection()
 
@@ -95,3 +102,25 @@ def test_user_socket_reports_new_trigger_fill_and_cancel(sim):
     assert (fill["L"], fill["l"], fill["N"], fill["m"]) == (
         "47900.00000000", "0.01000000", "USDT", True)
     assert fill["W"] == events[-2]["W"] > 0  # workingTime = the trigger time
+
+
+def test_user_socket_sends_the_balances_each_order_change_moves(sim):
+    def actions():
+        control(sim.url, "order", {"symbol": "BTCUSDT", "type": "MARKET", "side": "BUY",
+                                   "quantity": "0.021", "newClientOrderId": "bal-buy"})
+        control(sim.url, "order", {"symbol": "BTCUSDT", "quantity": "0.02", "stopPrice": "40000",
+                                   "price": "39900", "newClientOrderId": "bal-stop"})
+        control(sim.url, "cancel", {"symbol": "BTCUSDT", "origClientOrderId": "bal-stop"})
+        control(sim.url, "balance", {"asset": "DOGE", "free": "7"})
+
+    bought, locked, unlocked, doge = asyncio.run(
+        _user_events(sim, actions, 4, kind="outboundAccountPosition"))
+
+    def of(event):
+        return {b["a"]: (Decimal(b["f"]), Decimal(b["l"])) for b in event["B"]}
+
+    assert set(of(bought)) == {"BTC", "USDT"}
+    assert of(locked)["BTC"][1] - of(bought)["BTC"][1] == Decimal("0.02")
+    assert of(unlocked)["BTC"] == (of(locked)["BTC"][0] + Decimal("0.02"),
+                                   of(locked)["BTC"][1] - Decimal("0.02"))
+    assert of(doge) == {"DOGE": (Decimal(7), Decimal(0))}
