@@ -70,3 +70,10 @@ def tell_if_alive(ref: pykka.ActorRef, message: Any) -> bool:
     except pykka.ActorDeadError:
         return False
     return True
+
+
+def tell_later(ref: pykka.ActorRef, delay_s: float, message: Any) -> None:
+    """``tell_if_alive`` after ``delay_s`` seconds, from a daemon timer thread."""
+    timer = threading.Timer(max(delay_s, 0.0), tell_if_alive, args=(ref, message))
+    timer.daemon = True
+    timer.start()

@@ -13,13 +13,8 @@ Under the order budget it keeps only the latest wanted stop move per symbol and 
 with the widest gap first (``move_order="fifo"`` sends them in arrival order, for comparison).
 When the venue matches in-process (the paper exchange), prices pass through here first, so the
 venue matches them before the pair decides (§3, step 1). If it dies, ``on_failure`` tells the
-Supervisor, which starts a new one.
-
-Balances for pairs that adopt coins (``entry = "adopt"``): when such a pair registers, the next
-upkeep reads ``balances()`` (one account call, weight 20), and again every ``adopt_scan_s``
-(the shortest of the adopting pairs'); each adopting pair is told its base asset's balance
-(``BalanceSeen``). The venue's own balance updates (``BalancesUpdated``, Binance's
-``outboundAccountPosition``) are passed on the same way, by base asset.
+Supervisor, which starts a new one. Pairs that adopt coins are told their base asset's balance
+(``actors.adopters``).
 """
 
 from __future__ import annotations
@@ -29,14 +24,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from decimal import Decimal
 from typing import Any
 
 import pykka
 
-from actors.conflation import TickSlot, tell_if_alive
+from actors.adopters import Adopters
+from actors.conflation import TickSlot, tell_if_alive, tell_later
 from actors.messages import (
-    BalanceSeen,
     BalancesUpdated,
     CancelOrder,
     CancelStrays,
@@ -45,7 +39,6 @@ from actors.messages import (
     GatewayFailed,
     Maintain,
     OrderMissing,
-    OrderRejected,
     OrderUpdated,
     PlaceMarketOrder,
     PlaceStop,
@@ -60,7 +53,6 @@ from actors.messages import (
     UnregisterPair,
 )
 from core.errors import InvariantViolation, VenueError
-from core.errors import OrderRejected as Rejection
 from core.types import Balance, Order, OrderReport, ReplaceReport, Side
 from exchange import policy, venue_ops
 from exchange.base import Exchange
@@ -100,8 +92,7 @@ class Gateway(pykka.ThreadingActor):
         self.paused_until = 0.0  # a ban or a rate limit: nothing is sent before
         self.drain_at: float | None = None
         self.stopped = False
-        self.adopters: dict[str, tuple[str, float]] = {}  # symbol -> (base asset, scan every s)
-        self.scan_at: float | None = None  # when the balances are read next for them
+        self.adopters = Adopters()  # pairs told their base asset's balance (entry = adopt)
 
     def on_start(self) -> None:
         self._schedule(MAINTAIN_EVERY_S, Maintain())
@@ -143,20 +134,16 @@ class Gateway(pykka.ThreadingActor):
             case OrderUpdated(report=report):  # pushed by the venue (user-data stream)
                 self._tell(report.symbol, message)
             case BalancesUpdated(balances=balances):  # pushed by the venue (user-data stream)
-                self._route_balances(balances, every=False)
+                self._tell_balances(balances, every=False)
             case Maintain():
                 self._maintain()
             case RegisterPair(symbol=symbol, pair=pair, slot=slot, base_asset=base,
                               scan_s=scan_s):
                 self.routes[symbol] = (pair, slot)
-                if base is None:
-                    self.adopters.pop(symbol, None)
-                else:
-                    self.adopters[symbol] = (base, scan_s)
-                    self.scan_at = self.clock()  # read the balances for it at the next upkeep
+                self.adopters.register(symbol, base, scan_s, self.clock())
             case UnregisterPair(symbol=symbol):
                 self.routes.pop(symbol, None)
-                self.adopters.pop(symbol, None)
+                self.adopters.forget(symbol)
             case Sync():
                 return len(self.moves) + len(self.queue)
             case Crash(reason=reason):
@@ -255,18 +242,7 @@ class Gateway(pykka.ThreadingActor):
             self._tell(command.symbol, StraysCanceled(symbol=command.symbol))
             return
         if decision.verdict is Verdict.REJECTED and not isinstance(command, QueryOrder | Settle):
-            if isinstance(command, ReplaceStop):  # refused whole: the old stop stays
-                self._tell(order.symbol, StopReplaced(
-                    old=command.old, new=command.new,
-                    report=ReplaceReport(canceled=None, new=None, cancel_error=str(exc),
-                                         new_error=str(exc), cancel_error_code=exc.code)))
-                return
-            refused = policy.refusal(exc) if isinstance(exc, Rejection) else policy.Refusal(
-                reason=str(exc), code=exc.code)
-            self._tell(order.symbol, OrderRejected(
-                order=order, reason=refused.reason, code=refused.code,
-                would_trigger=refused.would_trigger, too_many_algo=refused.too_many_algo,
-                insufficient=refused.insufficient))
+            self._tell(order.symbol, venue_ops.refused(command, order, exc))
             return
         if decision.verdict is Verdict.MISSING and isinstance(command, Settle | QueryOrder):
             self._tell(order.symbol, OrderMissing(order=order))
@@ -287,37 +263,16 @@ class Gateway(pykka.ThreadingActor):
     def _maintain(self) -> None:
         try:
             self.exchange.maintain()
-            if self.adopters and self.scan_at is not None and self.clock() >= self.scan_at:
-                self._scan_balances()
+            if self.adopters.scan_due(self.clock(), self.paused_until):
+                self._tell_balances(self.exchange.balances().values(), every=True)
         except VenueError as exc:  # a failed poll is simply due again next time
             log_event(log, "maintain_failed", level=logging.WARNING, error=str(exc))
         finally:
             self._schedule(MAINTAIN_EVERY_S, Maintain())
 
-    # --- balances for adopting pairs ----------------------------------------------------------
-
-    def _scan_balances(self) -> None:
-        """One ``balances()`` read for every adopting pair; the next one in the shortest
-        ``adopt_scan_s``, or after a pause (ban, rate limit) is over."""
-        now = self.clock()
-        if now < self.paused_until:
-            self.scan_at = self.paused_until
-            return
-        self.scan_at = now + min(every for _, every in self.adopters.values())
-        self._route_balances(self.exchange.balances().values(), every=True)
-
-    def _route_balances(self, balances: Iterable[Balance], *, every: bool) -> None:
-        """Tell each adopting pair its base asset's balance. ``every``: a full read, where an
-        asset not listed has none; otherwise an update names only what changed."""
-        by_asset = {b.asset: b for b in balances}
-        ts = Decimal(time.time_ns()) / 1_000_000_000
-        for symbol, (base, _) in list(self.adopters.items()):
-            balance = by_asset.get(base)
-            if balance is None and not every:
-                continue
-            balance = balance or Balance(asset=base, free=Decimal(0))
-            self._tell(symbol, BalanceSeen(asset=base, free=balance.free,
-                                           locked=balance.locked, ts=ts))
+    def _tell_balances(self, balances: Iterable[Balance], *, every: bool) -> None:
+        for symbol, seen in self.adopters.seen(balances, every=every):
+            self._tell(symbol, seen)
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -331,9 +286,7 @@ class Gateway(pykka.ThreadingActor):
     def _schedule(self, delay_s: float, message: Any) -> None:
         if self.stopped:
             return
-        timer = threading.Timer(max(delay_s, 0.0), tell_if_alive, args=(self.actor_ref, message))
-        timer.daemon = True
-        timer.start()
+        tell_later(self.actor_ref, delay_s, message)
 
     def _tell(self, symbol: str, message: Any) -> None:
         route = self.routes.get(symbol)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pykka
 
 from actors.conflation import TickSlot
+from actors.messages import GetSnapshot
 from core.types import PairSettings, SymbolFilters
 
 MAX_RESTARTS = 5
@@ -43,3 +44,12 @@ class PairHandle:
     ref: pykka.ActorRef | None = None
     failures: Budget = field(default_factory=Budget)
     halted: bool = False
+
+    def snapshot(self) -> dict | None:
+        """The pair's state; None while it is halted or being restarted."""
+        if self.ref is None:
+            return None
+        try:
+            return self.ref.ask(GetSnapshot(), timeout=5)
+        except pykka.ActorDeadError:
+            return None

@@ -1,11 +1,10 @@
 """Supervisor: boots everything in order, reconciles before any pair trades, restarts failed
 pairs and a failed Gateway, applies config reloads, and shuts down in order (DESIGN.md §2).
 
-pykka has no supervision: each child's ``on_failure`` tells this actor. A pair is restarted
-from the DB with backoff, up to 5 restarts in 10 minutes; the 6th failure in that window halts
-the pair, and its exchange stop stays in place. A Gateway is replaced the same way: the pairs
-keep their state, send to the new one and ask again about what the old one had in hand; past
-the budget the engine stops with exit 3, every stop left on the exchange.
+pykka has no supervision: each child's ``on_failure`` tells this actor. A pair restarts from
+the DB with backoff, up to 5 times in 10 minutes; the 6th failure halts it (its stop stays). A
+Gateway is replaced the same way: the pairs keep their state, send to the new one and ask again
+about what the old one had in hand; past the budget the engine stops with exit 3.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any
 import pykka
 
 from actors import recovery
-from actors.conflation import TickSlot, tell_if_alive
+from actors.conflation import TickSlot, tell_if_alive, tell_later
 from actors.db_writer import DBWriter
 from actors.feed import SetTarget, Target, start_feed
 from actors.gateway import Gateway
@@ -41,9 +40,10 @@ from actors.messages import (
 )
 from actors.pair import PairActor, PairWiring
 from actors.restarts import RESTART_WINDOW_S, Budget, PairHandle
+from core.adopt import check_adopting_pairs
 from core.errors import ConfigError, InvariantViolation
 from core.stop_mode import choose
-from core.types import EntryMode, PairSettings
+from core.types import PairSettings
 from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.supervisor")
@@ -97,7 +97,7 @@ class Supervisor(pykka.ThreadingActor):
             case Shutdown():
                 self._shutdown()
             case GetSnapshot():
-                return {s: self._snapshot(h) for s, h in self.pairs.items()}
+                return {s: h.snapshot() for s, h in self.pairs.items()}
             case _:
                 raise InvariantViolation(f"Supervisor got an unknown message {message!r}")
 
@@ -124,16 +124,6 @@ class Supervisor(pykka.ThreadingActor):
             self.feed = self._start_feed()
         return {"actions": self.report.actions, "halted": self.report.halted,
                 "errors": self.report.errors, "queried": self.report.queried}
-
-    @staticmethod
-    def _snapshot(handle: PairHandle) -> dict | None:
-        """A pair's state; None while it is halted or being restarted."""
-        if handle.ref is None:
-            return None
-        try:
-            return handle.ref.ask(GetSnapshot(), timeout=5)
-        except pykka.ActorDeadError:
-            return None
 
     def _add_handle(self, pair: PairSettings) -> None:
         """The pair's handle, once its stop kind fits its symbol (``ConfigError`` if not)."""
@@ -168,7 +158,7 @@ class Supervisor(pykka.ThreadingActor):
         delay = self.gateway_failures.delay_s()
         log_event(log, "gateway_restart", level=logging.WARNING, error=error, restart=count,
                   delay_s=delay)
-        self._later(delay, RestartGateway())
+        tell_later(self.actor_ref, delay, RestartGateway())
 
     def _replace_gateway(self) -> None:
         self._start_gateway()
@@ -216,7 +206,7 @@ class Supervisor(pykka.ThreadingActor):
         delay = handle.failures.delay_s()
         log_event(log, "pair_failed", level=logging.WARNING, symbol=symbol, error=error,
                   restart=count, delay_s=delay)
-        self._later(delay, RestartPair(symbol=symbol))
+        tell_later(self.actor_ref, delay, RestartPair(symbol=symbol))
 
     def _fatal(self, reason: str) -> None:
         """The store cannot commit, or the Gateway keeps dying: stop trading everywhere."""
@@ -228,11 +218,6 @@ class Supervisor(pykka.ThreadingActor):
                 self.metrics.pair(handle.settings.symbol).up(False)
         if self.on_fatal is not None:
             self.on_fatal(reason)
-
-    def _later(self, delay_s: float, message: Any) -> None:
-        timer = threading.Timer(delay_s, tell_if_alive, args=(self.actor_ref, message))
-        timer.daemon = True
-        timer.start()
 
     def _reload(self, config: Any) -> dict:
         """Start pairs for new symbols; stop removed ones (their stops stay on the venue)."""
@@ -312,18 +297,3 @@ class Supervisor(pykka.ThreadingActor):
         if self.db is not None:
             self.db.stop(block=True, timeout=STOP_TIMEOUT_S)  # flushes last
         log_event(log, "shut_down", note="stop orders stay on the exchange")
-
-
-def check_adopting_pairs(pairs: list[tuple[PairSettings, Any]]) -> None:
-    """A pair that adopts coins must be the only pair trading its base asset: another pair
-    buying or selling it (as base or quote) would move the balance it adopts from."""
-    for settings, filters in pairs:
-        if settings.entry is not EntryMode.ADOPT:
-            continue
-        for other, other_filters in pairs:
-            if other.symbol != settings.symbol and filters.base_asset in (
-                    other_filters.base_asset, other_filters.quote_asset):
-                raise ConfigError(
-                    f"{settings.symbol}: entry = \"adopt\" protects the free "
-                    f"{filters.base_asset} balance, which {other.symbol} also trades; "
-                    "an adopting pair must be the only one trading its base asset")

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from core.errors import ConfigError
 from core.money import floor_step
 from core.pair_logic import new_position_id, next_order
 from core.types import (
     ENTRY_ADOPTED,
+    EntryMode,
     Order,
     OrderType,
     PairSettings,
@@ -74,3 +76,18 @@ def resized(position: Position, new_stop: Order, price: Decimal | None) -> Posit
     entry = (position.entry_price * position.qty + at * added) / new_stop.qty
     return position.replace(qty=new_stop.qty, entry_price=entry,
                             stop_order_id=new_stop.client_order_id)
+
+
+def check_adopting_pairs(pairs: list[tuple[PairSettings, SymbolFilters]]) -> None:
+    """A pair that adopts coins must be the only pair trading its base asset: another pair
+    buying or selling it (as base or quote) would move the balance it adopts from."""
+    for settings, filters in pairs:
+        if settings.entry is not EntryMode.ADOPT:
+            continue
+        for other, other_filters in pairs:
+            if other.symbol != settings.symbol and filters.base_asset in (
+                    other_filters.base_asset, other_filters.quote_asset):
+                raise ConfigError(
+                    f"{settings.symbol}: entry = \"adopt\" protects the free "
+                    f"{filters.base_asset} balance, which {other.symbol} also trades; "
+                    "an adopting pair must be the only one trading its base asset")

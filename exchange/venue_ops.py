@@ -11,13 +11,17 @@ from typing import Any
 from core.commands import (
     CancelOrder,
     CancelStrays,
+    OrderRejected,
     PlaceMarketOrder,
     PlaceStop,
     QueryOrder,
     ReplaceStop,
+    StopReplaced,
 )
-from core.errors import InvariantViolation, UnknownOrder
+from core.errors import InvariantViolation, UnknownOrder, VenueError
+from core.errors import OrderRejected as Rejection
 from core.types import Order, OrderReport, OrderState, OrderType, ReplaceReport
+from exchange import policy
 from exchange.base import Exchange
 
 log = logging.getLogger("ratchet.gateway")
@@ -53,6 +57,20 @@ def request(exchange: Exchange, command: Any, *,
             return None, lambda: cancel_strays(exchange, symbol, prefix, keep)
         case _:
             raise InvariantViolation(f"no venue call for {command!r}")
+
+
+def refused(command: Any, order: Order, error: VenueError) -> OrderRejected | StopReplaced:
+    """The pair's event for a command the venue refused: a whole cancelReplace refused (its
+    filters are checked before the cancel) leaves the old stop in place."""
+    if isinstance(command, ReplaceStop):
+        return StopReplaced(old=command.old, new=command.new, report=ReplaceReport(
+            canceled=None, new=None, cancel_error=str(error), new_error=str(error),
+            cancel_error_code=error.code))
+    why = policy.refusal(error) if isinstance(error, Rejection) else policy.Refusal(
+        reason=str(error), code=error.code)
+    return OrderRejected(order=order, reason=why.reason, code=why.code,
+                         would_trigger=why.would_trigger, too_many_algo=why.too_many_algo,
+                         insufficient=why.insufficient)
 
 
 def get_or_none(exchange: Exchange, order: Order) -> OrderReport | None:
