@@ -1,10 +1,8 @@
 """``BinanceExchange``: the ``Exchange`` interface over python-binance's ``Client``.
 
-Every REST call goes through ``_call``, which checks the send gate (nothing is sent while
-banned or backing off), times the request, reads the ``X-MBX-*`` usage headers and maps a
-failure to the ``core.errors`` tree (``errors.map_error``). A -1021 (clock skew) resyncs the
-timestamp offset from ``/api/v3/time`` and retries once; nothing else is retried here: the
-Gateway decides (DESIGN.md §4). Prices and quantities go out as plain decimal strings.
+Every REST call goes through the one request path (``transport.RequestPath._call``: the send
+gate, timing, usage headers, the error tree, a clock resync on -1021); nothing else is retried
+here: the Gateway decides (DESIGN.md §4). Prices and quantities go out as plain decimal strings.
 
 Order updates come from the user-data socket (``user_stream.UserStream``); while it is down the
 Gateway calls ``poll_orders()`` (``updates`` documents the cadence and its weight).
@@ -13,16 +11,13 @@ Gateway calls ``poll_orders()`` (``updates`` documents the cadence and its weigh
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from typing import TypeVar
 
-import requests
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
@@ -44,36 +39,30 @@ from exchange.binance.dto import (
     ExchangeInfoDTO,
     MyTradeDTO,
     OrderDTO,
-    ServerTimeDTO,
     TickerPriceDTO,
     items,
 )
 from exchange.binance.errors import (
     CODE_REPLACE_FAILED,
     CODE_REPLACE_PARTIAL,
-    ClockSkew,
     error_data,
-    map_error,
 )
 from exchange.binance.fees import FeeValuer
 from exchange.binance.filters import SymbolRules, check_order, rules_from_symbol
 from exchange.binance.gate import RateMeter, SendGate
 from exchange.binance.tracker import OpenOrderTracker
+from exchange.binance.transport import (  # noqa: F401 - part of this module's API
+    Metrics,
+    RequestPath,
+    pin_environment,
+    plain,
+    ws_api_url_for,
+)
 from exchange.binance.updates import OrderUpdates
 from exchange.binance.user_stream import UserStream
 
 log = logging.getLogger("ratchet.binance")
 T = TypeVar("T")
-
-
-class Metrics(Protocol):
-    """What the adapter reports; ``telemetry.metrics`` provides it. Optional."""
-
-    def exchange_request(self, endpoint: str, seconds: float) -> None: ...
-    def exchange_error(self, code: str) -> None: ...
-    def weight_used(self, n: int) -> None: ...
-    def banned(self, on: bool) -> None: ...
-    def unreadable_event(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,40 +73,7 @@ class CredentialReport:
     can_withdraw: bool | None  # None: the venue does not say (testnet, sim)
 
 
-def plain(value: Decimal) -> str:
-    """A Decimal as Binance wants it: no exponent, no trailing zeros (``1E-5`` → ``0.00001``)."""
-    text = format(value.normalize(), "f")
-    return text if text != "-0" else "0"
-
-
-def pin_environment(session: requests.Session, url: str) -> None:
-    """Read proxy and CA-bundle settings from the environment once, not on every request.
-
-    requests re-scans ``os.environ`` for each request when ``trust_env`` is on (about 1 ms,
-    several under load); the same settings, read at start, are kept on the session instead.
-    """
-    session.proxies.update(requests.utils.get_environ_proxies(url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    session.trust_env = False
-
-
-def ws_api_url_for(base_url: str) -> str | None:
-    """The WebSocket API URL beside a REST base URL (``http://h:p`` → ``ws://h:p/ws-api/v3``).
-
-    ``None`` for Binance's own hosts, whose WebSocket API lives elsewhere: python-binance
-    knows those URLs (production, or testnet with ``testnet=True``).
-    """
-    base = base_url.rstrip("/")
-    scheme, _, rest = base.partition("://")
-    host = urlsplit(base).hostname or ""
-    if host.endswith((".binance.com", ".binance.vision", ".binance.us")):
-        return None
-    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws-api/v3"
-
-
-class BinanceExchange(Exchange):
+class BinanceExchange(RequestPath, Exchange):
     name = "binance"
 
     def __init__(
@@ -157,90 +113,6 @@ class BinanceExchange(Exchange):
             budget=self.meter.budget, clock=clock, stream_factory=self._user_stream,
             on_unreadable=metrics.unreadable_event if metrics is not None else None,
         )
-
-    # --- the one request path -----------------------------------------------------------------
-
-    def _call(
-        self, endpoint: str, fn: Callable[..., T], /, *,
-        salvage: Callable[[BinanceAPIException], Any] | None = None, **params: Any,
-    ) -> T:
-        """Send one request. ``salvage`` may turn an API error into a result (cancelReplace)."""
-        with self._lock:
-            try:
-                return self._send(endpoint, fn, salvage, params)
-            except ClockSkew:
-                self._resync_locked()
-                return self._send(endpoint, fn, salvage, params)
-
-    def _send(self, endpoint: str, fn: Callable[..., Any], salvage, params: dict) -> Any:
-        self.gate.check()
-        started = time.perf_counter()
-        try:
-            result = fn(**params)
-        except Exception as exc:
-            elapsed = time.perf_counter() - started
-            if isinstance(exc, BinanceAPIException):
-                self._observe(getattr(exc.response, "headers", None))
-                if salvage is not None and (salvaged := salvage(exc)) is not None:
-                    self._count_error(str(exc.code))
-                    self._timed(endpoint, elapsed)
-                    return salvaged
-            err = map_error(exc, endpoint=endpoint)
-            self._on_error(err)
-            self._timed(endpoint, elapsed)
-            raise err from exc
-        self._timed(endpoint, time.perf_counter() - started)
-        if self._ban_reported:
-            self._ban_reported = False
-            if self._metrics is not None:
-                self._metrics.banned(False)
-        response = self.client.response
-        self._observe(getattr(response, "headers", None))
-        return result
-
-    def _on_error(self, err: VenueError) -> None:
-        label = str(err.code) if err.code is not None else (
-            str(err.http_status) if err.http_status is not None else type(err).__name__)
-        self._count_error(label)
-        if isinstance(err, VenueBanned):
-            self.gate.ban(err.retry_after_s)
-            log.error("binance ban (418): nothing is sent for %.0f s", err.retry_after_s)
-            self._ban_reported = True
-            if self._metrics is not None:
-                self._metrics.banned(True)
-        elif err.http_status == 429:
-            self.gate.back_off(getattr(err, "retry_after_s", None) or 1.0)
-
-    def _observe(self, headers: Any) -> None:
-        weight = self.meter.observe(headers)
-        if weight is not None and self._metrics is not None:
-            self._metrics.weight_used(weight)
-
-    def _timed(self, endpoint: str, seconds: float) -> None:
-        if self._metrics is not None:
-            self._metrics.exchange_request(endpoint, seconds)
-
-    def _count_error(self, code: str) -> None:
-        if self._metrics is not None:
-            self._metrics.exchange_error(code)
-
-    # --- clock and credentials ----------------------------------------------------------------
-
-    def resync_clock(self) -> int:
-        """Set the signing offset from ``/api/v3/time``; returns it in milliseconds."""
-        with self._lock:
-            return self._resync_locked()
-
-    def _resync_locked(self) -> int:
-        # python-binance signs with time.time() + timestamp_offset, so measure against it.
-        before = time.time()
-        raw = self._send("time", self.client.get_server_time, None, {})
-        after = time.time()
-        server = ServerTimeDTO.parse(raw).serverTime
-        offset = server - round((before + after) * 500)
-        self.client.timestamp_offset = offset
-        log.info("clock offset to binance: %d ms", offset)
-        return offset
 
     def check_credentials(self) -> CredentialReport:
         """A signed account call at boot. Wrong key or secret: ``AuthError`` with the one line
