@@ -42,10 +42,11 @@ from pathlib import Path
 from core.errors import OrderRejected, UnknownOrder
 from core.fill_model import StopMatch, TrailingMatch, VenueStop, match_order
 from core.money import ZERO
-from core.types import Balance, OrderState, OrderType, Side, SymbolFilters
+from core.types import OrderState, OrderType, Side, SymbolFilters
 from exchange import book_sql as sql
 from exchange.base import ReplaceReport
 from exchange.book_fees import FeeMode, FeeSchedule
+from exchange.book_reads import BookReads
 from exchange.book_rows import BookOrder, BookTrade, open_schema  # noqa: F401 - part of this API
 from exchange.book_rules import (  # noqa: F401 - DUPLICATE, INSUFFICIENT: part of this API
     DEFAULT_RULES,
@@ -60,7 +61,7 @@ from exchange.book_rules import (  # noqa: F401 - DUPLICATE, INSUFFICIENT: part 
 )
 
 
-class Book:
+class Book(BookReads):
     """A spot venue: balances, orders, trades and last prices, persisted in ``path``.
 
     ``balances`` seeds a new file only; a reopened file keeps its own. ``fee_pct`` applies to
@@ -274,53 +275,6 @@ class Book:
 
     # --- queries -------------------------------------------------------------------------
 
-    def get_order(
-        self, symbol: str, client_order_id: str | None = None, *, order_id: int | None = None
-    ) -> BookOrder:
-        """One order, open or not, with all its executions; -2013 if the book never had it."""
-        self.filters(symbol)
-        with self._lock:
-            row = sql.find(self._conn, symbol, client_order_id, order_id)
-            if row is None:
-                raise UnknownOrder("Order does not exist.", code=-2013, http_status=400)
-            return sql.order_report(self._conn, row)
-
-    def open_orders(self, symbol: str | None = None) -> list[BookOrder]:
-        return self._orders("status IN (?, ?)", sql.OPEN, symbol)
-
-    def all_orders(
-        self, symbol: str | None = None, *, from_order_id: int | None = None,
-        start_ts: Decimal | None = None, end_ts: Decimal | None = None,
-        limit: int | None = None,
-    ) -> list[BookOrder]:
-        """Orders in order id order: the first ``limit`` from ``from_order_id`` or ``start_ts``
-        on, else the latest ``limit``; ``start_ts``/``end_ts`` bound their creation time
-        (inclusive)."""
-        where, args = ("order_id>=?", (from_order_id,)) if from_order_id else ("1=1", ())
-        orders = [o for o in self._orders(where, args, symbol)
-                  if (start_ts is None or o.created_ts >= start_ts)
-                  and (end_ts is None or o.created_ts <= end_ts)]
-        if limit is not None:
-            oldest_first = from_order_id is not None or start_ts is not None
-            orders = orders[:limit] if oldest_first else orders[-limit:]
-        return orders
-
-    def balances(self) -> dict[str, Balance]:
-        with self._lock:
-            rows = self._conn.execute("SELECT asset, free, locked FROM balances").fetchall()
-        return {
-            asset: Balance(asset=asset, free=Decimal(free), locked=Decimal(locked))
-            for asset, free, locked in rows
-        }
-
-    def trades(
-        self, symbol: str | None = None, *, order_id: int | None = None,
-        from_id: int | None = None, limit: int | None = None,
-    ) -> list[BookTrade]:
-        """Trades in trade id order, optionally of one symbol or order, from ``from_id`` on."""
-        with self._lock:
-            return sql.trades(self._conn, symbol, order_id, from_id, limit)
-
     def set_balance(self, asset: str, free: Decimal) -> None:
         """Set an asset's free balance (tests and the sim's control endpoints)."""
         with self._lock:
@@ -427,10 +381,3 @@ class Book:
         sql.move(cur, fee.asset, free=-fee.amount)
         sql.record_fill(cur, order_id, f.symbol, side, price, qty, fee.amount, fee.asset, ts,
                         time, is_maker=is_maker)
-
-    def _orders(self, where: str, args: tuple, symbol: str | None) -> list[BookOrder]:
-        if symbol is not None:
-            self.filters(symbol)
-        with self._lock:
-            return sql.orders(self._conn, where, args, symbol)
-
