@@ -34,7 +34,7 @@ from core.types import (
     PositionState,
     ReplaceReport,
 )
-from tests.core.test_pair_machine import (
+from tests.core.pair_builders import (
     FILL_100,
     FILTERS,
     SETTINGS,

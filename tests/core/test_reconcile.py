@@ -25,7 +25,6 @@ from core.reconcile import (
     VenueState,
     orders_to_query,
     reconcile,
-    summarize,
 )
 from core.types import (
     Balance,
@@ -398,37 +397,3 @@ def test_an_order_neither_open_nor_queried_is_refused():
 
     with pytest.raises(ValueError, match="neither open on the venue nor queried"):
         reconcile(case.local(), dataclasses.replace(case.venue(), queried={}))
-
-
-def test_orders_to_query_skips_open_and_final_orders():
-    open_stop, gone_stop = stop_row(2), stop_row(3)
-    final = stop_row(4, OrderState.CANCELED)
-    local = LocalState(positions=(), orders=(open_stop, gone_stop, final), settings={},
-                       filters={}, last_prices={}, prefix="rt")
-
-    assert orders_to_query(local, [rep(open_stop, OrderState.NEW)]) == [gone_stop]
-
-
-def test_summarize_counts_every_kind_with_zeros():
-    actions = case_replace_in_flight(OrderState.CANCELED, OrderState.NEW).expected
-
-    summary = summarize(actions)
-
-    assert summary == {"keep_stop": 0, "adopt_intent": 1, "fail_intent": 0,
-                       "record_stop_fill": 0, "replace_stop": 0, "mark_order": 1,
-                       "cancel_orphan": 0, "halt_pair": 0}
-
-
-def test_action_kinds_are_stable_and_distinct():
-    kinds = [KeepStop.kind, AdoptIntent.kind, FailIntent.kind, RecordStopFill.kind,
-             ReplaceStop.kind, MarkOrder.kind, CancelOrphan.kind, HaltPair.kind]
-
-    assert len(set(kinds)) == len(kinds) == len(rc.ACTION_KINDS)
-    assert KeepStop(PID, "c").kind == "keep_stop"
-
-
-def test_actions_are_frozen():
-    action = KeepStop(PID, "c")
-
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        action.position_id = "other"  # type: ignore[misc]
