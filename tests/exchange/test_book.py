@@ -34,13 +34,6 @@ def open_book(path, **kw) -> Book:
     return Book(path, fee_pct=D("0.1"), filters={"BTCUSDT": BTC, "ETHUSDT": ETH}, **kw)
 
 
-@pytest.fixture
-def book(tmp_path):
-    b = open_book(tmp_path / "book.db")
-    yield b
-    b.close()
-
-
 def holding(book: Book, qty="0.01", price="100") -> None:
     """Buy ``qty`` BTC at ``price`` so a stop can be placed."""
     book.on_price("BTCUSDT", D(price), D(0), "t0")

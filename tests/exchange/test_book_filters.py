@@ -7,36 +7,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from core.errors import OrderRejected
-from core.types import OrderState, Side, SymbolFilters
-from exchange.book import Book
+from core.types import OrderState, Side
 from exchange.book_rules import VenueRules
-from tests.exchange.test_book import BTC, holding, open_book
-
-BNB = SymbolFilters(symbol="BNBUSDT", base_asset="BNB", quote_asset="USDT", tick=D("0.01"),
-                    step=D("0.001"), min_notional=D("5"))
-WOULD_TRIGGER = "Order would trigger immediately."
-
-
-def binance_book(path, **kw) -> Book:
-    """A book with Binance's fees, rounded like the sim's (8 decimals)."""
-    kw.setdefault("balances", {"USDT": D("10000")})
-    return Book(path, fee_pct=D("0.1"), filters={"BTCUSDT": BTC, "BNBUSDT": BNB},
-                fee_places=8, **kw)
-
-
-@pytest.fixture
-def book(tmp_path):
-    b = open_book(tmp_path / "book.db")
-    yield b
-    b.close()
-
-
-def rejection(call, *args, **kw) -> tuple[int, str]:
-    with pytest.raises(OrderRejected) as err:
-        call(*args, **kw)
-    return err.value.code, str(err.value)
-
+from tests.exchange.test_book import holding, open_book
+from tests.exchange.test_book_rules import WOULD_TRIGGER, rejection
 
 # --- filters (row 9) ---------------------------------------------------------------------------
 

@@ -25,13 +25,6 @@ def binance_book(path, **kw) -> Book:
                 fee_places=8, **kw)
 
 
-@pytest.fixture
-def book(tmp_path):
-    b = open_book(tmp_path / "book.db")
-    yield b
-    b.close()
-
-
 def rejection(call, *args, **kw) -> tuple[int, str]:
     with pytest.raises(OrderRejected) as err:
         call(*args, **kw)

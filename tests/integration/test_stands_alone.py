@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+BESIDE = "shared"  # the folder of reference material that sits next to the repository here
 
 
 def tracked_files() -> list[Path]:
@@ -43,7 +44,7 @@ def test_a_clone_in_an_empty_folder_collects_every_test(tmp_path):
             target = clone / path.relative_to(REPO)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-    assert not any((parent / "shared").exists() for parent in clone.parents)
+    assert not any((parent / BESIDE).exists() for parent in clone.parents)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
     done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "tests"],
