@@ -10,8 +10,6 @@ from __future__ import annotations
 import signal
 from decimal import Decimal as D
 
-import pytest
-
 from tests.integration import engine
 from tests.sim_engine import harness as h
 from tests.sim_engine.story import DEFAULTS, drive
@@ -19,12 +17,6 @@ from tests.sim_engine.story import DEFAULTS, drive
 SYM = "BTCUSDT"  # the sim starts it at 50000
 ADOPT = {**DEFAULTS, "entry": "adopt", "keep_qty": "0.01"}  # adopt_scan_s: the default 60 s
 HOLDING = ("--balance", "USDT=1000", "--balance", "BTC=0.05")
-
-
-@pytest.fixture
-def sim_dir(tmp_path):
-    with h.fast_dir(tmp_path) as path:
-        yield path
 
 
 def stop_of(sim, qty: str):

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-
 from core.types import OrderState, PositionState
 from tests.integration import engine
 from tests.sim_engine import harness as h
@@ -21,12 +19,6 @@ SIM_FLAGS = ("--fail-rate", "0.1", "--seed", "7", "--timeout-s", "0.05",
              "--volatility-pct", "30", "--interval-ms", "50", *h.UNLIMITED)
 DEFAULTS = {"trail_pct": "0.5", "min_move_pct": "0.05", "limit_offset_pct": "0.3",
             "quote_per_trade": "20", "stop_fill_timeout_s": "2"}
-
-
-@pytest.fixture
-def sim_dir(tmp_path):
-    with h.fast_dir(tmp_path) as path:
-        yield path
 
 
 def each_open_position_has_its_stop(db, sim):

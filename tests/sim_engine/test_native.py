@@ -10,8 +10,6 @@ import signal
 import subprocess
 from decimal import Decimal as D
 
-import pytest
-
 from core.types import PositionState
 from tests.integration import engine
 from tests.sim_engine import harness as h
@@ -19,12 +17,6 @@ from tests.sim_engine.story import DEFAULTS, closed_pnl, drive, read_report, tra
 
 SYM = "BTCUSDT"  # the sim starts it at 50000
 NATIVE = {**DEFAULTS, "stop_mode": "native", "trail_pct": "1"}  # trailingDelta 100
-
-
-@pytest.fixture
-def sim_dir(tmp_path):
-    with h.fast_dir(tmp_path) as path:
-        yield path
 
 
 def status(config) -> str:

@@ -8,8 +8,6 @@ import signal
 import urllib.request
 from decimal import Decimal
 
-import pytest
-
 from core.types import OrderState, PositionState
 from tests.integration import engine
 from tests.sim_engine import harness as h
@@ -17,12 +15,6 @@ from tests.sim_engine.story import DEFAULTS, drive, stops_at, trades_by_client_i
 
 A = "AAAUSDT"
 D = Decimal
-
-
-@pytest.fixture
-def sim_dir(tmp_path):
-    with h.fast_dir(tmp_path) as path:
-        yield path
 
 
 def test_a_409_on_a_move_is_followed_at_once_by_a_fresh_stop(sim_dir):

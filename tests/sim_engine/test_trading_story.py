@@ -33,12 +33,6 @@ def at(price: str, symbols=SYMBOLS) -> dict[str, str]:
     return dict.fromkeys(symbols, price)
 
 
-@pytest.fixture
-def sim_dir(tmp_path):
-    with h.fast_dir(tmp_path) as path:
-        yield path
-
-
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_binance_mode_trades_moves_by_replace_and_reconciles_offline_changes(sim_dir, how):
     sim = h.start_sim(sim_dir, "--symbols", *SYMBOLS, *h.UNLIMITED)
