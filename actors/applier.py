@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +35,7 @@ from exchange.base import Exchange
 from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.reconcile")
+SENDERS = 8  # stops sent at once: within Binance's ORDERS budget, which policy.send waits out
 
 
 class Applier:
@@ -58,6 +60,7 @@ class Applier:
         self.halted: list[str] = []
         self.errors: list[str] = []
         self.placed: set[str] = set()  # stops placed here that the venue answered open
+        self.planned: list[tuple[Position, Order]] = []  # stops to write, then send
         self.now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     def apply(self, actions: list[Any]) -> None:
@@ -68,7 +71,9 @@ class Applier:
                 self.errors.append(f"{action.kind}: {exc}")
                 log_event(log, "reconcile_action_failed", level=logging.ERROR,
                           kind=action.kind, error=str(exc))
+        self._flush_stops()
         self._protect_open_positions()
+        self._flush_stops()
 
     def _apply(self, action: Any) -> None:
         match action:
@@ -233,30 +238,48 @@ class Applier:
 
     def _place_stop(self, position: Position, levels: StopLevels,
                     trailing_delta: int | None = None) -> None:
+        """Plan a stop; ``_flush_stops`` writes every planned intent, then sends them."""
         position, order = logic.plan_stop(position, levels, self.prefix,
                                           trailing_delta=trailing_delta)
-        self.persist(positions=(position,), orders=(order,))  # write-ahead
         self.positions[position.position_id] = position
-        self._send_stop(position, order)
+        self.orders[order.client_order_id] = order
+        self.planned.append((position, order))
 
-    def _send_stop(self, position: Position, order: Order) -> None:
+    def _flush_stops(self) -> None:
+        """The planned stops: their intents in one durable write, then sent side by side (the
+        venue's answers overlap; a restart with many stops to re-place is not one round trip
+        each), then their outcomes in one write."""
+        planned, self.planned = self.planned, []
+        if not planned:
+            return
+        self.persist(positions=tuple(p for p, _ in planned), orders=tuple(o for _, o in planned))
+        with ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="reconcile") as pool:
+            outcomes = list(pool.map(self._send_stop, (o for _, o in planned)))
+        written = [o for o in outcomes if o is not None]
+        for order in written:
+            self.orders[order.client_order_id] = order
+            if order.state.is_open:
+                self.placed.add(order.client_order_id)
+            elif order.state is OrderState.REJECTED:
+                self.errors.append(f"replace_stop: {order.symbol}: {order.reason}")
+                log_event(log, "reconcile_action_failed", level=logging.ERROR,
+                          kind="replace_stop", error=order.reason)
+        if written:
+            self.persist(orders=tuple(written))
+
+    def _send_stop(self, order: Order) -> Order | None:
+        """The stop's row after sending it; None while its outcome is unknown (it stays
+        PENDING_NEW, and the pair settles it by client id when it starts)."""
         try:
             report = policy.send(lambda: self.exchange.place_stop_limit(
                 symbol=order.symbol, qty=order.qty, stop_price=order.stop_price,
                 limit_price=order.limit_price, client_order_id=order.client_order_id,
                 trailing_delta=order.trailing_delta))
         except StatusUnknown:
-            return  # stays PENDING_NEW; the pair settles it by client id when it starts
+            return None
         except OrderRejected as exc:
-            rejected = order.replace(state=OrderState.REJECTED, reason=str(exc))
-            self.orders[order.client_order_id] = rejected
-            self.persist(orders=(rejected,))
-            raise
-        placed = logic.apply_report(order, report)
-        self.orders[order.client_order_id] = placed
-        self.persist(orders=(placed,))
-        if placed.state.is_open:
-            self.placed.add(order.client_order_id)
+            return order.replace(state=OrderState.REJECTED, reason=str(exc))
+        return logic.apply_report(order, report)
 
     def _protect_open_positions(self) -> None:
         """Every open position leaves recovery with a stop, or a pending intent for one."""

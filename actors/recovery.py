@@ -9,10 +9,12 @@ client id (weight 4) for each local order that is not open on the venue.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +31,7 @@ from telemetry.logs import log_event
 log = logging.getLogger("ratchet.reconcile")
 
 REPORT_KEY = "reconcile:last"
+READERS = 8  # reads in flight at once: the venue's answers overlap, not its ORDERS budget
 
 
 @dataclass(slots=True, kw_only=True)
@@ -84,30 +87,37 @@ def plan(
     settings, filters = complete_settings(
         open_positions, exchange, settings=settings, filters=filters,
         settings_for=settings_for or (lambda symbol: PairSettings(symbol=symbol)))
-    last_prices: dict[str, Decimal] = {}
     symbols = sorted({p.symbol for p in open_positions})
-    # Without a last price, reconcile falls back to the persisted highest.
-    with contextlib.suppress(VenueError):
-        last_prices = policy.read(lambda: exchange.last_prices(symbols)) if symbols else {}
-    local = rc.LocalState(
-        positions=open_positions, orders=tuple(o for o in orders if not o.state.is_final),
-        settings=settings, filters=filters, last_prices=last_prices, prefix=prefix,
-    )
-    # Balances before orders: a stop that fills between the two reads then shows as filled
-    # with its base still counted. Read after, the base is gone while the listing still
-    # shows the stop open, and the pair is halted for a balance "below" its position.
-    balances = policy.read(exchange.balances)
-    open_orders = tuple(policy.read(exchange.open_orders))
-    queried: dict[str, OrderReport | None] = {}
-    for order in rc.orders_to_query(local, open_orders):
-        try:
-            queried[order.client_order_id] = policy.read(lambda o=order: exchange.get_order(
-                symbol=o.symbol, client_order_id=o.client_order_id))
-        except UnknownOrder:
-            queried[order.client_order_id] = None
+    local = rc.LocalState(positions=open_positions,
+                          orders=tuple(o for o in orders if not o.state.is_final),
+                          settings=settings, filters=filters, last_prices={}, prefix=prefix)
+    with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="reconcile") as pool:
+        # The last prices beside the rest; without them reconcile uses the persisted highest.
+        prices = pool.submit(policy.read, lambda: exchange.last_prices(symbols)) \
+            if symbols else None
+        # Balances before orders: a stop that fills between the two reads then shows as
+        # filled with its base still counted. Read after, the base is gone while the listing
+        # still shows the stop open, and the pair is halted for a balance "below" its position.
+        balances = policy.read(exchange.balances)
+        open_orders = tuple(policy.read(exchange.open_orders))
+        asked = {o.client_order_id: pool.submit(_query, exchange, o)
+                 for o in rc.orders_to_query(local, open_orders)}
+        queried = {cid: future.result() for cid, future in asked.items()}
+        if prices is not None:
+            with contextlib.suppress(VenueError):
+                local = dataclasses.replace(local, last_prices=prices.result())
     venue = rc.VenueState(open_orders=open_orders, queried=queried, balances=balances)
     return Plan(local=local, venue=venue, actions=rc.reconcile(local, venue),
                 queried=len(queried))
+
+
+def _query(exchange: Exchange, order: Order) -> OrderReport | None:
+    """One order by client id, asked again while unclear; None if the venue never saw it."""
+    try:
+        return policy.read(lambda: exchange.get_order(symbol=order.symbol,
+                                                      client_order_id=order.client_order_id))
+    except UnknownOrder:
+        return None
 
 
 def reconcile_with_db(

@@ -108,7 +108,11 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
         fatal.append(reason)
         stop.set()
 
-    log_event(log, "config", config=redacted(cfg))
+    # Each pair's settings differ from [defaults] only where its [[pairs]] entry says so; the
+    # line names the pairs (the full settings of 1,000 pairs would be a 300 KB line at boot).
+    shown = redacted(cfg)
+    shown["pairs"] = [p.symbol for p in cfg.pairs]
+    log_event(log, "config", config=shown)
     market_data = build_market_data(cfg) if cfg.feed.kind.value == "binance" else None
     supervisor = Supervisor.start(config=cfg, exchange=exchange, metrics=metrics,
                                   password=password, on_fatal=on_fatal,

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -52,6 +53,7 @@ from exchange.binance.filters import SymbolRules, check_order, rules_from_symbol
 from exchange.binance.gate import RateMeter, SendGate
 from exchange.binance.tracker import OpenOrderTracker
 from exchange.binance.transport import (  # noqa: F401 - part of this module's API
+    ClientPool,
     Metrics,
     RequestPath,
     pin_environment,
@@ -87,20 +89,25 @@ class BinanceExchange(RequestPath, Exchange):
         self._testnet = testnet
         self._symbols = tuple(symbols)
         self._api_key, self._api_secret = api_key, api_secret
-        # Using our own base URL: the Client's testnet switch would override API_URL.
-        self.client = Client(
-            api_key, api_secret, ping=False, testnet=testnet and base_url is None,
-            requests_params={"timeout": float(timeout_s)},  # seconds, not money
-        )
-        self.client.REQUEST_RECVWINDOW = recv_window_ms
         self._ws_api_url = ws_api_url
         self._ban_reported = False
         if base_url:
-            base = base_url.rstrip("/")
-            self.client.API_URL = base + "/api"
-            self.client.MARGIN_API_URL = base + "/sapi"
-            self._ws_api_url = ws_api_url or ws_api_url_for(base)
-        pin_environment(self.client.session, self.client.API_URL)
+            self._ws_api_url = ws_api_url or ws_api_url_for(base_url.rstrip("/"))
+
+        def make_client() -> Client:
+            # Using our own base URL: the Client's testnet switch would override API_URL.
+            client = Client(api_key, api_secret, ping=False,
+                            testnet=testnet and base_url is None,
+                            requests_params={"timeout": float(timeout_s)})  # seconds
+            client.REQUEST_RECVWINDOW = recv_window_ms
+            if base_url:
+                client.API_URL = base_url.rstrip("/") + "/api"
+                client.MARGIN_API_URL = base_url.rstrip("/") + "/sapi"
+            pin_environment(client.session, client.API_URL)
+            return client
+
+        self.client = make_client()
+        self._clients = ClientPool(self.client, make_client)
         self.gate = SendGate(clock)
         self.meter = RateMeter(clock)
         self._lock = threading.RLock()
@@ -341,12 +348,18 @@ class BinanceExchange(RequestPath, Exchange):
         )
 
     def connect(self) -> list[str]:
-        """Boot checks: the key and secret work (else ``AuthError``), and the clock is synced."""
+        """Boot checks: the key and secret work (else ``AuthError``), and the clock is synced;
+        with the symbols' exchangeInfo read beside the credentials (their answers overlap).
+        A wrong key stops before anything else is said."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="connect") as pool:
+            info = pool.submit(self.load_exchange_info) if self._symbols else None
+            report = self.check_credentials()
+            if info is not None:
+                info.result()
+        self.resync_clock()
         warnings = []
-        report = self.check_credentials()
         if report.can_withdraw:
             warnings.append("this API key can withdraw funds; Ratchet needs only spot trading")
-        self.resync_clock()
         return warnings
 
     def start_streams(self) -> None:
@@ -358,7 +371,7 @@ class BinanceExchange(RequestPath, Exchange):
 
     def close(self) -> None:
         self.stop_user_stream()
-        self.client.close_connection()
+        self._clients.close()
 
 
 def _replace_halves(exc: BinanceAPIException) -> dict | None:

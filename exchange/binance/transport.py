@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -72,23 +75,71 @@ def ws_api_url_for(base_url: str) -> str | None:
     return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws-api/v3"
 
 
+class ClientPool:
+    """python-binance ``Client``s, one per request in flight: a ``Client`` keeps the last
+    response on itself (the usage headers are read from it), so two requests may not share one.
+    Boot reconciliation sends its queries and stops side by side; the Gateway, one at a time.
+    ``MAX_CLIENTS`` bounds the requests in flight; more wait for a free client."""
+
+    MAX_CLIENTS = 8
+
+    def __init__(self, first: Any, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._all = [first]
+        self._free = queue.LifoQueue()
+        self._free.put(first)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def client(self) -> Iterator[Any]:
+        try:
+            client = self._free.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                grow = len(self._all) < self.MAX_CLIENTS
+                if grow:
+                    client = self._make()
+                    client.timestamp_offset = self._all[0].timestamp_offset
+                    self._all.append(client)
+            if not grow:
+                client = self._free.get()
+        try:
+            yield client
+        finally:
+            self._free.put(client)
+
+    def set_offset(self, offset_ms: int) -> None:
+        """The signing clock offset, for every client (python-binance adds it to time.time)."""
+        with self._lock:
+            for client in self._all:
+                client.timestamp_offset = offset_ms
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._all:
+                client.close_connection()
+
+
 class RequestPath:
-    """The request path, mixed into ``BinanceExchange``: it needs ``client``, ``gate``,
-    ``meter``, ``_lock``, ``_metrics`` and ``_ban_reported`` on the instance."""
+    """The request path, mixed into ``BinanceExchange``: it needs ``_clients`` (a
+    ``ClientPool``), ``gate``, ``meter``, ``_lock``, ``_metrics`` and ``_ban_reported``."""
 
     def _call(
         self, endpoint: str, fn: Callable[..., T], /, *,
         salvage: Callable[[BinanceAPIException], Any] | None = None, **params: Any,
     ) -> T:
-        """Send one request. ``salvage`` may turn an API error into a result (cancelReplace)."""
-        with self._lock:
+        """Send one request with a free client: ``fn`` names the ``Client`` method (a method of
+        ``self.client``). ``salvage`` may turn an API error into a result (cancelReplace)."""
+        name = fn.__name__
+        with self._clients.client() as client:
             try:
-                return self._send(endpoint, fn, salvage, params)
+                return self._send(endpoint, client, getattr(client, name), salvage, params)
             except ClockSkew:
-                self._resync_locked()
-                return self._send(endpoint, fn, salvage, params)
+                self._resync_with(client)
+                return self._send(endpoint, client, getattr(client, name), salvage, params)
 
-    def _send(self, endpoint: str, fn: Callable[..., Any], salvage, params: dict) -> Any:
+    def _send(self, endpoint: str, client: Any, fn: Callable[..., Any], salvage,
+              params: dict) -> Any:
         self.gate.check()
         started = time.perf_counter()
         try:
@@ -110,8 +161,7 @@ class RequestPath:
             self._ban_reported = False
             if self._metrics is not None:
                 self._metrics.banned(False)
-        response = self.client.response
-        self._observe(getattr(response, "headers", None))
+        self._observe(getattr(client.response, "headers", None))
         return result
 
     def _on_error(self, err: VenueError) -> None:
@@ -144,17 +194,17 @@ class RequestPath:
 
     def resync_clock(self) -> int:
         """Set the signing offset from ``/api/v3/time``; returns it in milliseconds."""
-        with self._lock:
-            return self._resync_locked()
+        with self._clients.client() as client:
+            return self._resync_with(client)
 
-    def _resync_locked(self) -> int:
+    def _resync_with(self, client: Any) -> int:
         # python-binance signs with time.time() + timestamp_offset, so measure against it.
         before = time.time()
-        raw = self._send("time", self.client.get_server_time, None, {})
+        raw = self._send("time", client, client.get_server_time, None, {})
         after = time.time()
         server = ServerTimeDTO.parse(raw).serverTime
         offset = server - round((before + after) * 500)
-        self.client.timestamp_offset = offset
+        self._clients.set_offset(offset)
         log.info("clock offset to binance: %d ms", offset)
         return offset
 
