@@ -164,7 +164,8 @@ def figures(sizes: Sizes, run: Run, refs: Sequence[Reference], baseline: Run | N
                              / len(still)), better="lower", **gap_extra),  # display
         _emit(metric="stop_gap_p99_bp", value=float(run.gap_p99), unit="bp",  # display
               baseline=float(baseline.gap_p99 if baseline else percentile(still, 99)),
-              better="lower", **gap_extra),  # display
+              better="lower", **gap_extra,  # display
+              p99_pairs_minutes_sampled=d.minutes_sampled_from(99)),
     ]
 
 

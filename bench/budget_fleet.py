@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import threading
 import time
@@ -294,6 +295,14 @@ class Drive:
     def time_averaged(self) -> list[Decimal]:
         """Each sampled pair's time-averaged gap."""
         return [s / n for s, n in zip(self.gap_sums, self.samples, strict=True) if n]
+
+    def minutes_sampled_from(self, q: int) -> list[float]:
+        """How long (market minutes) each pair from the ``q``-th percentile (nearest rank) of
+        time-averaged gaps up was sampled: short for a pair whose §3 stop triggered early."""
+        ranked = sorted((s / n, n) for s, n in zip(self.gap_sums, self.samples, strict=True)
+                        if n)
+        worst = ranked[max(0, math.ceil(q * len(ranked) / 100) - 1):]
+        return [n / PRICES_PER_BAR for _, n in worst]
 
 
 def drive(eng: Engine, runs: Sequence[Stretch], refs: Sequence[Reference],
