@@ -34,7 +34,11 @@ window in ten, and every pair wants moves at once at the start.
   stop (the stop order open on the sim's book) and the §3 reference's stop at the same market
   time, in basis points; the mean and the 99th percentile (nearest rank) over the pairs.
   FIFO's baseline is a stop never moved from where it was placed; widest-gap-first's baseline
-  is FIFO's figure from the same run.
+  is FIFO's figure from the same run. These lines also carry ``longest_behind_p99_min`` and
+  ``_max_min``: per pair, the longest market time its live stop stayed more than one
+  ``min_move`` off the §3 stop (more than the two stops' own hysteresis explains), so how long
+  its moves waited at the Gateway; and ``p99_pairs_minutes_sampled``, how long the pairs at and
+  above the p99 were sampled.
 
 Nothing is asserted: widest-gap-first should beat FIFO on the p99 gap with no 429, and the
 README says whether it did. ``RATCHET_BENCH_QUICK=1``: 50 pairs, one hour of market time.
@@ -49,6 +53,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 from bench import emit, run_in_workdir
 from bench.budget_fleet import (
@@ -73,6 +78,7 @@ TICK = SimConfig.tick
 ORDERS_10S = SimConfig.orders_10s  # the sim's default: Binance's
 ORDERS_1D = SimConfig.orders_1d
 MODES = ("fifo", "widest")
+T = TypeVar("T", Decimal, float)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +111,7 @@ class Run:
     gap_p99: Decimal
 
 
-def percentile(values: Sequence[Decimal], q: int) -> Decimal:
+def percentile(values: Sequence[T], q: int) -> T:
     """The nearest-rank ``q``-th percentile."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q * len(ordered) / 100) - 1)]
@@ -115,7 +121,7 @@ def measure(sizes: Sizes, workdir: Path, runs: Sequence[Stretch], refs: Sequence
             move_order: str) -> Run:
     with engine(workdir / move_order, runs, sizes.settings(), move_order) as eng:
         before = eng.requests()
-        driven = drive(eng, runs, refs, sizes.speed)
+        driven = drive(eng, runs, refs, sizes.speed, slack_bp=Decimal(sizes.min_move_pct) * 100)
         after = eng.requests()
         rate_limited, errors = eng.counter.rate_limited, dict(eng.counter.errors)
     sent = {k: after.get(k, 0) - before.get(k, 0) for k in ORDER_REQUESTS}
@@ -148,6 +154,8 @@ def figures(sizes: Sizes, run: Run, refs: Sequence[Reference], baseline: Run | N
         "pairs_sampled": sum(1 for n in d.samples if n), "samples": sum(d.samples),
         "samples_without_live_stop": sum(d.missing),
         "worst_gap_bp": float(d.worst_gap),  # display
+        "longest_behind_p99_min": percentile(d.longest_behind_min(), 99),
+        "longest_behind_max_min": max(d.longest_behind_min()),
         "never_moved_mean_bp": float(sum(still, Decimal(0)) / len(still)),  # display
         "never_moved_p99_bp": float(percentile(still, 99)),  # display
     }

@@ -287,6 +287,10 @@ class Drive:
     gap_sums: list[Decimal]
     samples: list[int]
     missing: list[int]
+    # Consecutive samples, so far, whose live stop is further from the §3 stop than one
+    # min_move (``slack_bp``): more than the two stops' own hysteresis can explain.
+    behind: list[int]
+    longest_behind: list[int]  # the longest such run of each pair
     wall_s: float = 0.0
     lateness: list[float] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
@@ -304,14 +308,20 @@ class Drive:
         worst = ranked[max(0, math.ceil(q * len(ranked) / 100) - 1):]
         return [n / PRICES_PER_BAR for _, n in worst]
 
+    def longest_behind_min(self) -> list[float]:
+        """Per pair, the longest time (market minutes) its live stop stayed behind: how long
+        its moves waited at the Gateway, one after the other."""
+        return [n / PRICES_PER_BAR for n in self.longest_behind]
 
-def drive(eng: Engine, runs: Sequence[Stretch], refs: Sequence[Reference],
-          speed: float) -> Drive:
+
+def drive(eng: Engine, runs: Sequence[Stretch], refs: Sequence[Reference], speed: float,
+          slack_bp: Decimal) -> Drive:
     """Every price of every stretch, in lock step by market time; a sample before each step."""
     steps = len(runs[0].points)
     step_s = BAR_S / PRICES_PER_BAR / speed  # wall seconds between two prices of a pair
     out = Drive(gap_sums=[Decimal(0)] * len(runs), samples=[0] * len(runs),
-                missing=[0] * len(runs))
+                missing=[0] * len(runs), behind=[0] * len(runs),
+                longest_behind=[0] * len(runs))
     venue = eng.sim.venue
     feeds = list(zip(runs, eng.targets, strict=True))
     started = time.perf_counter()
@@ -325,7 +335,7 @@ def drive(eng: Engine, runs: Sequence[Stretch], refs: Sequence[Reference],
         if now >= next_load:
             out.loads.append(os.getloadavg()[0])
             next_load = now + LOAD_EVERY_S
-        _sample(eng, runs, refs, k - 1, out)
+        _sample(eng, runs, refs, k - 1, slack_bp, out)
         if k == steps:
             break
         for stretch, target in feeds:
@@ -337,7 +347,7 @@ def drive(eng: Engine, runs: Sequence[Stretch], refs: Sequence[Reference],
 
 
 def _sample(eng: Engine, runs: Sequence[Stretch], refs: Sequence[Reference], k: int,
-            out: Drive) -> None:
+            slack_bp: Decimal, out: Drive) -> None:
     """The live stops on the sim's book against the reference's stops after price ``k``."""
     live = {o.symbol: o.stop_price for o in eng.sim.book.open_orders()
             if o.side is Side.SELL and o.stop_price is not None}
@@ -354,6 +364,9 @@ def _sample(eng: Engine, runs: Sequence[Stretch], refs: Sequence[Reference], k: 
         out.samples[i] += 1
         if gap > out.worst_gap:
             out.worst_gap = gap
+        out.behind[i] = out.behind[i] + 1 if gap > slack_bp else 0
+        if out.behind[i] > out.longest_behind[i]:
+            out.longest_behind[i] = out.behind[i]
 
 
 def never_moved(refs: Sequence[Reference]) -> list[Decimal]:
