@@ -135,29 +135,30 @@ def figures(sizes: Sizes, run: Run, refs: Sequence[Reference], baseline: Run | N
     """The four lines of one run. ``baseline``: the run to compare with (None: FIFO's own)."""
     d = run.drive
     still = never_moved(refs)
-    lateness = sorted(d.lateness)
+    still_mean, still_p99 = sum(still, Decimal(0)) / len(still), percentile(still, 99)
     common = {
         "move_order": run.move_order, "pairs": sizes.pairs, "minutes": sizes.minutes,
         "speed": sizes.speed, "trail_pct": sizes.trail_pct, "min_move_pct": sizes.min_move_pct,
         "limit": f"ORDERS {ORDERS_10S} / 10 s, {ORDERS_1D} / day (Gateway keeps 10% headroom)",
-        "wall_s": d.wall_s,
-        "market_speed": sizes.minutes * 60 / d.wall_s,  # display
-        "lateness_p99_s": lateness[max(0, math.ceil(0.99 * len(lateness)) - 1)],
-        "lateness_max_s": lateness[-1],
+        "wall_s": d.wall_s, "market_speed": sizes.minutes * 60 / d.wall_s,
+        "lateness_p99_s": percentile(d.lateness, 99), "lateness_max_s": max(d.lateness),
         "load_1m_mean": statistics.fmean(d.loads), "load_1m_max": max(d.loads),
         "load_1m": os.getloadavg()[0],
     }
-    compared = {"baseline_is": f"move_order={baseline.move_order}, same prices"} if baseline \
-        else {"baseline_is": "a stop never moved from where it was placed"}
+    if baseline is None:
+        gap_baselines = (still_mean, still_p99)
+        baseline_is = "a stop never moved from where it was placed"
+    else:
+        gap_baselines = (baseline.gap_mean, baseline.gap_p99)
+        baseline_is = f"move_order={baseline.move_order}, same prices"
     gap_extra = {
-        **common, **compared,
+        **common, "baseline_is": baseline_is,
         "pairs_sampled": sum(1 for n in d.samples if n), "samples": sum(d.samples),
         "samples_without_live_stop": sum(d.missing),
         "worst_gap_bp": float(d.worst_gap),  # display
         "longest_behind_p99_min": percentile(d.longest_behind_min(), 99),
         "longest_behind_max_min": max(d.longest_behind_min()),
-        "never_moved_mean_bp": float(sum(still, Decimal(0)) / len(still)),  # display
-        "never_moved_p99_bp": float(percentile(still, 99)),  # display
+        "never_moved_mean_bp": float(still_mean), "never_moved_p99_bp": float(still_p99),  # display
     }
     return [
         _emit(metric="orders_sent", value=run.orders_sent, unit="orders",
@@ -168,11 +169,9 @@ def figures(sizes: Sizes, run: Run, refs: Sequence[Reference], baseline: Run | N
         _emit(metric="rate_limited", value=run.rate_limited, unit="429s", baseline=None,
               better="lower", target=0, errors=run.errors, **common),
         _emit(metric="stop_gap_mean_bp", value=float(run.gap_mean), unit="bp",  # display
-              baseline=float(baseline.gap_mean if baseline else sum(still, Decimal(0))
-                             / len(still)), better="lower", **gap_extra),  # display
+              baseline=float(gap_baselines[0]), better="lower", **gap_extra),  # display
         _emit(metric="stop_gap_p99_bp", value=float(run.gap_p99), unit="bp",  # display
-              baseline=float(baseline.gap_p99 if baseline else percentile(still, 99)),
-              better="lower", **gap_extra,  # display
+              baseline=float(gap_baselines[1]), better="lower", **gap_extra,  # display
               p99_pairs_minutes_sampled=d.minutes_sampled_from(99)),
     ]
 
