@@ -64,6 +64,9 @@ class SimConfig:
     orders_1d: int = 200_000
     ban_s: int = 120
     timeout_s: float = 30.0
+    # False: no price path of its own; prices come only from ``venue.on_price`` (an in-process
+    # driver, e.g. bench/budget_bench.py) or ``POST /sim/price``.
+    price_path: bool = True
 
 
 class SimServer:
@@ -140,6 +143,8 @@ class SimServer:
 
     def _driver(self, filters: dict[str, SymbolFilters]) -> PriceDriver:
         c = self.config
+        if not c.price_path:
+            return PriceDriver(self.venue.on_price)
         if c.prices is not None:
             return PriceDriver(self.venue.on_price, points=read_prices(c.prices),
                                symbols=list(c.symbols), speed=c.speed)

@@ -63,12 +63,15 @@ class SimVenue:
         trade_id, event_ms, price_ms = next(self._trade_ids), self.clock.now_ms(), wire.ms(ts)
         day = self._days.setdefault(symbol, RollingDay())
         day.add(trade_id, price, price_ms)
-        stats = day.stats()
-        self.hub.publish_market(
-            symbol,
-            lambda kind: wire.trade_event(kind, symbol, trade_id, price, price_ms, event_ms,
-                                          stats),
-        )
+        stats: list[DayStats | None] = []  # at most once a price, and only for a subscriber:
+        # a day's statistics walk up to 1,440 minute buckets, 0.2 ms a price
+
+        def data_for(kind: str) -> dict:
+            if not stats:
+                stats.append(day.stats())
+            return wire.trade_event(kind, symbol, trade_id, price, price_ms, event_ms, stats[0])
+
+        self.hub.publish_market(symbol, data_for)
 
     def day_stats(self, symbol: str) -> DayStats | None:
         """The symbol's last 24 hours of prints (``None`` before its first price)."""

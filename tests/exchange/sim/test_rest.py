@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 from binance.exceptions import BinanceAPIException
 
-from tests.exchange.sim.conftest import NET_QTY, buy_btc, control, place_stop
+from tests.exchange.sim.conftest import NET_QTY, buy_btc, control, make_client, place_stop
 
 
 def test_ping_and_time(client, sim):
@@ -241,3 +241,13 @@ def test_request_counts_per_endpoint(client, sim):
     counts = control(sim.url, "requests")["counts"]
 
     assert counts == {"GET /api/v3/openOrders": 2, "GET /api/v3/account": 1}
+
+
+def test_without_a_price_path_the_only_prices_are_those_sent_in(start_sim):
+    sim = start_sim(price_path=False, symbols=("BTCUSDT", "ETHUSDT"))
+    sim.venue.on_price("BTCUSDT", D("41000.5"), D("1641000000"), "")
+
+    prices = {t["symbol"]: t["price"] for t in make_client(sim.url).get_all_tickers()}
+
+    assert prices == {"BTCUSDT": "41000.50000000"}
+    assert sim.book.last_price("ETHUSDT") is None
