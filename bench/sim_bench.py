@@ -43,6 +43,7 @@ from actors.gateway import Gateway
 from actors.messages import RegisterPair, ReplaceStop, StopReplaced
 from bench import emit, run_in_workdir
 from bench import sim_harness as harness
+from bench.budget_fleet import VenueCounter
 from bench.sim_fleet import SETTINGS, Fleet
 from core.types import Order, OrderState
 from exchange.binance import BinanceExchange
@@ -266,29 +267,6 @@ class Mover(pykka.ThreadingActor):
         self.gateway.tell(ReplaceStop(old=old, new=new, gap=TICK))
 
 
-class RateLimitCounter:
-    """The adapter's metrics hook, counting what the venue refused for rate (429/-1015/-1003)."""
-
-    def __init__(self) -> None:
-        self.rate_limited = 0
-
-    def exchange_request(self, endpoint: str, seconds: float) -> None:
-        pass
-
-    def exchange_error(self, code: str) -> None:
-        if code in ("429", "-1015", "-1003"):
-            self.rate_limited += 1
-
-    def weight_used(self, n: int) -> None:
-        pass
-
-    def unreadable_event(self) -> None:
-        pass
-
-    def banned(self, on: bool) -> None:
-        pass
-
-
 def _stops(fleet: Fleet) -> dict[str, Order]:
     return {fleet.symbols[n]: fleet.position(n)[1] for n in range(fleet.size)}
 
@@ -340,7 +318,7 @@ def order_ops(sizes: Sizes, workdir: Path, latency_ms: int, limits: str) -> dict
     raised = limits == "raised"
     sim = harness.start_sim(directory, *fleet.sim_args(), *(harness.UNLIMITED if raised else ()),
                             latency_ms=latency_ms)
-    counter = RateLimitCounter()
+    counter = VenueCounter()
     try:
         fleet.place_stops(sim)
         exchange = sim.exchange(key=harness.API_KEY, secret=harness.API_SECRET,

@@ -15,7 +15,7 @@ from core.errors import SchemaTooNew
 from core.types import OrderState, PositionState
 from persistence.db import open_database
 from persistence.repository import Repository
-from tests.persistence.helpers import file_digests, fill, order, position
+from tests.persistence.helpers import file_digests, fill, order, position, refuse_poison_rows
 
 TIMEOUT = 15
 
@@ -141,10 +141,7 @@ def test_a_failed_group_rolls_back_and_every_waiting_ask_gets_the_error(db_path)
     # Arrange: a real trigger refuses one unit's row
     metrics = FakeMetrics()
     ref = _start(db_path, metrics=metrics)
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON kv WHEN NEW.key = 'poison' "
-                 "BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END")
-    conn.close()
+    refuse_poison_rows(db_path)
 
     # Act
     with write_lock_held(db_path):

@@ -19,7 +19,7 @@ from actors.db_writer import DBWriter, DurableWrite, WriterRef, durable, write
 from actors.messages import LoadState, Persist, WriteUnit
 from persistence.db import open_database
 from persistence.repository import Repository
-from tests.persistence.helpers import fill, order, position
+from tests.persistence.helpers import fill, order, position, refuse_poison_rows
 
 TIMEOUT = 15
 NOT_YET = 0.3  # long enough for an early answer to show
@@ -142,10 +142,7 @@ def test_every_waiter_of_a_rolled_back_group_gets_the_error_and_later_writes_com
     # Arrange: a real trigger refuses one unit's kv row
     metrics = FakeMetrics()
     ref = _start(db_path, metrics=metrics)
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON kv WHEN NEW.key = 'poison' "
-                 "BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END")
-    conn.close()
+    refuse_poison_rows(db_path)
 
     # Act: everything sent while the lock is held waits for one group
     with write_lock_held(db_path):

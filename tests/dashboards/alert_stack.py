@@ -25,15 +25,13 @@ import shutil
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.dashboards.prom_process import ALERTS_YML, PROMETHEUS_YML, free_port
+from tests.dashboards.prom_process import ALERTS_YML, PROMETHEUS_YML, LocalService, free_port
 
 ALERTMANAGER_BINARY = "prometheus-alertmanager"  # Debian's name; amtool ships beside it
 TEST_RULES = "alerts-e2e.yml"
@@ -142,7 +140,7 @@ class WebhookReceiver:
         self._thread.join(timeout=5)
 
 
-class AlertmanagerProcess:
+class AlertmanagerProcess(LocalService):
     """Debian's ``prometheus-alertmanager`` on a free 127.0.0.1 port, clustering off, with a
     test config sending every alert to ``webhook_url`` after 1 s group timings."""
 
@@ -152,10 +150,6 @@ class AlertmanagerProcess:
         self.port: int | None = None
         self.log_path = self.workdir / "alertmanager.log"
         self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def config(self) -> str:
         return "\n".join([
@@ -194,31 +188,3 @@ class AlertmanagerProcess:
             time.sleep(0.2)
         return self
 
-    def log_tail(self, lines: int = 20) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
-
-    def __enter__(self) -> AlertmanagerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

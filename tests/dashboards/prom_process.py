@@ -68,7 +68,53 @@ def adjusted_config(text: str, target_port: int, scrape_interval: str = "1s") ->
     return text
 
 
-class PrometheusProcess:
+class LocalService:
+    """A Prometheus-family server run for a test on 127.0.0.1: its URL, its log, its readiness
+    (``/-/ready``) and its stop. Subclasses set ``port``, ``log_path`` and ``_process`` and
+    define ``start``."""
+
+    port: int | None
+    log_path: Path
+    _process: subprocess.Popen[bytes] | None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> LocalService:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def log_tail(self, lines: int = 20) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+
+class PrometheusProcess(LocalService):
     """A ``prometheus`` subprocess on a free 127.0.0.1 port, scraping ``target_port``."""
 
     def __init__(self, target_port: int, workdir: Path, *, binary: str = "prometheus",
@@ -81,10 +127,6 @@ class PrometheusProcess:
         self.config_path = self.workdir / "prometheus.yml"
         self.log_path = self.workdir / "prometheus.log"
         self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> PrometheusProcess:
         """Start Prometheus and wait until it is ready to answer queries."""
@@ -127,35 +169,6 @@ class PrometheusProcess:
         """Every rule Prometheus loaded, as ``/api/v1/rules`` describes it."""
         groups = self._api("/api/v1/rules", None)["groups"]
         return [rule for group in groups for rule in group["rules"]]
-
-    def log_tail(self, lines: int = 20) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-    def __enter__(self) -> PrometheusProcess:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
 
     def _api(self, path: str, form: dict[str, str] | None) -> dict[str, Any]:
         data = urllib.parse.urlencode(form).encode() if form is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -112,3 +113,17 @@ def run_main(argv, capsys, monkeypatch, env=None):
     code = main(argv)
     out, err = capsys.readouterr()
     return subprocess.CompletedProcess(argv, code, out, err)
+
+
+REFUSE_POISON = ("CREATE TRIGGER refuse BEFORE INSERT ON kv WHEN NEW.key = 'poison' "
+                 "BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END")
+
+
+def refuse_poison_rows(db_path: Path) -> None:
+    """A real SQLite trigger that refuses any kv row keyed ``poison``: a unit holding one fails
+    at its last statement, so its transaction must roll back whole."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        conn.execute(REFUSE_POISON)
+    finally:
+        conn.close()

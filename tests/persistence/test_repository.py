@@ -11,7 +11,7 @@ from core.types import OrderState, PositionState
 from persistence.db import open_database
 from persistence.repository import Repository
 from persistence.unit import Persist, collapse_units
-from tests.persistence.helpers import fill, order, position
+from tests.persistence.helpers import REFUSE_POISON, fill, order, position
 
 
 @pytest.fixture
@@ -146,8 +146,7 @@ def test_close_position_unit_applies_every_row_together(repo):
 
 def test_a_unit_that_fails_midway_leaves_no_row_behind(repo):
     # Arrange: a real SQLite trigger refuses the unit's last row
-    repo.db.execute_sql("CREATE TRIGGER refuse BEFORE INSERT ON kv WHEN NEW.key = 'poison' "
-                        "BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END")
+    repo.db.execute_sql(REFUSE_POISON)
     unit = Persist(positions=(position("p9"),), orders=(order("o9", pid="p9"),),
                    fills=(fill("99", pid="p9"),), kv=(("poison", "x"),))
 

@@ -4,8 +4,10 @@ price through ``POST /sim/price`` (the book matches it, then the feed streams it
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from tests.exchange.binance.simproc import Sim
@@ -15,6 +17,22 @@ from tests.sim_engine import harness as h
 # Wide stops: nothing fills unless a test sends a price to fill it.
 DEFAULTS = {"trail_pct": "5", "min_move_pct": "0.2", "limit_offset_pct": "0.5",
             "quote_per_trade": "50", "stop_fill_timeout_s": "600", "fee_pct": "0.1"}
+
+
+@contextmanager
+def paused_market(sim_dir: Path, symbols: list[str], *sim_args: str,
+                  defaults: Mapping[str, str] = DEFAULTS,
+                  listed: tuple[str, ...] = ()) -> Iterator[tuple[Sim, Path, Path]]:
+    """A sim whose random walk is paused (the test sends every price), with no order limits, and
+    the config of an engine trading ``symbols`` against it: ``(sim, config, db)``.
+    ``listed``: more symbols the sim lists that no pair trades (BNBUSDT for its price)."""
+    sim = h.start_sim(sim_dir, "--symbols", *symbols, *listed, *h.UNLIMITED, *sim_args)
+    try:
+        sim.pause()
+        yield sim, h.write_config(sim_dir, sim.url, symbols, defaults=defaults), \
+            sim_dir / "ratchet.db"
+    finally:
+        sim.stop()
 
 
 def drive(sim: Sim, prices: Mapping[str, str], until: Callable[[], Any], *,

@@ -13,7 +13,14 @@ from decimal import Decimal as D
 from core.types import PositionState
 from tests.integration import engine
 from tests.sim_engine import harness as h
-from tests.sim_engine.story import DEFAULTS, closed_pnl, drive, read_report, trades_by_client_id
+from tests.sim_engine.story import (
+    DEFAULTS,
+    closed_pnl,
+    drive,
+    paused_market,
+    read_report,
+    trades_by_client_id,
+)
 
 SYM = "BTCUSDT"  # the sim starts it at 50000
 NATIVE = {**DEFAULTS, "stop_mode": "native", "trail_pct": "1"}  # trailingDelta 100
@@ -27,11 +34,7 @@ def status(config) -> str:
 
 
 def test_native_stop_trails_on_the_venue_while_the_engine_is_killed(sim_dir):
-    sim = h.start_sim(sim_dir, "--symbols", SYM, *h.UNLIMITED)
-    try:
-        sim.pause()
-        config = h.write_config(sim_dir, sim.url, [SYM], defaults=NATIVE)
-        db = sim_dir / "ratchet.db"
+    with paused_market(sim_dir, [SYM], defaults=NATIVE) as (sim, config, db):
         proc = h.start_engine(config)
         try:
             drive(sim, {SYM: "50000"}, lambda: h.protected(db, sim, [SYM]), what="an entry")
@@ -62,8 +65,6 @@ def test_native_stop_trails_on_the_venue_while_the_engine_is_killed(sim_dir):
             out = h.stop_engine(proc)
         assert proc.returncode == 0, out
         trades = trades_by_client_id(sim)
-    finally:
-        sim.stop()
 
     limit = D("49252.50")  # floor(floor(50000 × 0.99) × 0.995): fixed at placement
     assert (venue_stop["trailingDelta"], D(venue_stop["stopPrice"]), D(venue_stop["price"])) == (
@@ -78,11 +79,7 @@ def test_native_stop_trails_on_the_venue_while_the_engine_is_killed(sim_dir):
 
 
 def test_a_native_stop_gone_while_down_is_replaced_by_a_fresh_native_stop(sim_dir):
-    sim = h.start_sim(sim_dir, "--symbols", SYM, *h.UNLIMITED)
-    try:
-        sim.pause()
-        config = h.write_config(sim_dir, sim.url, [SYM], defaults=NATIVE)
-        db = sim_dir / "ratchet.db"
+    with paused_market(sim_dir, [SYM], defaults=NATIVE) as (sim, config, db):
         proc = h.start_engine(config)
         try:
             drive(sim, {SYM: "50000"}, lambda: h.protected(db, sim, [SYM]), what="an entry")
@@ -101,8 +98,6 @@ def test_a_native_stop_gone_while_down_is_replaced_by_a_fresh_native_stop(sim_di
         finally:
             out = h.stop_engine(proc)
         assert proc.returncode == 0, out
-    finally:
-        sim.stop()
 
     assert report["actions"]["replace_stop"] == 1
     assert (on_sim["trailingDelta"], D(on_sim["stopPrice"])) == (100, D(0))

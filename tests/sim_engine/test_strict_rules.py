@@ -11,18 +11,14 @@ from decimal import Decimal
 from core.types import OrderState, PositionState
 from tests.integration import engine
 from tests.sim_engine import harness as h
-from tests.sim_engine.story import DEFAULTS, drive, stops_at, trades_by_client_id
+from tests.sim_engine.story import DEFAULTS, drive, paused_market, stops_at, trades_by_client_id
 
 A = "AAAUSDT"
 D = Decimal
 
 
 def test_a_409_on_a_move_is_followed_at_once_by_a_fresh_stop(sim_dir):
-    sim = h.start_sim(sim_dir, "--symbols", A, *h.UNLIMITED)
-    try:
-        sim.pause()
-        config = h.write_config(sim_dir, sim.url, [A], defaults=DEFAULTS)
-        db = sim_dir / "ratchet.db"
+    with paused_market(sim_dir, [A], defaults=DEFAULTS) as (sim, config, db):
         proc = h.start_engine(config)
         try:
             first = drive(sim, {A: "100"}, lambda: h.protected(db, sim, [A]),
@@ -33,8 +29,6 @@ def test_a_409_on_a_move_is_followed_at_once_by_a_fresh_stop(sim_dir):
             rows = h.db_orders(db)
         finally:
             out = h.stop_engine(proc)
-    finally:
-        sim.stop()
 
     assert not h.traceback_in(out), out
     assert moved.position_id == first.position_id and moved.state is PositionState.OPEN
@@ -48,11 +42,7 @@ def test_a_409_on_a_move_is_followed_at_once_by_a_fresh_stop(sim_dir):
 
 
 def test_a_recovery_whose_recomputed_stop_would_trigger_sells_at_market(sim_dir):
-    sim = h.start_sim(sim_dir, "--symbols", A, *h.UNLIMITED)
-    try:
-        sim.pause()
-        config = h.write_config(sim_dir, sim.url, [A], defaults=DEFAULTS)
-        db = sim_dir / "ratchet.db"
+    with paused_market(sim_dir, [A], defaults=DEFAULTS) as (sim, config, db):
         proc = h.start_engine(config)
         try:
             held = drive(sim, {A: "100"}, lambda: h.protected(db, sim, [A]),
@@ -73,8 +63,6 @@ def test_a_recovery_whose_recomputed_stop_would_trigger_sells_at_market(sim_dir)
             out = h.stop_engine(proc)
         trades = trades_by_client_id(sim)
         refused = [o for o in sim.orders() if o["status"] == "REJECTED"]
-    finally:
-        sim.stop()
 
     assert not h.traceback_in(out), out
     assert closed.exit_reason == "stop" and closed.exit_price == D("94")
@@ -85,13 +73,9 @@ def test_a_recovery_whose_recomputed_stop_would_trigger_sells_at_market(sim_dir)
 
 
 def test_fees_in_bnb_keep_the_whole_quantity_and_are_valued_at_the_bnb_price(sim_dir):
-    sim = h.start_sim(sim_dir, "--symbols", A, "BNBUSDT", "--fee-asset", "BNB",
-                      "--balance", "USDT=100000", "--balance", "BNB=10", *h.UNLIMITED)
-    try:
-        sim.pause()
+    with paused_market(sim_dir, [A], "--fee-asset", "BNB", "--balance", "USDT=100000",
+                       "--balance", "BNB=10", listed=("BNBUSDT",)) as (sim, config, db):
         sim.price("BNBUSDT", "250")
-        config = h.write_config(sim_dir, sim.url, [A], defaults=DEFAULTS)
-        db = sim_dir / "ratchet.db"
         proc = h.start_engine(config)
         try:
             held = drive(sim, {A: "100"}, lambda: h.protected(db, sim, [A]),
@@ -104,8 +88,6 @@ def test_fees_in_bnb_keep_the_whole_quantity_and_are_valued_at_the_bnb_price(sim
         finally:
             out = h.stop_engine(proc)
         trades = trades_by_client_id(sim)
-    finally:
-        sim.stop()
 
     assert not h.traceback_in(out), out
     ours = [t for cid, ts in trades.items() if cid.startswith(f"rt-{held.position_id}-")
@@ -121,13 +103,9 @@ def test_fees_in_bnb_keep_the_whole_quantity_and_are_valued_at_the_bnb_price(sim
 
 
 def test_a_garbled_execution_report_is_caught_up_and_the_fill_is_recorded(sim_dir):
-    sim = h.start_sim(sim_dir, "--symbols", A, *h.UNLIMITED)
-    try:
-        sim.pause()
-        config = h.write_config(sim_dir, sim.url, [A], defaults=DEFAULTS)
+    with paused_market(sim_dir, [A]) as (sim, config, db):
         cfg_port = next(int(line.split("=")[1]) for line in config.read_text().splitlines()
                         if line.startswith("metrics_port"))
-        db = sim_dir / "ratchet.db"
         proc = h.start_engine(config)
         try:
             held = drive(sim, {A: "100"}, lambda: h.protected(db, sim, [A]),
@@ -143,8 +121,6 @@ def test_a_garbled_execution_report_is_caught_up_and_the_fill_is_recorded(sim_di
         finally:
             out = h.stop_engine(proc)
         trades = trades_by_client_id(sim)
-    finally:
-        sim.stop()
 
     assert not h.traceback_in(out), out
     assert closed.exit_reason == "stop" and closed.exit_price == D("94.90")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from binance.exceptions import BinanceAPIException
 
 from tests.exchange.sim.conftest import (
     NET_QTY,
@@ -16,21 +15,9 @@ from tests.exchange.sim.conftest import (
     place_stop,
     public,
 )
+from tests.exchange.sim.test_binance_rules import at_price, error_of
 from tests.exchange.sim.test_limits import start_of_window
 from tests.exchange.sim.test_ws import _user_events
-
-WOULD_TRIGGER = "Order would trigger immediately."
-
-
-def error_of(call, *args, **kw) -> tuple[int, int, str]:
-    with pytest.raises(BinanceAPIException) as err:
-        call(*args, **kw)
-    return err.value.status_code, err.value.code, err.value.message
-
-
-def at_price(sim, price: str, symbol: str = "BTCUSDT") -> None:
-    control(sim.url, "price", {"symbol": symbol, "price": price})
-
 
 # --- 8. trailingDelta: a native trailing stop (DESIGN.md §3b) ---------------------------------
 
