@@ -35,7 +35,7 @@ from exchange.base import Exchange
 from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.reconcile")
-SENDERS = 8  # stops sent at once: within Binance's ORDERS budget, which policy.send waits out
+SENDERS = 16  # stops sent at once: within Binance's ORDERS budget, which policy.send waits out
 
 
 class Applier:

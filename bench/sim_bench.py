@@ -10,7 +10,8 @@ python-binance over loopback.
   again (so every boot has the same work), after one uncounted boot that fills the bytecode
   cache (a deployed engine has one; ``PYTHONDONTWRITEBYTECODE`` is lifted for the engine).
   Split: ``to_config_s`` (imports, config, DB check, connect: the ``config`` log line),
-  ``to_reconcile_s`` (then the Supervisor, the DBWriter, the filters), ``reconcile_s``.
+  ``to_reconcile_s`` (then the Supervisor and the DBWriter), ``reconcile_s`` (from its first
+  reads, the DB and the balances, which go out while exchangeInfo still arrives).
   Baseline: the naive way, one order query per position (``naive_queries_s``, timed through
   the same adapter) plus the same process start (``process_start_s``). The sim's weight limit
   is raised for this one, so the runs do not wait on each other's weight. Also printed: when

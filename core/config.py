@@ -85,8 +85,9 @@ def parse_config(text: str, *, source: str, env: Mapping[str, str] = os.environ,
     return _Parser(source, env, need_keys, need_pairs).config(data)
 
 
-def redacted(cfg: Config) -> dict[str, Any]:
-    """A JSON-able dict of ``cfg`` with secrets shown as ``"***"`` (or None when unset)."""
+def redacted(cfg: Config, *, pair_settings: bool = True) -> dict[str, Any]:
+    """A JSON-able dict of ``cfg`` with secrets shown as ``"***"`` (or None when unset).
+    ``pair_settings=False``: ``pairs`` names the symbols alone."""
     exchange = _plain(cfg.exchange)
     for key in SECRET_KEYS:
         exchange[key] = "***" if getattr(cfg.exchange, key) else None
@@ -97,7 +98,7 @@ def redacted(cfg: Config) -> dict[str, Any]:
         "feed": _plain(cfg.feed),
         "paper": _plain(cfg.paper),
         "defaults": _plain(cfg.defaults),
-        "pairs": [_plain(p) for p in cfg.pairs],
+        "pairs": [_plain(p) if pair_settings else p.symbol for p in cfg.pairs],
     }
 
 

@@ -111,6 +111,10 @@ class Exchange(ABC):
         warnings for the operator. Raises ``AuthError`` for a wrong key or secret."""
         return []
 
+    def wait_ready(self) -> None:  # noqa: B027
+        """Wait for what ``connect`` started and did not wait for (a venue's reference data,
+        such as the symbols' filters); raises its error. Boot reads its DB meanwhile."""
+
     def start_streams(self) -> None:  # noqa: B027
         """Start pushing execution reports to the listener (a venue's user-data stream)."""
 

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -56,6 +56,7 @@ from exchange.binance.transport import (  # noqa: F401 - part of this module's A
     ClientPool,
     Metrics,
     RequestPath,
+    log_clock_offset,
     pin_environment,
     plain,
     ws_api_url_for,
@@ -112,6 +113,8 @@ class BinanceExchange(RequestPath, Exchange):
         self.meter = RateMeter(clock)
         self._lock = threading.RLock()
         self._rules: dict[str, SymbolRules] = {}
+        self._ready_lock = threading.RLock()  # an RLock: rules() may come from wait_ready
+        self._info: Future | None = None  # connect's exchangeInfo, until wait_ready
         self._last_price: dict[str, Decimal] = {}
         self._tracker = OpenOrderTracker()
         self.fees = FeeValuer(assets=self._assets, price=self.last_price)
@@ -124,12 +127,20 @@ class BinanceExchange(RequestPath, Exchange):
     def check_credentials(self) -> CredentialReport:
         """A signed account call at boot. Wrong key or secret: ``AuthError`` with the one line
         ``invalid API key or secret``. Reports whether the key can withdraw, where the API says."""
-        account = AccountDTO.parse(self._call("account", self.client.get_account))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="credentials") as pool:
+            return self._credentials(pool)
+
+    def _credentials(self, pool: ThreadPoolExecutor) -> CredentialReport:
+        """The account and its key's restrictions, the second sent on ``pool`` beside the
+        first. The account's answer speaks first: a wrong key is ``AuthError`` either way."""
+        restrictions = None if self._testnet else pool.submit(  # the testnet has no /sapi
+            self._call, "apiRestrictions", self.client.get_account_api_permissions)
+        account = AccountDTO.parse(self._call("account", self.client.get_account),
+                                   balances=False)
         can_withdraw: bool | None = None
-        if not self._testnet:  # the testnet has no /sapi
+        if restrictions is not None:
             try:
-                raw = self._call("apiRestrictions", self.client.get_account_api_permissions)
-                can_withdraw = ApiRestrictionsDTO.parse(raw).enableWithdrawals
+                can_withdraw = ApiRestrictionsDTO.parse(restrictions.result()).enableWithdrawals
             except (AuthError, VenueBanned):
                 raise
             except VenueError as exc:  # 404 on a sim or a venue without /sapi: unknown
@@ -140,9 +151,10 @@ class BinanceExchange(RequestPath, Exchange):
 
     def load_exchange_info(self) -> dict[str, SymbolRules]:
         """One exchangeInfo call: filters of every configured symbol and the rate limits."""
-        info = ExchangeInfoDTO.parse(self._call("exchangeInfo", self.client.get_exchange_info))
-        self.meter.set_limits(info.rateLimits)
         wanted = set(self._symbols) | set(self._rules)
+        info = ExchangeInfoDTO.parse(self._call("exchangeInfo", self.client.get_exchange_info),
+                                     only=wanted)
+        self.meter.set_limits(info.rateLimits)
         with self._lock:
             for sym in info.symbols:
                 if not wanted or sym.symbol in wanted:
@@ -153,6 +165,8 @@ class BinanceExchange(RequestPath, Exchange):
         return dict(self._rules)
 
     def rules(self, symbol: str) -> SymbolRules:
+        if symbol not in self._rules:
+            self.wait_ready()
         if symbol not in self._rules:
             if symbol not in self._symbols:
                 self._symbols = (*self._symbols, symbol)
@@ -349,18 +363,41 @@ class BinanceExchange(RequestPath, Exchange):
 
     def connect(self) -> list[str]:
         """Boot checks: the key and secret work (else ``AuthError``), and the clock is synced;
-        with the symbols' exchangeInfo read beside the credentials (their answers overlap).
-        A wrong key stops before anything else is said."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="connect") as pool:
-            info = pool.submit(self.load_exchange_info) if self._symbols else None
-            report = self.check_credentials()
-            if info is not None:
-                info.result()
-        self.resync_clock()
+        the four requests (account, the key's restrictions, the server time, exchangeInfo)
+        are sent side by side, one round trip in all. A signed call that went out before the
+        clock was known and came back -1021 is signed again with it (``_call``). A wrong key
+        stops before anything else is said. exchangeInfo (1.5 MB for 1,000 symbols, 60 ms
+        here) is still read when this returns: ``wait_ready`` (or the first ``rules``)
+        waits for it, so boot reads its DB meanwhile."""
+        with self._ready_lock:
+            if self._symbols and self._info is None:
+                self._info = Future()
+                threading.Thread(target=self._load_info, args=(self._info,), daemon=True,
+                                 name="exchange-info").start()
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="connect") as pool:
+            clock = pool.submit(self.resync_clock, quiet=True)
+            report = self._credentials(pool)
+            log_clock_offset(clock.result())  # after the key check: a wrong key says only so
         warnings = []
         if report.can_withdraw:
             warnings.append("this API key can withdraw funds; Ratchet needs only spot trading")
         return warnings
+
+    def wait_ready(self) -> None:
+        """The symbols' filters that ``connect`` asked for are here; raises the error of that
+        exchangeInfo read once, and a call after it (``policy.read`` retrying) reads again."""
+        with self._ready_lock:
+            info, self._info = self._info, None
+            if info is not None:
+                info.result()
+            elif any(s not in self._rules for s in self._symbols):
+                self.load_exchange_info()
+
+    def _load_info(self, done: Future) -> None:
+        try:
+            done.set_result(self.load_exchange_info())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
+            done.set_exception(exc)
 
     def start_streams(self) -> None:
         self.start_user_stream()

@@ -81,7 +81,7 @@ class ClientPool:
     Boot reconciliation sends its queries and stops side by side; the Gateway, one at a time.
     ``MAX_CLIENTS`` bounds the requests in flight; more wait for a free client."""
 
-    MAX_CLIENTS = 8
+    MAX_CLIENTS = 16  # boot reconciliation's READERS and SENDERS
 
     def __init__(self, first: Any, make: Callable[[], Any]) -> None:
         self._make = make
@@ -192,12 +192,13 @@ class RequestPath:
 
     # --- clock and credentials ----------------------------------------------------------------
 
-    def resync_clock(self) -> int:
-        """Set the signing offset from ``/api/v3/time``; returns it in milliseconds."""
+    def resync_clock(self, *, quiet: bool = False) -> int:
+        """Set the signing offset from ``/api/v3/time``; returns it in milliseconds.
+        ``quiet``: the caller logs it (connect, once the key is known to work)."""
         with self._clients.client() as client:
-            return self._resync_with(client)
+            return self._resync_with(client, quiet=quiet)
 
-    def _resync_with(self, client: Any) -> int:
+    def _resync_with(self, client: Any, *, quiet: bool = False) -> int:
         # python-binance signs with time.time() + timestamp_offset, so measure against it.
         before = time.time()
         raw = self._send("time", client, client.get_server_time, None, {})
@@ -205,6 +206,10 @@ class RequestPath:
         server = ServerTimeDTO.parse(raw).serverTime
         offset = server - round((before + after) * 500)
         self._clients.set_offset(offset)
-        log.info("clock offset to binance: %d ms", offset)
+        if not quiet:
+            log_clock_offset(offset)
         return offset
 
+
+def log_clock_offset(offset_ms: int) -> None:
+    log.info("clock offset to binance: %d ms", offset_ms)

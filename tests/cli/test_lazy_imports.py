@@ -14,12 +14,13 @@ import pytest
 from tests.conftest import REPO
 
 HEAVY = ("binance", "aiohttp", "dateparser", "dateparser.date", "requests",
-         "exchange.sim.server", "actors.supervisor", "actors.replay", "pykka")
+         "exchange.sim.server", "actors.supervisor", "actors.replay", "pykka",
+         "Crypto.Math.Numbers", "cffi")
 
 
-def _loaded_after(code: str, cwd) -> set[str]:
+def _loaded_after(code: str, cwd, watched: tuple[str, ...] = HEAVY) -> set[str]:
     """The watched modules in ``sys.modules`` after running ``code`` in a fresh interpreter."""
-    probe = f"import sys, json\n{code}\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    probe = f"import sys, json\n{code}\nprint(json.dumps([m for m in {watched!r} if m in sys.modules]))"
     out = subprocess.run([sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60, check=True)
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -69,9 +70,32 @@ def test_binance_mode_loads_the_rest_client_and_not_the_streaming_half(paper_dir
         "BinanceExchange(api_key='k', api_secret='s', base_url='http://127.0.0.1:9')",
         paper_dir)
 
-    # Assert
+    # Assert: nor pycryptodome's RSA and ECC code (and cffi's C parser): Ratchet signs with HMAC
     assert {"binance", "requests"} <= loaded
-    assert not loaded & {"aiohttp", "dateparser.date"}
+    assert not loaded & {"aiohttp", "dateparser.date", "Crypto.Math.Numbers", "cffi"}
+
+
+def test_pycryptodome_is_whole_for_a_key_that_signs_with_rsa(paper_dir):
+    # Act: python-binance's own names for its RSA and Ed25519 keys, used after our REST load
+    loaded = _loaded_after(
+        "import exchange.binance.exchange\n"
+        "from binance.base_client import RSA, ECC, SHA256, pkcs1_15\n"
+        "key = RSA.generate(1024)\n"
+        "signature = pkcs1_15.new(key).sign(SHA256.new(b'symbol=BTCUSDT'))\n"
+        "pkcs1_15.new(key.public_key()).verify(SHA256.new(b'symbol=BTCUSDT'), signature)\n"
+        "assert ECC.generate(curve='ed25519').has_private()", paper_dir)
+
+    # Assert
+    assert "Crypto.Math.Numbers" in loaded
+
+
+def test_the_binance_run_path_loads_no_live_view_unless_on_a_terminal(paper_dir):
+    # Act: what ``ratchet run`` imports before it knows where its logs go
+    loaded = _loaded_after("import cli.run_cmd, cli.common", paper_dir,
+                           watched=("rich", "cli.live_view", "actors.supervisor"))
+
+    # Assert
+    assert loaded == {"actors.supervisor"}
 
 
 def test_python_binance_is_whole_for_code_that_imports_it_directly(paper_dir):

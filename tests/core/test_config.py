@@ -357,6 +357,15 @@ def test_redacted_shows_unset_secrets_as_none():
     assert out["exchange"]["api_key"] is None and out["exchange"]["api_secret"] is None
 
 
+def test_redacted_without_pair_settings_names_the_pairs_alone():
+    cfg = parse(MINIMAL + "\n[[pairs]]\nsymbol = 'ETHUSDT'\ntrail_pct = 2\n")
+
+    out = redacted(cfg, pair_settings=False)
+
+    assert out["pairs"] == [p.symbol for p in cfg.pairs] and "ETHUSDT" in out["pairs"]
+    assert out["engine"] == redacted(cfg)["engine"]
+
+
 def test_replay_feed_path_is_resolved_against_the_config_directory():
     cfg = parse("[feed]\nkind = 'replay'\npath = 'data/btc.csv'\nspeed = 10\n" + MINIMAL)
 

@@ -84,3 +84,7 @@ def test_engine_boot_asks_the_venue_only_about_stops_that_were_not_open(tmp_path
     # 3 it placed; the 21 pairs trade on without asking again.
     assert counts[h.ORDER_GET] == fleet.not_open
     assert counts[h.ORDER_POST] == fleet.canceled + fleet.missing
+    # One exchangeInfo, one account check; one price list for reconciliation and one where
+    # the feed starts, not one price per pair (22 s of boot for 1,000 pairs at 20 ms).
+    assert counts["GET /api/v3/exchangeInfo"] == 1
+    assert counts[h.TICKER] == 2, counts
