@@ -17,14 +17,13 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pykka
 import pykka.debug
 
-from actors.messages import Boot, GetSnapshot, ReloadConfig, Shutdown
-from actors.supervisor import Supervisor
 from cli.common import build_exchange, build_market_data, check_live_safety
 from cli.main import add_config_arg
 from core.config import load_config, redacted
@@ -114,7 +113,13 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
     try:
         exchange = build_exchange(cfg, metrics=metrics)
         # A wrong key or secret stops here (one line, exit 2); a lost answer is asked again.
-        for warning in policy.read(exchange.connect):
+        # The engine's own modules (the actors: 50 ms) load while connect waits on the venue.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="connect") as pool:
+            connected = pool.submit(policy.read, exchange.connect)
+            from actors.messages import Boot, Shutdown
+            from actors.supervisor import Supervisor
+            warnings = connected.result()
+        for warning in warnings:
             log_event(log, "exchange_warning", level=logging.WARNING, warning=warning)
     except BaseException:
         metrics.stop()
@@ -177,10 +182,14 @@ def _reload(supervisor: pykka.ActorRef, path: str) -> None:
     except RatchetError as exc:  # a bad reload keeps the running config
         log_event(log, "config_reload_refused", level=logging.ERROR, error=str(exc))
         return
+    from actors.messages import ReloadConfig
+
     supervisor.ask(ReloadConfig(config=cfg), timeout=60)
 
 
 def _print_status(supervisor: pykka.ActorRef) -> None:
+    from actors.messages import GetSnapshot
+
     try:
         snapshots = supervisor.ask(GetSnapshot(), timeout=5)
     except Exception as exc:  # noqa: BLE001 - a status line must never stop the engine

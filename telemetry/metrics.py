@@ -32,7 +32,6 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Mapping
-from importlib import metadata
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -45,6 +44,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from core import __version__
 from telemetry import endpoint as http_endpoint
 from telemetry.labels import (  # noqa: F401 - part of this module's API
     MAX_LABEL_LENGTH,
@@ -90,7 +90,7 @@ class Metrics:
         self._actions = ChildCache(self.reconcile_actions, (LabelGuard(),))
         for actor in RESTARTED_ACTORS:  # at 0 from the start, so increase() sees a first restart
             self._restarts.get(actor)
-        self.build_info.info({"version": _version(), "python": sys.version.split()[0]})
+        self.build_info.info({"version": __version__, "python": sys.version.split()[0]})
 
     def _define(self) -> None:
         r = self.registry
@@ -241,8 +241,3 @@ class Metrics:
             thread.join(timeout=5)
 
 
-def _version() -> str:
-    try:
-        return metadata.version("ratchet")
-    except metadata.PackageNotFoundError:
-        return "unknown"

@@ -6,6 +6,7 @@ import math
 import urllib.error
 import urllib.request
 from decimal import Decimal
+from importlib import metadata
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -276,12 +277,13 @@ def test_each_instance_has_its_own_registry():
         _value(second, "ratchet_stop_moves_total", symbol="BTCUSDT")
 
 
-def test_build_info_carries_the_version():
+def test_build_info_carries_the_installed_version():
     metrics = Metrics()
 
     (sample,) = _families(metrics)["ratchet_build_info"].samples
 
-    assert sample.labels["version"]
+    # the package's version as pip installed it from setup.cfg (which reads core.__version__)
+    assert sample.labels["version"] == metadata.version("ratchet")
     assert sample.value == 1
 
 
