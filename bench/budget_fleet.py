@@ -222,7 +222,7 @@ def engine(directory: Path, runs: Sequence[Stretch], settings: PairSettings,
         exchange = BinanceExchange(api_key=API_KEY, api_secret=API_SECRET, base_url=sim.url,
                                    timeout_s=Decimal(5), symbols=symbols, metrics=counter)
         exchange.connect()
-        exchange.load_exchange_info()
+        exchange.wait_ready()  # the exchangeInfo connect sent
         exchange.open_orders()  # boot reconciliation's one call: the adapter knows the stops
         gateway = Gateway.start(exchange, move_order=move_order, closing=closing)
         exchange.set_listener(lambda report: tell_if_alive(gateway, OrderUpdated(report=report)))
