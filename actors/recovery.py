@@ -129,7 +129,7 @@ def _query(exchange: Exchange, order: Order) -> OrderReport | None:
 @dataclass(frozen=True, slots=True)
 class FirstReads:
     """Boot's first two reads, sent before the pairs' filters are known: the stored state
-    (the DBWriter's answer to ``LoadState(open_only=True)``, 25 ms for 1,000 positions) and
+    (the DBWriter's answer to ``LoadState(open_only=True)``, 25–37 ms for 1,000 positions) and
     the balances (which must be read before the open orders: see ``plan``)."""
 
     stored: Any

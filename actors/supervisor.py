@@ -113,8 +113,7 @@ class Supervisor(pykka.ThreadingActor):
         policy.read(self.exchange.wait_ready)
         # Each pair's stop_mode line waits until every stop is protected: 1,000 lines cost
         # ~40 ms, and a kind that does not fit its symbol still stops the boot here.
-        choices = [(pair.symbol, self._add_handle(pair, announce=False))
-                   for pair in self.config.pairs]
+        choices = [(pair.symbol, self._add_handle(pair)) for pair in self.config.pairs]
         check_adopting_pairs([(h.settings, h.filters) for h in self.pairs.values()])
         self.report = recovery.reconcile_with_db(
             self.exchange, self.db, settings={s: h.settings for s, h in self.pairs.items()},
@@ -133,12 +132,11 @@ class Supervisor(pykka.ThreadingActor):
         return {"actions": self.report.actions, "halted": self.report.halted,
                 "errors": self.report.errors, "queried": self.report.queried}
 
-    def _add_handle(self, pair: PairSettings, *, announce: bool = True) -> StopChoice:
-        """The pair's handle, once its stop kind fits its symbol (``ConfigError`` if not)."""
+    def _add_handle(self, pair: PairSettings) -> StopChoice:
+        """The pair's handle, once its stop kind fits its symbol (``ConfigError`` if not);
+        returns that kind, for the caller's ``stop_mode`` line."""
         filters = self.exchange.symbol_filters(pair.symbol)
         choice = choose(pair, filters)
-        if announce:
-            _announce(pair.symbol, choice)
         self.pairs[pair.symbol] = PairHandle(settings=pair, filters=filters,
                                              slot=TickSlot(pair.symbol))
         return choice
@@ -246,7 +244,7 @@ class Supervisor(pykka.ThreadingActor):
         for symbol in list(added):
             self.exchange.add_pair(wanted[symbol])
             try:
-                self._add_handle(wanted[symbol])
+                _announce(symbol, self._add_handle(wanted[symbol]))
                 check_adopting_pairs([(h.settings, h.filters) for h in self.pairs.values()])
             except ConfigError as exc:  # the rest of the reload goes ahead
                 self.pairs.pop(symbol, None)
