@@ -49,7 +49,9 @@ class WriteUnit:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Flush:
-    """Sent by the DBWriter to itself: commit everything buffered so far."""
+    """Tell the DBWriter: take every unit waiting in its lane and commit them (its ref sends
+    one when the first unit of an empty lane arrives; one that finds the lane empty is a
+    no-op)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
