@@ -28,12 +28,20 @@ def _raw_connection(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def raw_commit_latencies(path: Path, rows: list[tuple]) -> list[float]:
-    """One row per transaction (``BEGIN IMMEDIATE``, upsert, ``COMMIT``), one after another,
-    each with a fresh ``updated_at`` as a real save has (its index entry moves every time)."""
+def raw_commit_latencies(path: Path, rows: list[tuple], every_s: float = 0.0) -> list[float]:
+    """One row per transaction (``BEGIN IMMEDIATE``, upsert, ``COMMIT``), each with a fresh
+    ``updated_at`` as a real save has (its index entry moves every time): one after another,
+    or one every ``every_s`` seconds (the disk and the CPU idle between them, as they do
+    between an engine's commits)."""
     conn = _raw_connection(path)
     out = []
+    next_at = time.perf_counter()
     for row in rows:
+        if every_s:
+            next_at += every_s
+            pause = next_at - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
         row = (*row[:4], utc_now())
         began = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
