@@ -12,7 +12,8 @@ all measured in the same run.
   ``synchronous=FULL`` (``BEGIN IMMEDIATE``, upsert, ``COMMIT``), one after the other (the
   target's). Beside it, ``paced_limit``: the same raw commit, one every ``commit_every_ms``,
   the interval between the DBWriter's commits in that run, since a commit after the disk
-  idled is slower than one straight after another.
+  idled is slower than one straight after another; and ``one_writer``: the DBWriter's ack
+  with a single writer at that pace (no other writer's commit to wait behind).
 - ``load_position_p50`` and ``list_orders_by_position_p50`` at 10,000 positions and 100,000
   orders; baselines: peewee's ``Model.get_by_id``, and the same query at schema v1 (before
   ``idx_orders_position``).
@@ -211,6 +212,23 @@ def ack_latencies(save: Callable[[Position], None], writers: int, seconds: float
     return [x for per in latencies for x in per]
 
 
+def paced_saves(save: Callable[[Position], None], n: int, every_s: float) -> list[float]:
+    """One writer saving one position every ``every_s`` seconds: an ack with nobody else's
+    commit to wait behind, at the DBWriter's pace of the 1,000-writer run."""
+    out = []
+    next_at = time.perf_counter()
+    for seq in range(n):
+        next_at += every_s
+        pause = next_at - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        p = position("alone", seq)
+        began = time.perf_counter()
+        save(p)
+        out.append(time.perf_counter() - began)
+    return out
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     if not ordered:
@@ -268,6 +286,7 @@ def run(sizes: Sizes, workdir: Path) -> list[dict]:
     writer = WriterSaver(workdir / "latency-writer.db")
     ours_lat = ack_latencies(writer.save, sizes.latency_writers, sizes.latency_seconds)
     every_s = sizes.latency_seconds / max(1, writer.commits())
+    alone = paced_saves(writer.save, sizes.raw_commits, every_s)
     writer.close()
     # The same raw commit at the pace the DBWriter committed in that run: between group
     # commits the disk and the CPU idle, and a commit after an idle gap is slower.
@@ -290,7 +309,7 @@ def run(sizes: Sizes, workdir: Path) -> list[dict]:
                              baseline=percentile(theirs_lat, q) * ms, limit=limit,
                              of_limit=value / limit, target=f"of_limit <= {target}",
                              paced_limit=paced_limit, of_paced_limit=value / paced_limit,
-                             **common))
+                             one_writer=percentile(alone, q) * ms, **common))
 
     records.extend(_reads(sizes, workdir / "reads.db"))
     return records

@@ -29,4 +29,4 @@ def test_db_bench_prints_one_json_figure_a_line_with_its_baseline(tmp_path, caps
                or r.get("baseline_name", "").endswith("SqliteQueueDatabase")]
     assert len(limited) == 3 and all(r["limit"] and r["of_limit"] for r in limited)
     acks = [r for r in records if r["metric"].startswith("ack_latency")]
-    assert all(r["paced_limit"] > 0 and r["commit_every_ms"] > 0 for r in acks)
+    assert all(r["paced_limit"] > 0 and r["commit_every_ms"] > 0 and r["one_writer"] > 0 for r in acks)
