@@ -269,6 +269,38 @@ def test_a_write_queued_behind_the_stop_is_answered_after_the_last_commit(db_pat
     repo.db.close()
 
 
+class _SlowToStop(DBWriter):
+    """A DBWriter whose ``on_stop`` waits for ``go``: pykka has already marked it stopped
+    (its ref refuses messages) while its last flush has not run yet."""
+
+    def __init__(self, *args, go: threading.Event, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.go = go
+
+    def on_stop(self) -> None:
+        assert self.go.wait(TIMEOUT)
+        super().on_stop()
+
+
+def test_a_write_in_the_lane_while_pykka_stops_the_writer_is_committed_not_refused(db_path):
+    # Arrange
+    go = threading.Event()
+    ref = _SlowToStop.start(db_path, go=go)
+    ref.ask(LoadState(), timeout=TIMEOUT)
+    ref.stop(block=False)
+    assert ref.ref.actor_stopped.wait(TIMEOUT)  # pykka refuses messages from here on
+
+    # Act: the lane is not shut yet, so the write gets in; its Flush finds the actor dead
+    late = write(ref, Persist(orders=(order("in-the-window"),)))
+    go.set()
+
+    # Assert: the writer's last take committed it, and the waiter was told so
+    late.get(timeout=TIMEOUT)
+    repo = Repository(open_database(db_path))
+    assert repo.get_order("in-the-window") == order("in-the-window")
+    repo.db.close()
+
+
 class _TellsOutcome:
     """What a non-blocking actor would pass as ``done``: it records the outcome (where an
     actor would ``tell`` itself) on the writer's thread, after the COMMIT."""
