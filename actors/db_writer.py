@@ -64,6 +64,7 @@ from persistence.repository import Repository
 
 logger = logging.getLogger(__name__)
 
+_ASKER = object()  # the ``done`` of a Persist sent to the actor itself: its ask gets the error
 _POLL_S = 0.05  # how often a waiter checks that the writer has not stopped without its unit
 
 
@@ -271,8 +272,7 @@ class DBWriter(pykka.ThreadingActor):
         self._db: Any = None
         self._repo: Repository | None = None
         self._open_error: StoreError | None = None
-        self._units: list[Persist] = []
-        self._waiters: list[Any] = []
+        self._pending: list[tuple[Persist, Any]] = []  # taken from the lane, not committed
         self.failures = 0
         self.lost_units = 0
         self.commits = 0
@@ -323,8 +323,8 @@ class DBWriter(pykka.ThreadingActor):
             case Persist():  # not through WriterRef: an ask or a tell, so commit before replying
                 self._require_open()
                 self._accept(self._lane.take())
-                self._units.append(message)
-                self._flush(raise_failure=True)
+                self._pending.append((message, _ASKER))
+                self._flush()
             case LoadState(open_only=open_only, symbol=symbol):
                 self._commit_lane()
                 return self._load_state(open_only=open_only, symbol=symbol)
@@ -367,46 +367,75 @@ class DBWriter(pykka.ThreadingActor):
                 raise error
             self.lost_units += told
             return
-        for unit, done in items:
-            self._units.append(unit)
-            if done is not None:
-                self._waiters.append(done)
-            if len(self._units) >= self._batch_limit:
-                self._flush()
+        self._pending.extend(items)
 
-    def _flush(self, *, raise_failure: bool = False) -> None:
-        """Commit every buffered unit in one transaction, then answer their waiters."""
-        if not self._units or self._repo is None:
+    def _flush(self) -> None:
+        """Commit the buffered units, ``batch_limit`` to a transaction, answering each group's
+        waiters after its COMMIT.
+
+        Once a group is committed, what waits in the lane is taken at once and its
+        ``BEGIN IMMEDIATE`` sent before the waiters are answered: the writers that wake then
+        would otherwise hold the GIL while the writer waits to get it back from that
+        statement (64 writers: ~27k saves/s against ~22k, ``python -m bench db``). No
+        transaction is ever left open with nothing to commit in it. After ``batch_limit``
+        units the writer goes back to its inbox, where the lane's next ``Flush`` waits.
+        """
+        if self._repo is None:
             return
-        units, waiters = self._units, self._waiters
-        self._units, self._waiters = [], []
-        started = time.perf_counter()
-        try:
-            with self._repo.transaction():
-                self._repo.apply_batch(units)
-        except Exception as failure:  # every waiter gets it; nothing is dropped silently
-            exc = first_error(failure)
-            self.failures += 1
-            unanswered = len(units) - len(waiters) - (1 if raise_failure else 0)
-            self.lost_units += unanswered
-            logger.error("DB commit of %d units rolled back (%d waiting, %d told and lost): %s",
-                         len(units), len(units) - unanswered, unanswered, exc)
-            if self._metrics is not None:
-                self._metrics.db_failure()
-            for done in waiters:
-                done.set_exception((type(exc), exc, exc.__traceback__))
-            if raise_failure:
-                raise exc from None
-        else:
+        begun = False
+        committed = 0
+        while self._pending:
+            group = self._pending[:self._batch_limit]
+            del self._pending[:self._batch_limit]
+            started = time.perf_counter()
+            try:
+                if not begun:
+                    self._repo.begin()
+                begun = False
+                self._repo.apply_batch([unit for unit, _ in group])
+                self._repo.commit()
+            except Exception as failure:  # every waiter gets it; nothing is dropped silently
+                self._repo.abandon()
+                self._failed(group, first_error(failure))
+                continue
+            finally:
+                if self._metrics is not None:
+                    self._metrics.db_queue_depth(len(self._lane) + self.actor_inbox.qsize())
             elapsed = time.perf_counter() - started
             self.commits += 1
-            for done in waiters:
-                done.set(None)
+            committed += len(group)
+            if not self._pending and committed < self._batch_limit:
+                self._pending = self._lane.take()
+                begun = bool(self._pending) and self._repo.try_begin()
+            try:
+                for _, done in group:
+                    if done is not None and done is not _ASKER:
+                        done.set(None)
+            except BaseException:  # a reply that raised: no transaction stays open behind it
+                if begun:
+                    self._repo.abandon()
+                raise
             if self._metrics is not None:
-                self._metrics.db_commit(elapsed, len(units))
-        finally:
-            if self._metrics is not None:
-                self._metrics.db_queue_depth(len(self._lane) + self.actor_inbox.qsize())
+                self._metrics.db_commit(elapsed, len(group))
+
+    def _failed(self, group: list[tuple[Persist, Any]], exc: BaseException) -> None:
+        """A group rolled back: count it, log it, give every waiter the error; a unit sent to
+        the actor itself (``_ASKER``) gets it raised to its asker."""
+        self.failures += 1
+        told = sum(1 for _, done in group if done is None)
+        self.lost_units += told
+        logger.error("DB commit of %d units rolled back (%d waiting, %d told and lost): %s",
+                     len(group), len(group) - told, told, exc)
+        if self._metrics is not None:
+            self._metrics.db_failure()
+        asked = False
+        for _, done in group:
+            if done is _ASKER:
+                asked = True
+            elif done is not None:
+                done.set_exception((type(exc), exc, exc.__traceback__))
+        if asked:
+            raise exc from None
 
     def _load_state(self, *, open_only: bool, symbol: str | None) -> StoredState:
         assert self._repo is not None

@@ -15,13 +15,14 @@ vary (``list_orders`` by state, ``list_fills``...) use peewee's query builder as
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from peewee import SQL, Database, Model
+from peewee import SQL, Database, Model, PeeweeException
 
 from core.types import Fill, Order, OrderState, Position, PositionState, Side
 from persistence.fields import decimal_to_text, row_json
@@ -109,6 +110,30 @@ class Repository:
     def transaction(self) -> Any:
         """A ``BEGIN IMMEDIATE`` transaction (a savepoint when one is already open)."""
         return self.db.atomic("IMMEDIATE")
+
+    # A transaction driven step by step, for the DBWriter, which begins the next group's
+    # before it answers the last one's waiters.
+
+    def begin(self) -> None:
+        self.db.begin("IMMEDIATE")
+
+    def try_begin(self) -> bool:
+        """``begin``, or False if it failed (the caller's next ``begin`` raises it)."""
+        try:
+            self.db.begin("IMMEDIATE")
+        except PeeweeException:
+            return False
+        return True
+
+    def commit(self) -> None:
+        self.db.commit()
+
+    def abandon(self) -> None:
+        """Roll back what is open, if anything (SQLite has already rolled back a COMMIT that
+        failed with a full disk)."""
+        if self.db.connection().in_transaction:
+            with contextlib.suppress(PeeweeException):
+                self.db.rollback()
 
     # --- units of work --------------------------------------------------------------------
 
