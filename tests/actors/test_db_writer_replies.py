@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 
 import pykka
@@ -330,3 +331,70 @@ def test_any_object_with_set_can_carry_the_reply_and_runs_after_commit(db_path):
     # Assert: when it ran, another connection already saw the row
     assert done.called.wait(TIMEOUT)
     assert done.outcomes == [("committed", True)]
+
+
+class _SeesRows:
+    """A ``done`` that, when the writer answers it, records which rows another connection
+    sees committed."""
+
+    def __init__(self, db_path, ids) -> None:
+        self.db_path, self.ids = db_path, ids
+        self.seen: dict[str, bool] | None = None
+
+    def set(self, value=None) -> None:
+        self.seen = {cid: _on_disk(self.db_path, cid) for cid in self.ids}
+
+    def set_exception(self, exc_info=None) -> None:
+        self.seen = {}
+
+
+def test_the_next_group_begun_before_the_replies_is_answered_only_after_its_own_commit(db_path):
+    # Arrange
+    ref = _start(db_path)
+    first = _SeesRows(db_path, ("first", "second"))
+
+    # Act: "second" waits in the lane while the group of "first" is stuck behind the lock
+    with write_lock_held(db_path):
+        ref.tell(WriteUnit(unit=Persist(orders=(order("first"),)), done=first))
+        _wait_until(lambda: len(ref.lane) == 0)  # the writer took "first"
+        second = write(ref, Persist(orders=(order("second"),)))
+
+    # Assert: when "first" was answered, "second" was begun but not committed; then it was
+    second.get(timeout=TIMEOUT)
+    assert first.seen == {"first": True, "second": False}
+    assert _on_disk(db_path, "second")
+    ref.stop(timeout=TIMEOUT)
+
+
+class _RaisingReply:
+    def set(self, value=None) -> None:
+        raise RuntimeError("a reply that fails")
+
+    def set_exception(self, exc_info=None) -> None:
+        raise RuntimeError("a reply that fails")
+
+
+def test_a_reply_that_raises_leaves_no_transaction_open_and_the_next_writer_commits(db_path):
+    # Arrange: the writer crashes on the reply; the unit waiting behind it was already begun
+    ref = _start(db_path)
+    with write_lock_held(db_path):
+        ref.tell(WriteUnit(unit=Persist(orders=(order("raises"),)), done=_RaisingReply()))
+        _wait_until(lambda: len(ref.lane) == 0)
+        behind = write(ref, Persist(orders=(order("behind"),)))
+
+    # Act: the writer stops on the failure; its last flush commits what it had taken
+    behind.get(timeout=TIMEOUT)
+
+    # Assert: both rows are on disk and nothing holds the write lock
+    assert _on_disk(db_path, "raises") and _on_disk(db_path, "behind")
+    conn = sqlite3.connect(db_path, isolation_level=None, timeout=1)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("ROLLBACK")
+    conn.close()
+
+
+def _wait_until(condition, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)
