@@ -140,7 +140,7 @@ class WriteLane:
 
     def put(self, unit: Persist, done: Any) -> bool:
         with self._lock:
-            if self._shut or self.closed.is_set():
+            if self._shut:
                 raise pykka.ActorDeadError("the DBWriter has stopped")
             self._items.append((unit, done))
             if self._told:
@@ -351,7 +351,7 @@ class DBWriter(pykka.ThreadingActor):
         self._flush()
 
     def _accept(self, items: list[tuple[Persist, Any]], *, final: bool = False) -> None:
-        """Buffer units taken from the lane, committing every ``batch_limit`` of them.
+        """Buffer units taken from the lane for ``_flush``.
 
         With no store, waiters get the ``StoreError``; a unit told without one raises it,
         which stops the actor (not on the ``final`` take, when it is stopping anyway)."""
@@ -376,7 +376,7 @@ class DBWriter(pykka.ThreadingActor):
         Once a group is committed, what waits in the lane is taken at once and its
         ``BEGIN IMMEDIATE`` sent before the waiters are answered: the writers that wake then
         would otherwise hold the GIL while the writer waits to get it back from that
-        statement (64 writers: ~27k saves/s against ~22k, ``python -m bench db``). No
+        statement (64 writers: 24-28k saves/s against 20-23k, ``python -m bench db``). No
         transaction is ever left open with nothing to commit in it. After ``batch_limit``
         units the writer goes back to its inbox, where the lane's next ``Flush`` waits.
         """

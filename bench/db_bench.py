@@ -43,6 +43,7 @@ from actors.messages import LoadState, Persist
 from bench import emit, run_in_workdir
 from bench.db_limits import (
     handoff_floor_per_second,
+    paced,
     raw_commit_latencies,
     raw_executemany_rows_per_second,
 )
@@ -216,12 +217,7 @@ def paced_saves(save: Callable[[Position], None], n: int, every_s: float) -> lis
     """One writer saving one position every ``every_s`` seconds: an ack with nobody else's
     commit to wait behind, at the DBWriter's pace of the 1,000-writer run."""
     out = []
-    next_at = time.perf_counter()
-    for seq in range(n):
-        next_at += every_s
-        pause = next_at - time.perf_counter()
-        if pause > 0:
-            time.sleep(pause)
+    for seq in paced(n, every_s):
         p = position("alone", seq)
         began = time.perf_counter()
         save(p)

@@ -10,6 +10,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from persistence.db import open_database
@@ -28,6 +29,18 @@ def _raw_connection(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def paced(n: int, every_s: float) -> Iterator[int]:
+    """``0 .. n-1``, one every ``every_s`` seconds (at once when 0), on a fixed schedule."""
+    next_at = time.perf_counter()
+    for i in range(n):
+        if every_s:
+            next_at += every_s
+            pause = next_at - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        yield i
+
+
 def raw_commit_latencies(path: Path, rows: list[tuple], every_s: float = 0.0) -> list[float]:
     """One row per transaction (``BEGIN IMMEDIATE``, upsert, ``COMMIT``), each with a fresh
     ``updated_at`` as a real save has (its index entry moves every time): one after another,
@@ -35,14 +48,8 @@ def raw_commit_latencies(path: Path, rows: list[tuple], every_s: float = 0.0) ->
     between an engine's commits)."""
     conn = _raw_connection(path)
     out = []
-    next_at = time.perf_counter()
-    for row in rows:
-        if every_s:
-            next_at += every_s
-            pause = next_at - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-        row = (*row[:4], utc_now())
+    for i in paced(len(rows), every_s):
+        row = (*rows[i][:4], utc_now())
         began = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(RAW_UPSERT, row)

@@ -120,7 +120,7 @@ class Repository:
     def try_begin(self) -> bool:
         """``begin``, or False if it failed (the caller's next ``begin`` raises it)."""
         try:
-            self.db.begin("IMMEDIATE")
+            self.begin()
         except PeeweeException:
             return False
         return True
