@@ -43,6 +43,7 @@ from actors.messages import LoadState, Persist
 from bench import emit, run_in_workdir
 from bench.db_limits import (
     handoff_floor_per_second,
+    handoff_microseconds,
     paced,
     raw_commit_latencies,
     raw_executemany_rows_per_second,
@@ -273,6 +274,9 @@ def run(sizes: Sizes, workdir: Path) -> list[dict]:
                          of_limit=ours / limit, target="ratio >= 10 and of_limit >= 0.3",
                          threads_floor=floor, threads_floor_name="bare thread handoffs, one "
                          "raw commit's sleep per group (handoff_floor_per_second)",
+                         handoff_us=handoff_microseconds(2000 if sizes is QUICK else 20_000),
+                         handoff_us_name="one thread handoff, two threads passing a lock "
+                         "(handoff_microseconds)",
                          **common))
     records.append(_emit(metric="durable_saves_per_s", value=ours, unit="saves/s",
                          baseline=single, baseline_name="one commit per save", better="higher",

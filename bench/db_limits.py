@@ -111,3 +111,27 @@ def handoff_floor_per_second(writers: int, total: int, commit_s: float) -> float
     inbox.put(None)
     consumer.join()
     return rate
+
+
+def handoff_microseconds(rounds: int = 20_000) -> float:
+    """One thread handoff here: two threads passing a lock back and forth, half a round
+    trip. Each of a durable save's wake-ups (the writer's reply, the GIL) costs about this;
+    on a VM whose idle cores halt (no halt polling) it is tens of microseconds."""
+    ping, pong = threading.Lock(), threading.Lock()
+    ping.acquire()
+    pong.acquire()
+
+    def other() -> None:
+        for _ in range(rounds):
+            ping.acquire()
+            pong.release()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    began = time.perf_counter()
+    for _ in range(rounds):
+        ping.release()
+        pong.acquire()
+    elapsed = time.perf_counter() - began
+    thread.join()
+    return elapsed / rounds / 2 * 1e6
