@@ -71,11 +71,12 @@ class Sizes:
     unindexed_lookups: int = 40
     raw_commits: int = 3000  # the single-commit limit
     raw_rows: int = 50_000  # the executemany limit (rows in one transaction)
+    handoff_rounds: int = 20_000  # lock round trips for one handoff's cost
 
 
 QUICK = Sizes(save_writers=8, saves=400, latency_writers=50, latency_seconds=2.0,
               positions=500, orders_per_position=10, lookups=200, unindexed_lookups=20,
-              raw_commits=300, raw_rows=5000)
+              raw_commits=300, raw_rows=5000, handoff_rounds=2000)
 
 
 def position(pid: str, seq: int = 0) -> Position:
@@ -274,7 +275,7 @@ def run(sizes: Sizes, workdir: Path) -> list[dict]:
                          of_limit=ours / limit, target="ratio >= 10 and of_limit >= 0.3",
                          threads_floor=floor, threads_floor_name="bare thread handoffs, one "
                          "raw commit's sleep per group (handoff_floor_per_second)",
-                         handoff_us=handoff_microseconds(2000 if sizes is QUICK else 20_000),
+                         handoff_us=handoff_microseconds(sizes.handoff_rounds),
                          handoff_us_name="one thread handoff, two threads passing a lock "
                          "(handoff_microseconds)",
                          **common))
