@@ -18,7 +18,8 @@ from actors.db_writer import DBWriter, DurableWrite, WriterRef, durable, write
 from actors.messages import LoadState, Persist, WriteUnit
 from persistence.db import open_database
 from persistence.repository import Repository
-from tests.actors.writer_helpers import wait_until, write_lock_held, writer_stuck_behind_the_lock
+from tests.actors.writer_helpers import write_lock_held, writer_stuck_behind_the_lock
+from tests.integration.engine import wait_for
 from tests.persistence.helpers import fill, order, position, refuse_poison_rows
 
 TIMEOUT = 15
@@ -343,7 +344,7 @@ def test_the_next_group_begun_before_the_replies_is_answered_only_after_its_own_
     # Act: "second" waits in the lane while the group of "first" is stuck behind the lock
     with write_lock_held(db_path):
         ref.tell(WriteUnit(unit=Persist(orders=(order("first"),)), done=first))
-        wait_until(lambda: len(ref.lane) == 0)  # the writer took "first"
+        wait_for(lambda: len(ref.lane) == 0, timeout=TIMEOUT, what='the writer to take "first"')
         second = write(ref, Persist(orders=(order("second"),)))
 
     # Assert: when "first" was answered, "second" was begun but not committed; then it was
@@ -366,7 +367,7 @@ def test_a_reply_that_raises_leaves_no_transaction_open_and_the_next_writer_comm
     ref = _start(db_path)
     with write_lock_held(db_path):
         ref.tell(WriteUnit(unit=Persist(orders=(order("raises"),)), done=_RaisingReply()))
-        wait_until(lambda: len(ref.lane) == 0)
+        wait_for(lambda: len(ref.lane) == 0, timeout=TIMEOUT, what="the writer to take it")
         behind = write(ref, Persist(orders=(order("behind"),)))
 
     # Act: the writer stops on the failure; its last flush commits what it had taken

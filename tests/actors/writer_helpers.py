@@ -4,12 +4,11 @@ connection, so "answered before COMMIT" or "split into two groups" would show.""
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from actors.messages import Persist
+from tests.integration.engine import wait_for
 from tests.persistence.helpers import position
 
 TIMEOUT = 15
@@ -37,12 +36,5 @@ def writer_stuck_behind_the_lock(ref, db_path) -> Iterator[None]:
     """
     with write_lock_held(db_path):
         ref.tell(Persist(positions=(position("blocker"),)))
-        wait_until(lambda: len(ref.lane) == 0)  # the writer took it, and waits on BEGIN
-        yield
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
+        wait_for(lambda: len(ref.lane) == 0, timeout=TIMEOUT, what="the writer to take it")
+        yield  # it has, and waits on BEGIN
