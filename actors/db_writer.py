@@ -81,8 +81,8 @@ class DurableWrite:
     ``answered`` is the outcome's flag; the lock only wakes the waiter. A group's waiters are
     woken in turn (``wake_in_turn``): the writer wakes the first, and each wakes the next
     once it holds the GIL, so about two threads want the GIL at a time instead of the whole
-    group (64 writers: ~30% more saves/s and one thread switch fewer per save,
-    ``python -m bench db``). A waiter never woken by the one before it (that one gave up on
+    group (64 writers: a third more saves/s, and 1.8 voluntary context switches a save
+    instead of 2.6; README, "Saves, waking in turn"). A waiter never woken by the one before it (that one gave up on
     its timeout just then) sees ``answered`` on its next poll, within ``_POLL_S``.
     """
 
