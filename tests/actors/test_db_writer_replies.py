@@ -204,6 +204,33 @@ def test_waiters_share_one_commit(db_path):
     assert metrics.batches == [1, 50]
 
 
+def test_a_group_of_blocked_waiters_is_woken_in_turn_and_each_is_answered_after_commit(db_path):
+    # Arrange: twenty threads blocked in get(), their units in one group behind the lock
+    metrics = FakeMetrics()
+    ref = _start(db_path, metrics=metrics)
+    answers: dict[int, object] = {}
+
+    def wait(i: int, pending: DurableWrite) -> None:
+        answers[i] = (pending.get(timeout=TIMEOUT), _on_disk(db_path, f"turn{i}"))
+
+    # Act
+    with writer_stuck_behind_the_lock(ref, db_path):
+        pending = [write(ref, Persist(orders=(order(f"turn{i}"),))) for i in range(20)]
+        threads = [threading.Thread(target=wait, args=(i, p)) for i, p in enumerate(pending)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: all(p.waiting for p in pending), timeout=TIMEOUT,
+                 what="every waiter to block")
+        assert answers == {}  # nothing answered while the lock is held
+    for t in threads:
+        t.join(TIMEOUT)
+
+    # Assert: each returned None and, when it did, found its own row committed
+    assert answers == {i: (None, True) for i in range(20)}
+    assert metrics.batches == [1, 20]
+    ref.stop(timeout=TIMEOUT)
+
+
 def test_a_persist_sent_to_the_bare_pykka_ref_is_committed_before_the_reply(db_path):
     # Arrange
     ref = _start(db_path)
