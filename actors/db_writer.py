@@ -131,7 +131,7 @@ class DurableWrite:
                 self._wait(None if timeout is None else timeout - first)
         after = self._next
         if after:
-            try:
+            try:  # noqa: SIM105 (not contextlib.suppress: a context manager on every save)
                 after.pop()._lock.release()  # popped once: the next waiter wakes once
             except IndexError:
                 pass
