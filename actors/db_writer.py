@@ -82,8 +82,9 @@ class DurableWrite:
     woken in turn (``wake_in_turn``): the writer wakes the first, and each wakes the next
     once it holds the GIL, so about two threads want the GIL at a time instead of the whole
     group (64 writers: a third more saves/s, and 1.8 voluntary context switches a save
-    instead of 2.6; README, "Saves, waking in turn"). A waiter never woken by the one before it (that one gave up on
-    its timeout just then) sees ``answered`` on its next poll, within ``_POLL_S``.
+    instead of 2.6; README, "Saves, waking in turn"). A waiter never woken by the one before
+    it (that one gave up on its timeout just then) sees ``answered`` on its next poll, within
+    ``_POLL_S``.
     """
 
     __slots__ = ("_closed", "_error", "_lock", "_next", "answered", "waiting")
