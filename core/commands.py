@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.types import Order, OrderReport, ReplaceReport
+from core.refusals import Refusal
+from core.types import Order, OrderReport, ReplaceReport, SymbolFilters
 
 # --- commands (pair -> Gateway) -----------------------------------------------------------
 
@@ -61,7 +62,33 @@ class CancelStrays:
     keep: frozenset[str] = frozenset()
 
 
-Command = PlaceMarketOrder | PlaceStop | ReplaceStop | CancelOrder | QueryOrder | CancelStrays
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchMarket:
+    """The venue said "Market is closed.": read the symbol's status with backoff until it
+    trades again, then answer ``MarketReopened``."""
+
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefreshFilters:
+    """The venue refused an order by a filter: read the symbol's filters again
+    (``FiltersRefreshed``)."""
+
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadBalance:
+    """The venue said the account lacks the coins: read the balance of ``asset``
+    (``BalanceSeen``)."""
+
+    symbol: str
+    asset: str
+
+
+Command = (PlaceMarketOrder | PlaceStop | ReplaceStop | CancelOrder | QueryOrder | CancelStrays
+           | WatchMarket | RefreshFilters | ReadBalance)
 
 # --- events (Gateway -> pair) -------------------------------------------------------------
 
@@ -91,19 +118,13 @@ class StopReplaced:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRejected:
-    """The venue (or a local filter check) refused an order for good.
-
-    ``would_trigger``: a stop refused because its stop price is at or above the last price
-    (Binance -2010 "Stop price would trigger immediately."). ``too_many_algo``: refused for
-    MAX_NUM_ALGO_ORDERS. ``insufficient``: the account lacks the funds or coins.
-    """
+    """The venue (or a local filter check) refused an order for good. ``kind`` is what the
+    refusal means for the pair (``core.refusals.classify`` of the code and text)."""
 
     order: Order
     reason: str
     code: int | None = None
-    would_trigger: bool = False
-    too_many_algo: bool = False
-    insufficient: bool = False
+    kind: Refusal = Refusal.OTHER
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,5 +154,30 @@ class BalanceSeen:
     ts: Decimal = Decimal(0)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketReopened:
+    """The answer to ``WatchMarket``: the symbol trades again; ``price`` is its last price as
+    the venue reported it then (None if it could not be read)."""
+
+    symbol: str
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelRefused:
+    """The venue would not cancel ``order`` because its market is closed (HALT, BREAK: -2011
+    "Market is closed."): the order stands; wait for the market, then ask again."""
+
+    order: Order
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FiltersRefreshed:
+    """The answer to ``RefreshFilters``: the symbol's filters as the venue has them now."""
+
+    filters: SymbolFilters
+
+
 VenueEvent = (OrderUpdated | StopReplaced | OrderRejected | OrderMissing | StraysCanceled
-              | BalanceSeen)
+              | BalanceSeen | MarketReopened | FiltersRefreshed | CancelRefused)

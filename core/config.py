@@ -310,6 +310,7 @@ class _Parser(Reader):
             "activation_pct": {"ge": Decimal(0)},
             "quote_per_trade": {"gt": Decimal(0)},
             "stop_fill_timeout_s": {"gt": Decimal(0)},
+            "unprotected_exit_s": {"ge": Decimal(0)},
             "fee_pct": {"ge": Decimal(0), "lt": Decimal(100)},
             "tick": {"gt": Decimal(0)},
             "step": {"gt": Decimal(0)},

@@ -126,8 +126,10 @@ class InvariantViolation(RatchetError):
     """Data broke an invariant. The actor that sees it crashes and the Supervisor decides."""
 
 
-# Binance error codes, grouped by what the caller should do (DESIGN.md §4).
-_UNKNOWN_STATUS_CODES = frozenset({-1007})
+# Binance error codes, grouped by what the caller should do (DESIGN.md §4). -1006 (an unexpected
+# response from the message bus), -1007 (timeout) and -1008 (server busy) leave the execution
+# status unknown; so does an HTTP 403 from the WAF in front of the API.
+_UNKNOWN_STATUS_CODES = frozenset({-1006, -1007, -1008})
 _REJECTION_CODES = frozenset({-2010, -1013, -1111, -1100, -1102, -1106})
 _RETRY_CODES = frozenset({-1021, -1003, -1015})
 
@@ -143,10 +145,10 @@ def should_retry(*, code: int | None, http_status: int | None) -> bool:
 
 
 def is_status_unknown(*, code: int | None, http_status: int | None) -> bool:
-    """Whether the outcome of an order request is unknown (5xx or -1007)."""
+    """Whether the outcome of an order request is unknown (403, 5xx, -1006, -1007, -1008)."""
     if code in _UNKNOWN_STATUS_CODES:
         return True
-    return http_status is not None and http_status >= 500
+    return http_status is not None and (http_status >= 500 or http_status == 403)
 
 
 def is_rejection(*, code: int | None) -> bool:
@@ -154,31 +156,16 @@ def is_rejection(*, code: int | None) -> bool:
     return code in _REJECTION_CODES
 
 
-# Binance's texts for the rejections whose meaning the engine acts on (errors.md, "Messages for
-# -1010, -2010, -2011" and "Filter failures"); the paper venue and the sim say the same.
+# Binance's text for a lack of funds (errors.md, "Messages for -1010, -2010, -2011"): an entry
+# refused for it backs off, any other refusal of an entry halts entries. What a refusal of a
+# protective order means is ``core.refusals``.
 INSUFFICIENT_BALANCE = "Account has insufficient balance for requested action."
-WOULD_TRIGGER = "Order would trigger immediately."
-TOO_MANY_ALGO_ORDERS = "Filter failure: MAX_NUM_ALGO_ORDERS"
-
-
-def _says(reason: str, text: str) -> bool:
-    return text.rstrip(".").lower() in reason.lower()
 
 
 def is_insufficient_balance(*, code: int | None, reason: str) -> bool:
     """Whether a rejection says the account lacks the funds: money may still arrive, so the
     order may be tried again later; any other rejection will not fix itself."""
-    return code == -2010 and _says(reason, INSUFFICIENT_BALANCE)
-
-
-def is_would_trigger(*, code: int | None, reason: str) -> bool:
-    """A stop refused because its stop price is through the last price (-2010)."""
-    return code == -2010 and _says(reason, WOULD_TRIGGER)
-
-
-def is_too_many_algo_orders(*, code: int | None, reason: str) -> bool:
-    """A stop refused because the symbol has MAX_NUM_ALGO_ORDERS open stops (-1013)."""
-    return code == -1013 and _says(reason, TOO_MANY_ALGO_ORDERS)
+    return code == -2010 and "insufficient balance" in reason.lower()
 
 
 class BelowMinNotional(OrderRejected):

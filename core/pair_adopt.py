@@ -9,11 +9,15 @@ comes first (it may have changed the balance).
 
 - FLAT: ``floor_step(free − keep_qty)`` worth ``min_notional`` at the last price becomes an
   OPEN position, its stop placed as after an entry (``protect``). Nothing is ever bought.
+  Coins whose stop would break a filter at that price (or would trigger at once) are not
+  adopted: Ratchet never sells what it was not asked to. The pair says why once (log,
+  ``AdoptSkipped`` for the gauge and ``status``) and looks again at each balance read.
 - OPEN: free coins worth ``min_notional`` are added to it (``top_up``: one cancelReplace for
   the larger quantity at the same levels). A balance (free + locked) below what the position
   holds means its stop filled, or was canceled and the coins sold: the pair asks the venue
   about its stop. A fill closes it; a stop gone is placed again, and if the coins are gone
-  too the venue refuses it and the pair halts, saying that the balance no longer covers it.
+  too the venue refuses it for want of them, and the pair protects what is left
+  (``core.pair_guard``).
 """
 
 from __future__ import annotations
@@ -22,21 +26,21 @@ from decimal import Decimal
 
 from core import adopt, native
 from core.commands import BalanceSeen, ReplaceStop
-from core.pair_state import ZERO
-from core.pair_transitions import Transitions
-from core.stop_rules import stop_problem
-from core.trailing import StopLevels
+from core.pair_guard import Guarding
+from core.pair_state import ZERO, AdoptSkipped
+from core.stop_rules import fit_stop, stop_problem, would_trigger
+from core.trailing import StopLevels, levels_at
 from core.types import EntryMode, Order, OrderState, PositionState, Tick
 
 
-class Holdings(Transitions):
+class Holdings(Guarding):
 
     # balances
 
     def on_balance(self, seen: BalanceSeen) -> None:
         s = self.pair
-        if (s.settings.entry is not EntryMode.ADOPT or seen.asset != s.filters.base_asset
-                or self.state.halted or self.state.in_flight):
+        if (s.settings.entry is not EntryMode.ADOPT or seen.asset != self.filters.base_asset
+                or self.state.in_flight):
             return
         if self.state.last_price is None:
             self.set(balance=seen)  # no price to value it at yet: the first price will
@@ -45,7 +49,7 @@ class Holdings(Transitions):
 
     def use_balance(self, seen: BalanceSeen) -> None:
         p = self.position
-        if p.state is PositionState.FLAT:
+        if p.state is PositionState.FLAT and not self.state.halted:  # a halt stops adopting
             self.adopt(seen)
         elif p.state is PositionState.OPEN:
             self.check_holding(seen)
@@ -56,21 +60,39 @@ class Holdings(Transitions):
         if seen is None:
             return
         self.set(balance=None)
-        if not closed_now and not self.state.in_flight and not self.state.halted:
+        if not closed_now and not self.state.in_flight:
             self.use_balance(seen)
 
     def adopt(self, seen: BalanceSeen) -> None:
         s, price = self.pair, self.state.last_price
         assert price is not None
-        qty = adopt.adoptable(seen.free, price, s.settings, s.filters)
+        qty = adopt.adoptable(seen.free, price, s.settings, self.filters)
         if qty is None:
             return
+        problem = self.stop_problem_at(price, qty)
+        if problem != self.state.adopt_skipped:
+            if problem is not None:
+                self.log("adopt_skipped", "warning", qty=qty, price=price, problem=problem,
+                         action="left alone; looked at again at each balance read")
+            self.set(adopt_skipped=problem)
+            self.effects.append(AdoptSkipped(reason=problem))
+        if problem is not None:
+            return
         position = adopt.adopted_position(s.settings.symbol, qty, price, self.state.last_time,
-                                          s.filters)
+                                          self.filters)
         self.log("adopted", position_id=position.position_id, qty=qty, price=price,
                  free=seen.free, keep_qty=s.settings.keep_qty)
         self.set(entry_refusals=0, entry_retry_at=None, exit_executions=(), short=None)
         self.protect(position)
+
+    def stop_problem_at(self, price: Decimal, qty: Decimal) -> str | None:
+        """Why coins adopted at ``price`` could not be protected (None: they could): the
+        stop an entry at that price would get breaks a filter, or would trigger at once."""
+        levels = levels_at(price, self.pair.settings, self.filters.tick)
+        fitted = fit_stop(levels, qty, self.filters, price)
+        if would_trigger(fitted.levels.stop, price):
+            return "its stop would trigger immediately"
+        return fitted.problem
 
     def check_holding(self, seen: BalanceSeen) -> None:
         p, stop = self.position, self.state.stop_order
@@ -89,7 +111,7 @@ class Holdings(Transitions):
             return
         price = self.state.last_price
         assert price is not None
-        added = adopt.adoptable(seen.free, price, self.pair.settings, self.pair.filters)
+        added = adopt.adoptable(seen.free, price, self.pair.settings, self.filters)
         if added is not None:
             self.top_up(stop, added, price)
 
@@ -97,7 +119,7 @@ class Holdings(Transitions):
         qty = stop.qty + added
         levels = StopLevels(stop=stop.stop_price or self.position.stop or ZERO,
                             limit=stop.limit_price or ZERO)
-        problem = stop_problem(levels, qty, self.pair.filters)
+        problem = stop_problem(levels, qty, self.filters)
         if problem is not None:
             self.log("top_up_not_sent", "warning", qty=qty, problem=problem)
             return
@@ -119,13 +141,6 @@ class Holdings(Transitions):
                  entry_price=self.position.entry_price)
         return True
 
-    def insufficient_reason(self, reason: str) -> str:
-        """Why a stop refused for want of coins halts the pair."""
-        base, qty = self.pair.filters.base_asset, self.remaining(self.position)
-        seen = f" ({self.state.short})" if self.state.short is not None else ""
-        return (f"the {base} balance{seen} no longer covers the position's {qty}: coins sold "
-                f"outside Ratchet? (stop order rejected: {reason})")
-
     # native stops on each price
 
     def trail_native(self, tick: Tick) -> None:
@@ -137,7 +152,7 @@ class Holdings(Transitions):
             trail = native.mirror(self.position)  # tracks from this, the first price after
         before = self.position
         decision = native.on_price(before, tick, trail, self.pair.settings,
-                                   self.pair.filters.tick)
+                                   self.filters.tick)
         self.set(position=decision.position, trail=decision.trail,
                  trail_of=stop.client_order_id if live else None)
         if decision.timeout_exit and live and not self.state.in_flight:

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.errors import InvariantViolation, is_insufficient_balance
+from core.errors import InvariantViolation
 from core.money import floor_step
+from core.refusals import Refusal, classify
 from core.trailing import StopLevels, entry_quantity, fee, next_stop, trade_pnl
 from core.types import (
     Execution,
@@ -166,9 +167,10 @@ ENTRY_BACKOFF_MAX_S = Decimal(300)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EntryRefusal:
     """What a refused entry buy means. ``halt``: the refusal will not fix itself (a filter, any
-    -2010 but a lack of funds), so the pair stops with ``reason``. Otherwise the next entry may
-    be tried no earlier than price time ``retry_at``: backoff doubles from 1 s to 5 minutes, so
-    a pair never sends more than one entry per backoff step."""
+    -2010 but a lack of funds or a closed market), so the pair stops entries with ``reason``.
+    Otherwise the next entry may be tried no earlier than price time ``retry_at``: backoff
+    doubles from 1 s to 5 minutes, so a pair never sends more than one entry per backoff
+    step."""
 
     halt: bool
     reason: str
@@ -178,7 +180,7 @@ class EntryRefusal:
 def on_entry_refused(*, code: int | None, reason: str, refusals: int,
                      now: Decimal) -> EntryRefusal:
     """The ``refusals``-th refusal in a row (1 for the first) at price time ``now``."""
-    if not is_insufficient_balance(code=code, reason=reason):
+    if classify(code=code, reason=reason) not in (Refusal.INSUFFICIENT, Refusal.MARKET_CLOSED):
         return EntryRefusal(halt=True, reason=f"entry refused: {reason}")
     delay = min(ENTRY_BACKOFF_FIRST_S * 2 ** max(refusals - 1, 0), ENTRY_BACKOFF_MAX_S)
     return EntryRefusal(halt=False, reason=f"entry refused: {reason}", retry_at=now + delay)

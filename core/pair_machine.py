@@ -32,7 +32,9 @@ from decimal import Decimal
 from core import pair_logic as logic
 from core.commands import (
     BalanceSeen,
-    CancelStrays,
+    CancelRefused,
+    FiltersRefreshed,
+    MarketReopened,
     OrderMissing,
     OrderRejected,
     OrderUpdated,
@@ -44,6 +46,8 @@ from core.commands import (
 from core.errors import BelowMinNotional, InvariantViolation
 from core.pair_adopt import Holdings
 from core.pair_state import (  # noqa: F401 - the machine's data, re-exported
+    NO_GUARD,
+    AdoptSkipped,
     Closed,
     Count,
     Effect,
@@ -57,6 +61,7 @@ from core.pair_state import (  # noqa: F401 - the machine's data, re-exported
     Send,
     Started,
     StopMoved,
+    TimePassed,
     Write,
     initial_state,
     is_sale,
@@ -81,11 +86,14 @@ class _Step(Holdings):
     # dispatch
 
     def handle(self, event: Event) -> None:
-        if self.state.balance is not None and not isinstance(event, PriceSeen | BalanceSeen):
+        if self.state.balance is not None and not isinstance(
+                event, PriceSeen | BalanceSeen | TimePassed):
             self.set(balance=None)  # a venue event may have changed the balance kept
         match event:
             case PriceSeen(tick=tick):
                 self.on_price(tick)
+            case TimePassed(ts=ts):
+                self.on_time(ts)
             case OrderUpdated(report=report, reply=reply, matched=matched):
                 if reply:
                     self.answered(report.client_order_id)
@@ -101,8 +109,18 @@ class _Step(Holdings):
                 self.on_missing(order)
             case StraysCanceled():
                 self.answered(self._strays_id())
+            case BalanceSeen() if self.state.guard.balance \
+                    and event.asset == self.filters.base_asset:
+                self.on_balance_read(event)
             case BalanceSeen():
                 self.on_balance(event)
+            case MarketReopened():
+                self.on_market_reopened(event)
+            case FiltersRefreshed():
+                self.on_filters(event)
+            case CancelRefused(order=order):
+                self.answered(order.client_order_id)
+                self.watch_market()  # the order stands; drive asks again once it trades
             case Started(confirmed_open=confirmed):
                 self.on_started(confirmed)
             case GatewayRestarted():
@@ -117,11 +135,9 @@ class _Step(Holdings):
         self.set(last_price=tick.price, last_ts=tick.ts, last_time=tick.time,
                  closed_on_this_price=False)
         p = self.position
-        if self.state.halted:
-            return
         if p.state is PositionState.FLAT:
             retry_at = self.state.entry_retry_at
-            if (not closed_now and not self.state.in_flight
+            if (not closed_now and not self.state.in_flight and not self.state.halted
                     and self.pair.settings.entry is EntryMode.ALWAYS
                     and (retry_at is None or tick.ts >= retry_at)):
                 self.enter(tick)
@@ -132,10 +148,22 @@ class _Step(Holdings):
                 self.trail(tick)
         self.balance_on_price(closed_now)
 
+    def on_time(self, ts: Decimal) -> None:
+        """The clock moved with no price: a triggered stop that has not filled in
+        ``stop_fill_timeout_s`` becomes an exit; retries come due (``drive``)."""
+        if ts <= self.state.last_ts:
+            return
+        self.set(last_ts=ts)
+        p, stop = self.position, self.state.stop_order
+        settled = stop is not None and stop.state.is_open and not self.state.in_flight
+        if (p.state is PositionState.OPEN and settled and p.triggered_at is not None
+                and ts - p.triggered_at >= self.pair.settings.stop_fill_timeout_s):
+            self.begin_exit("timeout")
+
     def enter(self, tick: Tick) -> None:
         s = self.pair
         try:
-            position, order = logic.plan_entry(self.position, tick, s.settings, s.filters,
+            position, order = logic.plan_entry(self.position, tick, s.settings, self.filters,
                                                s.prefix)
         except BelowMinNotional as exc:
             self.halt(f"{exc} at {tick.time or tick.ts} price {tick.price}", entry=True)
@@ -148,7 +176,7 @@ class _Step(Holdings):
         stop = self.state.stop_order
         settled = stop is not None and stop.state.is_open and not self.state.in_flight
         before = self.position
-        decision = logic.on_price(before, tick, self.pair.settings, self.pair.filters,
+        decision = logic.on_price(before, tick, self.pair.settings, self.filters,
                                   may_move=settled)
         self.set(position=decision.position)
         if decision.timeout_exit and settled:
@@ -164,7 +192,7 @@ class _Step(Holdings):
                      action="exit at market")
             self.begin_exit("stop")
             return
-        fitted = fit_stop(levels, self.position.qty, self.pair.filters, price)
+        fitted = fit_stop(levels, self.position.qty, self.filters, price)
         if fitted.problem is not None:
             self.log("stop_move_not_sent", "warning", stop=levels.stop, problem=fitted.problem)
             return
@@ -209,8 +237,8 @@ class _Step(Holdings):
     def on_entry_report(self, order: Order, report: OrderReport) -> None:
         if report.state is OrderState.FILLED:
             s = self.pair
-            opened = logic.on_entry_filled(self.position, order, report, s.settings, s.filters,
-                                           self.time_of(report))
+            opened = logic.on_entry_filled(self.position, order, report, s.settings,
+                                           self.filters, self.time_of(report))
             self.forget(order)
             self.set(entry_refusals=0, entry_retry_at=None, exit_executions=())
             self.count(order, "filled")
@@ -261,6 +289,7 @@ class _Step(Holdings):
                 self.query(previous)
         elif order.state is OrderState.PENDING_NEW and updated.state.is_open:
             self.count(updated, "accepted")
+            self.set(guard=NO_GUARD)  # the coins are under a stop again
         self.track(updated)
         self.write(orders=(updated,))
         p = self.position
@@ -313,23 +342,8 @@ class _Step(Holdings):
         if order.side is Side.BUY:
             self.abandon_entry(order)
             self.entry_refused(msg.code, msg.reason)
-        elif is_sale(order):
-            if msg.insufficient:
-                self.halt(f"market sell refused: {msg.reason} (coins sold outside Ratchet?)")
-        elif msg.would_trigger:
-            self.set(position=self.position.replace(stop_order_id=None))
-            self.begin_exit("stop")
-        elif msg.too_many_algo:
-            self.set(position=self.position.replace(stop_order_id=None))
-            keep = frozenset(cid for cid, o in self.state.orders.items() if is_stop(o))
-            self.effects.append(Send(command=CancelStrays(
-                symbol=self.pair.settings.symbol, prefix=self.pair.prefix, keep=keep)))
-            self.set(in_flight=self.state.in_flight | {self._strays_id()})
-        elif msg.insufficient:
-            self.halt(self.insufficient_reason(msg.reason))
-        elif order.replaces is None:
-            self.halt(f"stop order rejected: {msg.reason}")
-        # A refused move (its filters, checked before the cancel) leaves the old stop in place.
+        else:  # a stop for held coins, or their sale: never a halt
+            self.refused_protection(order, msg.kind, msg.reason)
 
     def on_missing(self, order: Order) -> None:
         """The venue does not know this order: an intent that never arrived, or a stale row."""
@@ -344,10 +358,11 @@ class _Step(Holdings):
             self.query(self.state.orders[order.replaces])  # did the lost move cancel it?
 
     def on_started(self, confirmed: frozenset[str], *, only_in_flight: bool = False) -> None:
-        if self.state.halted and not only_in_flight:
-            return
-        if only_in_flight:  # a lost cancel of stray stops: drive asks for it again if needed
-            self.answered(self._strays_id())
+        if only_in_flight:  # reads the lost Gateway had in hand: drive asks again if needed
+            for key in (self._strays_id(), self._market_id(), self._filters_id(),
+                        self._balance_id()):
+                self.answered(key)
+            self.set(guard=self.state.guard.replace(market_closed=False, balance=False))
         for order in list(self.state.orders.values()):
             cid = order.client_order_id
             asked = (cid in self.state.in_flight if only_in_flight else

@@ -12,7 +12,10 @@ from typing import Any
 from core import pair_logic as logic
 from core.commands import (
     BalanceSeen,
+    CancelRefused,
     Command,
+    FiltersRefreshed,
+    MarketReopened,
     OrderMissing,
     OrderRejected,
     OrderUpdated,
@@ -59,6 +62,29 @@ class Pair:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Guard:
+    """What stands between held coins and their stop after the venue refused one
+    (``core.refusals``). ``bare_since``: when the venue first refused to protect them (the
+    unprotected exit runs from it); ``market_closed``: waiting for the symbol to trade again;
+    ``retry_at``/``retries``: the backoff of a refusal of no known class; ``refit``: fresh
+    filters were read once for this position; ``balance``: the account is being read after a
+    refusal for want of coins. Cleared once a stop is on the venue or the position is flat."""
+
+    bare_since: Decimal | None = None
+    market_closed: bool = False
+    retry_at: Decimal | None = None
+    retries: int = 0
+    refit: bool = False
+    balance: bool = False
+
+    def replace(self, **changes: Any) -> Guard:
+        return dataclasses.replace(self, **changes)
+
+
+NO_GUARD = Guard()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PairState:
     """Everything the pair knows. ``orders`` are the position's orders that are not final;
     ``in_flight`` the client ids with a command out and no answer yet; ``executions`` every
@@ -67,7 +93,11 @@ class PairState:
     already sold of the position. ``trail`` mirrors the venue rule of the native stop
     ``trail_of`` (``core.native``). ``balance``: a balance that came before any price, kept
     for the first one (dropped by any venue event); ``short``: a balance seen below the
-    position; ``topup_price``: the price that found coins now being added."""
+    position; ``topup_price``: the price that found coins now being added. ``halted`` stops
+    entries only: held coins are always protected. ``last_ts`` is the pair's clock: the latest
+    price's time, or a later ``TimePassed``. ``guard``: the protection after a refusal;
+    ``filters``: the symbol's filters read again after a filter refusal (None: the pair's);
+    ``adopt_skipped``: why held coins were not adopted (their stop would break a filter)."""
 
     position: Position
     orders: Mapping[str, Order] = field(default_factory=dict)
@@ -88,6 +118,9 @@ class PairState:
     balance: BalanceSeen | None = None
     short: Decimal | None = None
     topup_price: Decimal | None = None
+    guard: Guard = NO_GUARD
+    filters: SymbolFilters | None = None
+    adopt_skipped: str | None = None
 
     def replace(self, **changes: Any) -> PairState:
         return dataclasses.replace(self, **changes)
@@ -132,8 +165,16 @@ class GatewayRestarted:
     """The Gateway was replaced: whatever it had in hand is lost, so ask about it again."""
 
 
-Event = (PriceSeen | Started | GatewayRestarted | OrderUpdated | StopReplaced | OrderRejected
-         | OrderMissing | StraysCanceled | BalanceSeen)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimePassed:
+    """The clock (epoch seconds) with no price: timeouts and retries come due without trades."""
+
+    ts: Decimal
+
+
+Event = (PriceSeen | Started | GatewayRestarted | TimePassed | OrderUpdated | StopReplaced
+         | OrderRejected | OrderMissing | StraysCanceled | BalanceSeen | MarketReopened
+         | FiltersRefreshed | CancelRefused)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,8 +192,9 @@ class Send:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Halt:
-    """Stop trading the pair; its stop stays on the venue. ``entry``: an entry that can never
-    be made (a replay stops there)."""
+    """Stop entries on the pair: it buys (or adopts) nothing more. The pair is flat when it
+    halts; had it coins, it would go on protecting them. ``entry``: an entry that can never be
+    made (a replay stops there)."""
 
     reason: str
     entry: bool = False
@@ -185,4 +227,12 @@ class Closed:
     position: Position
 
 
-Effect = Write | Send | Halt | Log | Count | StopMoved | Closed
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdoptSkipped:
+    """Held coins are not adopted because their stop would break a filter (``reason``), or,
+    with None, no longer skipped."""
+
+    reason: str | None
+
+
+Effect = Write | Send | Halt | Log | Count | StopMoved | Closed | AdoptSkipped

@@ -4,7 +4,8 @@
 so far, with the bookkeeping every handler uses (track, forget, write, send) and the moves
 they share: protect an OPEN position, begin an exit, close, abandon an entry, back off. After
 every event ``drive`` restores the standing goals: an OPEN position has a stop (or is leaving at
-market), an EXITING one is on its way out.
+market), an EXITING one is on its way out. It waits only for an answer in flight, a market that
+is not trading, or a retry's time (``core.pair_guard``): a halt stops entries, never protection.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from core import pair_logic as logic
 from core.commands import CancelOrder, Command, PlaceMarketOrder, PlaceStop, QueryOrder
 from core.pair_state import (
+    NO_GUARD,
     ZERO,
     Closed,
     Count,
@@ -30,7 +32,16 @@ from core.pair_state import (
 )
 from core.stop_rules import fit_stop, would_trigger
 from core.trailing import StopLevels, levels_at
-from core.types import Fill, Order, OrderReport, OrderState, Position, PositionState, Side
+from core.types import (
+    Fill,
+    Order,
+    OrderReport,
+    OrderState,
+    Position,
+    PositionState,
+    Side,
+    SymbolFilters,
+)
 
 
 class Transitions:
@@ -44,6 +55,16 @@ class Transitions:
     @property
     def position(self) -> Position:
         return self.state.position
+
+    @property
+    def filters(self) -> SymbolFilters:
+        """The symbol's filters: read again after a filter refusal, else the pair's."""
+        return self.state.filters or self.pair.filters
+
+    @property
+    def now(self) -> Decimal:
+        """The pair's clock: the latest price's time, or a later ``TimePassed``."""
+        return self.state.last_ts
 
     def set(self, **changes: Any) -> None:
         self.state = self.state.replace(**changes)
@@ -74,6 +95,8 @@ class Transitions:
         self.effects.append(Count(order_type=order.type.value, result=result))
 
     def halt(self, reason: str, *, entry: bool = False) -> None:
+        """Stop entries: called only while the pair holds no coins (FLAT, or an entry that
+        bought nothing). Protection never halts (``core.refusals``)."""
         position = self.position.replace(halted=True, halt_reason=reason)
         self.set(position=position, halted=True)
         self.write(positions=(position,))
@@ -112,7 +135,7 @@ class Transitions:
         native stop) or that the filters refuse becomes an exit at market."""
         s = self.pair
         top = position.highest if highest is None else highest
-        levels = levels_at(top, s.settings, s.filters.tick)
+        levels = levels_at(top, s.settings, self.filters.tick)
         if s.trailing_delta is None and position.trailing_delta is None and \
                 position.stop is not None and levels.stop < position.stop:
             levels = StopLevels(stop=position.stop, limit=position.limit)
@@ -120,7 +143,7 @@ class Transitions:
         rows: dict[str, Any] = {"orders": (), "fills": ()}
         if filled is not None:
             rows = {"orders": (filled[0],), "fills": filled[1]}
-        fitted = fit_stop(levels, self.remaining(position), s.filters, self.state.last_price)
+        fitted = fit_stop(levels, self.remaining(position), self.filters, self.state.last_price)
         trigger = would_trigger(fitted.levels.stop, self.state.last_price)
         if trigger or fitted.problem is not None:
             self.log("stop_not_placed", "warning", stop=fitted.levels.stop,
@@ -149,12 +172,12 @@ class Transitions:
         # The sale is on disk before the stop goes: if it cannot be written (disk full), the
         # stop stays on the venue instead of leaving the position bare.
         self.write(durable=True, positions=(position,), orders=(*orders, sale), fills=fills)
-        self.set(position=position)
+        self.set(position=position, guard=self.state.guard.replace(retry_at=None, retries=0))
         self.track(sale)
 
     def close(self, order: Order, report: OrderReport, *, reason: str, matched: bool) -> None:
         s = self.pair
-        closed = logic.close_position(self.position, order, report, s.settings, s.filters,
+        closed = logic.close_position(self.position, order, report, s.settings, self.filters,
                                       reason=reason, time=self.time_of(report),
                                       earlier_exits=self.state.exit_executions)
         unsent = tuple(o.replace(state=OrderState.FAILED, reason="not needed")
@@ -167,10 +190,10 @@ class Transitions:
             self.forget(stale)
         self.set(position=closed.position, realized=self.state.realized + closed.position.pnl,
                  closed_on_this_price=matched,  # §3 step 2: re-enter on the next price
-                 executions={}, exit_executions=())
+                 executions={}, exit_executions=(), guard=NO_GUARD, filters=None)
         self.count(order, "filled")
         self.log("position_closed", position_id=closed.position.position_id, reason=reason,
-                 quote=s.filters.quote_asset, entry_price=closed.position.entry_price,
+                 quote=self.filters.quote_asset, entry_price=closed.position.entry_price,
                  exit_price=closed.position.exit_price, qty=closed.position.qty,
                  pnl=closed.position.pnl)
         self.effects.append(Closed(position=closed.position))
@@ -191,10 +214,17 @@ class Transitions:
 
     def drive_once(self) -> None:
         p = self.position
-        if self.state.halted or self.state.in_flight:
+        if self.state.in_flight:
             return
-        if p.state is PositionState.OPEN and not any(
-                is_stop(o) for o in self.state.orders.values()):
+        bare = p.state is PositionState.OPEN and not any(
+            is_stop(o) for o in self.state.orders.values())
+        if bare and self.unprotected_too_long():
+            self.log("unprotected_exit", "warning", since=self.state.guard.bare_since,
+                     action="exit at market")
+            self.begin_exit("unprotected")
+        elif self.waiting():
+            return
+        elif bare:
             self.protect(p, highest=max(p.highest, self.state.last_price or ZERO))
         elif p.state is PositionState.EXITING:
             self.drive_exit()
@@ -235,14 +265,26 @@ class Transitions:
 
     def fills_of(self, order: Order, report: OrderReport) -> tuple[Fill, ...]:
         s = self.pair
-        return tuple(logic.executions_to_fills(order, report.executions, s.filters.quote_asset,
-                                               s.settings.fee_pct))
+        return tuple(logic.executions_to_fills(order, report.executions,
+                                               self.filters.quote_asset, s.settings.fee_pct))
 
     def time_of(self, report: OrderReport) -> str:
         """When a fill happened: the venue's time of its last execution, else the price's."""
         if report.executions and report.executions[-1].time:
             return report.executions[-1].time
         return self.state.last_time
+
+    def waiting(self) -> bool:
+        """Whether the standing goals wait: for a market to trade again, or a retry's time."""
+        guard = self.state.guard
+        return guard.market_closed or (guard.retry_at is not None and self.now < guard.retry_at)
+
+    def unprotected_too_long(self) -> bool:
+        """Held coins the venue has refused to protect for ``unprotected_exit_s`` (0: never),
+        in a market that trades (a closed one refuses the sale too)."""
+        limit, guard = self.pair.settings.unprotected_exit_s, self.state.guard
+        return (limit > 0 and guard.bare_since is not None and not guard.market_closed
+                and self.now - guard.bare_since >= limit)
 
     def _strays_id(self) -> str:
         return f"strays:{self.pair.settings.symbol}"

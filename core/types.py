@@ -115,6 +115,9 @@ class PairSettings:
     quote_per_trade: Decimal = Decimal("100")
     stop_fill_timeout_s: Decimal = Decimal("60")
     fee_pct: Decimal = Decimal("0.1")
+    # Held coins the venue keeps refusing a stop for (core.refusals, OTHER) leave at market
+    # after this many seconds unprotected; 0: they wait under the alert instead.
+    unprotected_exit_s: Decimal = Decimal("300")
     entry: EntryMode = EntryMode.ALWAYS
     # entry = "adopt": the free base balance left alone, and how often the balances are read.
     keep_qty: Decimal = Decimal("0")
@@ -135,8 +138,10 @@ class PairSettings:
 class Position:
     """One position of one symbol. Persisted as JSON in ``positions.value``.
 
-    A halted pair's last position carries ``halted`` and ``halt_reason`` (``ratchet status``
-    shows them). ``entry_kind`` is ``"bought"`` (an entry buy) or ``"adopted"`` (coins already
+    A pair halted for entries keeps ``halted`` and ``halt_reason`` on its position (``ratchet
+    status`` shows them); a halt never stops the protection of held coins. ``sold_outside`` is
+    what the account lost of the position outside Ratchet (the venue refused its stop for want
+    of coins and the balance showed them gone); ``qty`` is what is left. ``entry_kind`` is ``"bought"`` (an entry buy) or ``"adopted"`` (coins already
     held, §3b). ``trailing_delta`` is set while the stop is a native trailing one (§3b): then
     ``stop`` is Ratchet's estimate of its trigger level, ``floor_tick(highest × (1 −
     trail_pct/100))``, and ``limit`` the order's fixed limit.
@@ -168,6 +173,7 @@ class Position:
     quote_asset: str | None = None  # what entry, exit, fees and P&L are priced in
     entry_kind: str = ENTRY_BOUGHT
     trailing_delta: int | None = None  # basis points: the stop is native (§3b)
+    sold_outside: Decimal = Decimal(0)  # coins of the position sold outside Ratchet
 
     @property
     def adopted(self) -> bool:

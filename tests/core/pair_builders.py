@@ -6,7 +6,9 @@ from __future__ import annotations
 from decimal import Decimal as D
 from typing import Any
 
+from core.commands import OrderRejected
 from core.pair_machine import Closed, Halt, Pair, PairState, Send, Write, step
+from core.refusals import classify
 from core.types import (
     Execution,
     Order,
@@ -67,6 +69,12 @@ def ex(price: str, qty: str = "1", fee: str = "0.1", asset: str = "USDT",
        tid: str = "t1") -> Execution:
     return Execution(trade_id=tid, price=D(price), qty=D(qty), fee=D(fee), fee_asset=asset,
                      ts=D(1000), time="t-fill")
+
+
+def refused(o: Order, reason: str, code: int = -2010) -> OrderRejected:
+    """The venue's refusal of ``o``, classified as the Gateway does."""
+    return OrderRejected(order=o, reason=reason, code=code,
+                         kind=classify(code=code, reason=reason))
 
 
 def report(o: Order, state: OrderState, *executions: Execution, executed: str | None = None,

@@ -17,7 +17,6 @@ import pytest
 from core.commands import (
     BalanceSeen,
     CancelOrder,
-    OrderRejected,
     OrderUpdated,
     PlaceMarketOrder,
     PlaceStop,
@@ -43,6 +42,7 @@ from tests.core.pair_builders import (
     ex,
     flat,
     opened,
+    refused,
     report,
     run,
     sends,
@@ -218,12 +218,13 @@ CASES = [
     pytest.param(Case(ADOPT, adopted_open(), (
         balance("0.2", locked="0"),
         OrderUpdated(report=report(stop(), OrderState.CANCELED), reply=True),
-        OrderRejected(order=stop(3, OrderState.PENDING_NEW), reason=INSUFFICIENT_BALANCE,
-                      code=-2010, insufficient=True)),
-        PositionState.OPEN, ["QueryOrder", "write-ahead", "PlaceStop", "halt"],
-        lambda s, e: s.halted and "BTC balance (0.2) no longer covers the position's 1"
-        in s.position.halt_reason and "sold outside Ratchet" in s.position.halt_reason),
-        id="adopt-coins-sold-by-hand-halts-saying-so"),
+        refused(stop(3, OrderState.PENDING_NEW), INSUFFICIENT_BALANCE),
+        balance("0.2", locked="0")),
+        PositionState.OPEN,
+        ["QueryOrder", "write-ahead", "PlaceStop", "ReadBalance", "write-ahead", "PlaceStop"],
+        lambda s, e: not s.halted and (s.position.qty, s.position.sold_outside,
+                                       sends(e)[-1].order.qty) == (D("0.2"), D("0.8"), D("0.2"))),
+        id="adopt-coins-sold-by-hand-protects-what-is-left"),
     pytest.param(Case(ADOPT, adopted_open(), (
         balance("0", locked="0"),
         OrderUpdated(report=report(stop(), OrderState.FILLED, ex("99")), reply=True)),
@@ -294,12 +295,11 @@ def test_a_conflated_tick_counts_its_high_in_the_peak():
     assert state.trail.peak == D(125) and state.position.triggered_at is None
 
 
-def test_halt_effect_of_a_sale_by_hand_names_the_asset():
-    _, effects = run(adopted_open(), OrderRejected(
-        order=stop(), reason=INSUFFICIENT_BALANCE, code=-2010, insufficient=True), pair=ADOPT)
+def test_a_stop_refused_for_coins_never_halts_an_adopting_pair():
+    state, effects = run(adopted_open(), refused(stop(), INSUFFICIENT_BALANCE), pair=ADOPT)
 
-    (halt,) = [e for e in effects if isinstance(e, Halt)]
-    assert halt.reason.startswith("the BTC balance no longer covers the position's 1")
+    assert not state.halted and not [e for e in effects if isinstance(e, Halt)]
+    assert [(type(c).__name__, c.asset) for c in sends(effects)] == [("ReadBalance", "BTC")]
 
 
 def test_topup_refused_whole_leaves_the_position_and_asks_about_the_old_stop():

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from core.commands import (
+    BalanceSeen,
     CancelOrder,
     CancelStrays,
     OrderMissing,
@@ -63,6 +64,7 @@ from tests.core.pair_builders import (  # noqa: F401 - the table's vocabulary
     opened,
     order,
     position,
+    refused,
     report,
     run,
     sale,
@@ -84,8 +86,7 @@ class Case:
 
 
 FILL_100_BASE_FEE = report(buy(), OrderState.FILLED, ex("100", "1", "0.001", "BTC"))
-REFUSED_FUNDS = OrderRejected(order=buy(), reason=INSUFFICIENT_BALANCE, code=-2010,
-                              insufficient=True)
+REFUSED_FUNDS = refused(buy(), INSUFFICIENT_BALANCE)
 REFUSED_FILTER = OrderRejected(order=buy(), reason="Filter failure: NOTIONAL", code=-1013)
 MOVE = ReplaceStop(old=stop(), new=stop(3, OrderState.PENDING_NEW, "108", "106.92",
                                         replaces=cid(2)))
@@ -197,20 +198,43 @@ CASES = [
                       ["QueryOrder"], lambda s, e: sends(e)[0].order == stop()),
                  id="open-move-cancel-refused-asks-about-the-old-stop"),
     pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
-                      (OrderRejected(order=stop(), reason="Order would trigger immediately.",
-                                     code=-2010, would_trigger=True),),
+                      (refused(stop(), "Order would trigger immediately."),),
                       PositionState.EXITING, ["write-ahead", "PlaceMarketOrder"]),
                  id="open-stop-refused-would-trigger-exits"),
     pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
-                      (OrderRejected(order=stop(), reason="Filter failure: MAX_NUM_ALGO_ORDERS",
-                                     code=-1013, too_many_algo=True),
+                      (refused(stop(), "Stop price would trigger immediately."),),
+                      PositionState.EXITING, ["write-ahead", "PlaceMarketOrder"]),
+                 id="open-stop-refused-in-the-live-venue's-words-exits"),
+    pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
+                      (refused(stop(), "Filter failure: MAX_NUM_ALGO_ORDERS", -1013),
                        StraysCanceled(symbol=SYM, canceled=2)),
                       PositionState.OPEN, ["CancelStrays", "write-ahead", "PlaceStop"]),
                  id="open-too-many-algo-orders-cancels-strays-then-protects"),
     pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
-                      (OrderRejected(order=stop(), reason=INSUFFICIENT_BALANCE, code=-2010,
-                                     insufficient=True),),
-                      PositionState.OPEN, ["halt"]), id="open-stop-refused-for-coins-halts"),
+                      (refused(stop(), "Filter failure: MAX_NUM_ALGO_ORDERS", -2010),
+                       StraysCanceled(symbol=SYM, canceled=2)),
+                      PositionState.OPEN, ["CancelStrays", "write-ahead", "PlaceStop"]),
+                 id="open-algo-cap-as-the-live-venue-codes-it-cancels-strays-then-protects"),
+    pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
+                      (refused(stop(), INSUFFICIENT_BALANCE),),
+                      PositionState.OPEN, ["ReadBalance"],
+                      lambda s, e: not s.halted and sends(e)[0].asset == "BTC"),
+                 id="open-stop-refused-for-coins-reads-the-balance"),
+    pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
+                      (refused(stop(), INSUFFICIENT_BALANCE),
+                       BalanceSeen(asset="BTC", free=D("0.4"))),
+                      PositionState.OPEN, ["ReadBalance", "write-ahead", "PlaceStop"],
+                      lambda s, e: (sends(e)[1].order.qty, s.position.qty,
+                                    s.position.sold_outside, s.halted)
+                      == (D("0.4"), D("0.4"), D("0.6"), False)),
+                 id="open-coins-partly-sold-by-hand-protects-what-is-left"),
+    pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
+                      (refused(stop(), INSUFFICIENT_BALANCE), BalanceSeen(asset="BTC", free=D(0))),
+                      PositionState.FLAT, ["ReadBalance"],
+                      lambda s, e: (s.position.exit_reason, s.position.sold_outside,
+                                    s.position.pnl, s.halted)
+                      == ("sold_outside", D(1), None, False)),
+                 id="open-coins-all-sold-by-hand-closes-unbooked"),
     pytest.param(Case(opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)})),
                       (OrderUpdated(report=report(stop(), OrderState.NEW, triggered_ts=990),
                                     reply=True),),
@@ -245,9 +269,15 @@ CASES = [
                       lambda s, e: sends(e)[0].order.client_order_id == cid(4)),
                  id="exiting-sale-expired-sells-again"),
     pytest.param(Case(exiting(sale(state=OrderState.PENDING_NEW)),
-                      (OrderRejected(order=sale(), reason=INSUFFICIENT_BALANCE, code=-2010,
-                                     insufficient=True),),
-                      PositionState.EXITING, ["halt"]), id="exiting-sale-refused-halts"),
+                      (refused(sale(), INSUFFICIENT_BALANCE),),
+                      PositionState.EXITING, ["ReadBalance"]),
+                 id="exiting-sale-refused-for-coins-reads-the-balance"),
+    pytest.param(Case(exiting(sale(state=OrderState.PENDING_NEW)),
+                      (refused(sale(), INSUFFICIENT_BALANCE), BalanceSeen(asset="BTC",
+                                                                       free=D("0.5"))),
+                      PositionState.EXITING, ["ReadBalance", "write-ahead", "PlaceMarketOrder"],
+                      lambda s, e: sends(e)[1].order.qty == D("0.5")),
+                 id="exiting-sale-refused-for-coins-sells-what-is-left"),
     # partial fills
     pytest.param(Case(opened(), (
         OrderUpdated(report=report(stop(), OrderState.PARTIALLY_FILLED, ex("99", "0.4",
@@ -378,8 +408,7 @@ def test_an_entry_that_cannot_be_protected_commits_its_fill_and_the_sale_in_one_
 
 def test_a_gateway_restart_during_a_cancel_of_strays_asks_again():
     state = opened(stop(state=OrderState.PENDING_NEW), in_flight=frozenset({cid(2)}))
-    state, _ = run(state, OrderRejected(order=stop(), reason="Filter failure: MAX_NUM_ALGO_ORDERS",
-                                        code=-1013, too_many_algo=True))
+    state, _ = run(state, refused(stop(), "Filter failure: MAX_NUM_ALGO_ORDERS", -1013))
     assert f"strays:{SYM}" in state.in_flight
 
     state, effects = run(state, GatewayRestarted())
