@@ -114,6 +114,20 @@ class Applier:
                 if row is not None and canceled is not None:
                     self.orders[row.client_order_id] = logic.apply_report(row, canceled)
                     self.persist(orders=(self.orders[row.client_order_id],))
+            case rc.ShrinkPosition(position_id=pid, qty=qty, gone=gone):
+                position = self.positions[pid]
+                self._save(position.replace(qty=qty, sold_outside=position.sold_outside + gone))
+                log_event(log, "sold_outside", level=logging.WARNING, symbol=position.symbol,
+                          position_id=pid, qty_gone=gone, qty_left=qty,
+                          action="protect what is left")
+            case rc.CloseUnbooked(position_id=pid, reason=reason, gone=gone):
+                position = self.positions[pid]
+                self._save(position.replace(
+                    state=PositionState.FLAT, exit_reason=reason, exit_time=self.now,
+                    stop_order_id=None, triggered_at=None,
+                    sold_outside=position.sold_outside + gone))
+                log_event(log, "position_left", level=logging.WARNING, symbol=position.symbol,
+                          position_id=pid, reason=reason, qty_gone=gone)
             case rc.HaltPair(symbol=symbol, reason=reason):
                 self.halted.append(symbol)
                 for p in self.positions.values():

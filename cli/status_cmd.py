@@ -71,7 +71,11 @@ def _read_state(cfg) -> tuple[dict, dict[str, str]]:
                  "fees_by_asset": {a: str(v) for a, v in sorted(fees.items())},
                  # Only meaningful when every pair has the same quote asset.
                  "realized_pnl_total": str(sum(realized.values(), Decimal(0))),
-                 "halted": {p.symbol: p.halt_reason or "halted" for p in latest if p.halted}},
+                 "halted": {p.symbol: p.halt_reason or "halted" for p in latest if p.halted},
+                 # Coins of a position the account lost outside Ratchet (its stop was refused
+                 # for want of them and the balance showed them gone).
+                 "sold_outside": {p.symbol: str(p.sold_outside) for p in latest
+                                  if p.sold_outside > 0}},
                 last_events)
     finally:
         db.close()
@@ -115,6 +119,11 @@ def status(args: argparse.Namespace) -> int:
         print(f"realized total {pnl} {quote}")
     for symbol, reason in state["halted"].items():
         print(f"halted {symbol:<10} {reason}")
+    for symbol, qty in state["sold_outside"].items():
+        print(f"sold outside Ratchet {symbol:<10} {qty}")
+    for symbol in sorted(s for s, v in live.items() if v.get("adopt_skipped")):
+        print(f"adopt skipped {symbol:<10} the held coins' stop would break a filter: left "
+              "alone (the log says which)")
     return 0
 
 
@@ -160,7 +169,8 @@ def _engine_values(cfg) -> dict[str, dict[str, Decimal]]:
     except (OSError, ValueError):
         return {}
     wanted = {"ratchet_price": "price", "ratchet_unrealized_pnl": "unrealized",
-              "ratchet_highest_price": "highest", "ratchet_stop_price": "stop"}
+              "ratchet_highest_price": "highest", "ratchet_stop_price": "stop",
+              "ratchet_adopt_skipped": "adopt_skipped"}
     values: dict[str, dict[str, Decimal]] = {}
     for family in families:
         for sample in family.samples:

@@ -29,8 +29,13 @@ Every other non-final order row settles on its own: a ``PENDING_NEW`` intent the
 adopted (``AdoptIntent``), one it does not know failed (``FailIntent``); an acknowledged order
 that reached a final state is ``MarkOrder``-ed, except an entry buy or exit sell of a live
 position, which the position must take on (``AdoptIntent``). An open order with our prefix and no
-row (or with a row the DB holds as final) is an orphan (``CancelOrphan``). When the base asset's total balance is below the qty of the
-symbol's positions that stay open, the pair halts (``HaltPair``) and gets no ``ReplaceStop``.
+row (or with a row the DB holds as final) is an orphan (``CancelOrphan``).
+
+When the base asset's total balance is below the qty of the symbol's positions that stay open,
+what is missing was sold outside Ratchet: the position keeps what is left (``ShrinkPosition``),
+and its stop for more is cancelled and replaced like any wrong stop; a position left with
+nothing an order could carry closes unbooked (``CloseUnbooked``), its stops cancelled. A pair
+halts (``HaltPair``) only when it has no settings or filters to compute a stop from.
 """
 
 from __future__ import annotations
@@ -40,17 +45,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from core.money import floor_step
 from core.reconcile_actions import (  # noqa: F401 - the actions, re-exported
     ACTION_KINDS,
     Action,
     AdoptIntent,
     CancelOrphan,
+    CloseUnbooked,
     FailIntent,
     HaltPair,
     KeepStop,
     MarkOrder,
     RecordStopFill,
     ReplaceStop,
+    ShrinkPosition,
     summarize,
 )
 from core.stop_mode import native_delta
@@ -172,11 +180,14 @@ class _Diff:
                       if p.state is not PositionState.ENTERING
                       and not self.closes(p, by_position.get(p.position_id, []))]
         halted = self.halted_symbols(stays_open)
+        shrunk = self.shortfalls([p for p in stays_open if p.symbol not in halted])
         settled: set[str] = set()
         for position in self.live:
             orders = by_position.get(position.position_id, [])
             if position.state is not PositionState.ENTERING:
-                self.position(position, orders, position.symbol in halted)
+                position = self.short(position, shrunk.get(position.position_id), orders)
+                if position is not None:
+                    self.position(position, orders, position.symbol in halted)
                 settled.update(o.client_order_id for o in orders if _is_stop(o))
                 settled.update(o.client_order_id for o in orders if _is_market(o, Side.SELL))
         live_ids = {p.position_id for p in self.live}
@@ -200,24 +211,52 @@ class _Diff:
         return False
 
     def halted_symbols(self, stays_open: list[Position]) -> dict[str, str]:
-        """Symbols whose base balance cannot cover their open positions, or that lack
-        settings or filters (so a stop cannot be computed)."""
-        need: dict[str, Decimal] = {}
+        """Symbols that lack settings or filters, so a stop cannot be computed."""
+        return {p.symbol: f"no settings or symbol filters for {p.symbol}" for p in stays_open
+                if p.symbol not in self.local.filters or p.symbol not in self.local.settings}
+
+    def shortfalls(self, stays_open: list[Position]) -> dict[str, Decimal]:
+        """Per position, what the account still holds of it when that is less than its qty
+        (the base asset's total balance, given to the symbol's positions oldest first)."""
+        by_symbol: dict[str, list[Position]] = {}
         for position in stays_open:
-            need[position.symbol] = need.get(position.symbol, ZERO) + position.qty
-        halted: dict[str, str] = {}
-        for symbol, qty in need.items():
-            filters = self.local.filters.get(symbol)
-            if filters is None or symbol not in self.local.settings:
-                halted[symbol] = f"no settings or symbol filters for {symbol}"
-                continue
+            by_symbol.setdefault(position.symbol, []).append(position)
+        short: dict[str, Decimal] = {}
+        for symbol, positions in by_symbol.items():
+            filters = self.local.filters[symbol]
             balance = self.venue.balances.get(filters.base_asset)
-            total = balance.total if balance is not None else ZERO
-            if total < qty:
-                halted[symbol] = (f"{filters.base_asset} balance {total} is below the open "
-                                  f"position qty {qty}: the balance no longer covers the "
-                                  "stop (coins sold outside Ratchet?)")
-        return halted
+            left = balance.total if balance is not None else ZERO
+            left -= self.local.settings[symbol].keep_qty  # the user's own, never ours
+            for position in positions:
+                kept = floor_step(min(left, position.qty), filters.step)
+                left -= kept
+                if kept < position.qty:
+                    short[position.position_id] = kept
+        return short
+
+    def short(self, position: Position, kept: Decimal | None,
+              orders: list[Order]) -> Position | None:
+        """The position as the account still holds it (None: it closes unbooked)."""
+        if kept is None:
+            return position
+        gone = position.qty - kept
+        if not self.protectable(position, kept):
+            self.actions.append(CloseUnbooked(position.position_id, "sold_outside", gone))
+            self.cancel_or_settle([(o, self.report(o)) for o in orders
+                                   if _is_stop(o) or _is_market(o, Side.SELL)])
+            return None
+        self.actions.append(ShrinkPosition(position.position_id, kept, gone))
+        return position.replace(qty=kept, sold_outside=position.sold_outside + gone)
+
+    def protectable(self, position: Position, qty: Decimal) -> bool:
+        """Whether ``qty`` can carry a stop (LOT_SIZE, NOTIONAL at the stop's limit)."""
+        filters = self.local.filters[position.symbol]
+        if qty <= 0 or (filters.min_qty > 0 and qty < filters.min_qty):
+            return False
+        last = self.local.last_prices.get(position.symbol)
+        highest = position.highest if last is None else max(position.highest, last)
+        levels = levels_at(highest, self.local.settings[position.symbol], filters.tick)
+        return qty * levels.limit >= filters.min_notional
 
     # one position
 

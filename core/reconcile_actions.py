@@ -112,8 +112,31 @@ class CancelOrphan(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class ShrinkPosition(Action):
+    """The account holds less than the position: ``gone`` was sold outside Ratchet, ``qty``
+    is what is left, and the rest of the diff protects that (a stop for more is replaced)."""
+
+    kind: ClassVar[str] = "shrink_position"
+    position_id: str
+    qty: Decimal
+    gone: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CloseUnbooked(Action):
+    """The position's coins are gone (sold outside Ratchet), or what is left is too little
+    for any order: close it with ``reason``, no P&L booked (Ratchet did not sell them)."""
+
+    kind: ClassVar[str] = "close_unbooked"
+    position_id: str
+    reason: str
+    gone: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class HaltPair(Action):
-    """Stop trading the symbol and alert; its exchange stop stays as it is."""
+    """Stop trading the symbol and alert: it has no settings or filters to compute a stop
+    from; its exchange stop stays as it is."""
 
     kind: ClassVar[str] = "halt_pair"
     symbol: str
@@ -122,7 +145,7 @@ class HaltPair(Action):
 
 ACTION_KINDS = tuple(
     cls.kind for cls in (KeepStop, AdoptIntent, FailIntent, RecordStopFill, ReplaceStop,
-                         MarkOrder, CancelOrphan, HaltPair)
+                         MarkOrder, CancelOrphan, ShrinkPosition, CloseUnbooked, HaltPair)
 )
 
 

@@ -60,8 +60,9 @@ def test_status_prints_the_pairs_table_with_prices_while_the_engine_runs(tmp_pat
     assert all(Decimal(cells[1]) > 0 and cells[4] != "-" for cells in live.values())
     assert "prices from the running engine" in running.stdout
     assert "engine not answering" in stopped.stdout
-    # --json keeps every key it had; quote assets and halts came with issue 9.
+    # --json keeps every key it had; quote assets and halts came with issue 9, coins sold
+    # outside Ratchet with issue 24.
     assert set(json.loads(as_json.stdout)) == {"positions", "open_orders", "realized_pnl",
                                                "realized_pnl_total", "quote_assets",
                                                "realized_pnl_by_quote", "halted",
-                                               "fees_by_asset"}
+                                               "fees_by_asset", "sold_outside"}

@@ -15,6 +15,7 @@ from core import reconcile as rc
 from core.reconcile import (
     AdoptIntent,
     CancelOrphan,
+    CloseUnbooked,
     FailIntent,
     HaltPair,
     KeepStop,
@@ -22,6 +23,7 @@ from core.reconcile import (
     MarkOrder,
     RecordStopFill,
     ReplaceStop,
+    ShrinkPosition,
     VenueState,
     orders_to_query,
     reconcile,
@@ -233,17 +235,30 @@ def case_second_open_stop() -> Case:
                 expected=[CancelOrphan(r_stale), KeepStop(PID, own.client_order_id)])
 
 
-def case_halt(stop_venue: OrderState, balances: dict[str, Balance]) -> Case:
+def case_short(stop_venue: OrderState, balances: dict[str, Balance]) -> Case:
+    """The account holds less than the position: keep what is left under a stop for it."""
     s = stop_row()
     r = rep(s, stop_venue)
-    halt = HaltPair(SYM, f"BTC balance {sum((b.total for b in balances.values()), D(0))} is "
-                         "below the open position qty 1: the balance no longer covers the "
-                         "stop (coins sold outside Ratchet?)")
+    kept = sum((b.total for b in balances.values()), D(0))
+    shrink = ShrinkPosition(PID, kept, D(1) - kept)
+    if stop_venue.is_open:  # a stop for more than is left: replaced like any wrong stop
+        return Case(positions=(pos(),), orders=(s,), open_orders=(r,), balances=balances,
+                    expected=[shrink, CancelOrphan(r), replace_stop(s, r)])
+    return Case(positions=(pos(),), orders=(s,), queried={s.client_order_id: r},
+                balances=balances, expected=[shrink, replace_stop(s, r)])
+
+
+def case_gone_outside(stop_venue: OrderState, balances: dict[str, Balance]) -> Case:
+    """Nothing an order could carry is left: the position closes unbooked, its stop goes."""
+    s = stop_row()
+    r = rep(s, stop_venue)
+    kept = sum((b.total for b in balances.values()), D(0))
+    close = CloseUnbooked(PID, "sold_outside", D(1) - kept)
     if stop_venue.is_open:
         return Case(positions=(pos(),), orders=(s,), open_orders=(r,), balances=balances,
-                    expected=[KeepStop(PID, s.client_order_id), halt])
+                    expected=[close, CancelOrphan(r)])
     return Case(positions=(pos(),), orders=(s,), queried={s.client_order_id: r},
-                balances=balances, expected=[MarkOrder(s, r), halt])
+                balances=balances, expected=[close, MarkOrder(s, r)])
 
 
 def case_no_settings() -> Case:
@@ -316,10 +331,17 @@ CASES = [
     pytest.param(lambda: case_wrong_stop(stop_price=D(95)), id="open-stop-wrong-price-replaced"),
     pytest.param(lambda: case_wrong_stop(qty=D(2)), id="open-stop-wrong-qty-replaced"),
     pytest.param(case_second_open_stop, id="second-open-stop-is-cancelled"),
-    pytest.param(lambda: case_halt(OrderState.NEW, {"BTC": Balance(asset="BTC", free=D("0.5"))}),
-                 id="balance-short-halts-and-keeps-open-stop"),
-    pytest.param(lambda: case_halt(OrderState.CANCELED, {}),
-                 id="balance-missing-halts-without-replacing"),
+    pytest.param(lambda: case_short(OrderState.NEW, {"BTC": Balance(asset="BTC",
+                                                                    free=D("0.5"))}),
+                 id="balance-short-keeps-what-is-left-under-a-new-stop"),
+    pytest.param(lambda: case_short(OrderState.CANCELED, {"BTC": Balance(asset="BTC",
+                                                                         free=D("0.5"))}),
+                 id="balance-short-and-stop-gone-protects-what-is-left"),
+    pytest.param(lambda: case_gone_outside(OrderState.CANCELED, {}),
+                 id="balance-missing-closes-unbooked"),
+    pytest.param(lambda: case_gone_outside(OrderState.NEW, {"BTC": Balance(asset="BTC",
+                                                                          free=D("0.01"))}),
+                 id="dust-left-closes-unbooked-and-cancels-its-stop"),
     pytest.param(lambda: dataclasses.replace(case_keep(), balances={
         "BTC": Balance(asset="BTC", free=D("0.4"), locked=D("0.6"))}),
         id="balance-free-plus-locked-covers-qty"),

@@ -1,8 +1,8 @@
 """Coins already held, in paper mode (``entry = "adopt"``, DESIGN.md §3b), through the real
 engine: the paper account is seeded with BTC; the engine protects it (less ``keep_qty``) within
-the first balance read, grows the stop when coins are deposited, halts the pair with its reason
-when coins are sold by hand while it is down, never buys, and a kill -9 right after adoption
-leaves exactly one stop once it is back."""
+the first balance read, grows the stop when coins are deposited, protects what is left when
+coins are sold by hand while it is down (and says so in ``status``), never buys, and a kill -9
+right after adoption leaves exactly one stop once it is back."""
 
 from __future__ import annotations
 
@@ -112,7 +112,8 @@ def test_held_coins_are_protected_at_the_first_balance_read_less_keep_qty(tmp_pa
 
 
 @pytest.mark.parametrize("stop_mode", ["replace", "native"])
-def test_a_deposit_grows_the_stop_and_a_sale_by_hand_halts_with_its_reason(tmp_path, stop_mode):
+def test_a_deposit_grows_the_stop_and_what_a_sale_by_hand_leaves_is_protected(tmp_path,
+                                                                              stop_mode):
     config = write_config(tmp_path, scan_s="1", stop_mode=stop_mode)
     db = tmp_path / "ratchet.db"
     proc = engine.start(config)
@@ -134,7 +135,8 @@ def test_a_deposit_grows_the_stop_and_a_sale_by_hand_halts_with_its_reason(tmp_p
     added_at = (grown.entry_price * D("0.07") - first.entry_price * D("0.04")) / D("0.03")
     assert abs(added_at - first.entry_price) < first.entry_price * D("0.02")  # a price seen
 
-    # While it is down, the stop is canceled and 0.05 BTC sold by hand: 0.03 are left.
+    # While it is down, the stop is canceled and 0.05 BTC sold by hand: 0.03 are left, of which
+    # keep_qty (0.01) is the user's own.
     venue = book(config)
     try:
         venue.book.cancel(SYM, grown.stop_order_id)
@@ -143,17 +145,17 @@ def test_a_deposit_grows_the_stop_and_a_sale_by_hand_halts_with_its_reason(tmp_p
         venue.close()
     proc = engine.start(config)
     try:
-        halted = engine.wait_for(lambda: [p for p in engine.read(
-            db, lambda r: r.list_positions(open_only=True)) if p.halted], timeout=40,
-            what="the pair halted")
+        rest, rest_stop = engine.wait_for(lambda: protected(db, D("0.02")), timeout=40,
+                                          what="the 0.02 BTC left under a stop")
     finally:
         out = engine.stop(proc)
     shown = status(config)
 
-    assert "no longer covers the stop" in halted[0].halt_reason
-    assert re.search(r"BTC balance 0\.030* is below the open position qty 0\.070*",
-                     halted[0].halt_reason)
-    assert f"halted {SYM}" in shown.stdout and "sold outside Ratchet" in shown.stdout
+    assert (rest.position_id, rest.sold_outside, rest.halted) == (
+        grown.position_id, D("0.05"), False)
+    assert rest_stop.trailing_delta == grown_stop.trailing_delta
+    assert re.search(rf"sold outside Ratchet {SYM} +0\.050*", shown.stdout), shown.stdout
+    assert "halted" not in shown.stdout
     assert buys(db) == []
 
 

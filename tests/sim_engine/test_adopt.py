@@ -1,9 +1,10 @@
 """Coins already held, in binance mode against the sim (``entry = "adopt"``, DESIGN.md §3b):
 the sim's account holds 0.05 BTC; the engine protects 0.04 of it (``keep_qty`` 0.01) at its
 first balance read, grows the stop by cancelReplace when coins arrive (the user stream's
-``outboundAccountPosition``, long before the next scan), halts the pair with its reason when
-the stop is canceled and the coins sold by hand, never buys, and a kill -9 right after the
-adoption leaves exactly one stop after the restart."""
+``outboundAccountPosition``, long before the next scan), protects what is left when the stop is
+canceled and part of the coins sold by hand (no halt: a pair never stops protecting coins),
+never buys, and a kill -9 right after the adoption leaves exactly one stop after the
+restart."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def buys(sim) -> list:
     return [o for o in h.ours(sim.orders()) if o["side"] == "BUY"]
 
 
-def test_held_coins_protected_grown_and_a_sale_by_hand_halts_with_its_reason(sim_dir):
+def test_held_coins_protected_grown_and_what_a_sale_by_hand_leaves_protected(sim_dir):
     sim = h.start_sim(sim_dir, "--symbols", SYM, *HOLDING, *h.UNLIMITED)
     try:
         sim.pause()
@@ -53,8 +54,10 @@ def test_held_coins_protected_grown_and_a_sale_by_hand_halts_with_its_reason(sim
                                                "quantity": "0.05",
                                                "newClientOrderId": "by-hand-1"})
             sim.control("POST", "/sim/block", {"symbol": SYM, "kind": None})
-            halted = engine.wait_for(lambda: (p := h.open_positions(db)[SYM]).halted and p,
-                                     timeout=30, what="the pair halted")
+            rest = engine.wait_for(lambda: stop_of(sim, "0.02"), timeout=30,
+                                   what="the 0.02 BTC left under a stop")
+            shrunk = engine.wait_for(lambda: (p := h.open_positions(db)[SYM]).qty == D("0.02")
+                                     and p, timeout=10, what="the position at 0.02")
         finally:
             out = h.stop_engine(proc)
         assert proc.returncode == 0, out
@@ -67,8 +70,9 @@ def test_held_coins_protected_grown_and_a_sale_by_hand_halts_with_its_reason(sim
     assert D(first["stopPrice"]) == D(47500)  # a 5 % trail under 50000
     assert (D(grown["stopPrice"]), grown["price"]) == (D(first["stopPrice"]), first["price"])
     assert topped.entry_price == D(50000) and topped.stop_moves == 0
-    assert "no longer covers the position's 0.07" in halted.halt_reason
-    assert "sold outside Ratchet" in halted.halt_reason
+    assert (shrunk.sold_outside, shrunk.halted, shrunk.stop_order_id) == (
+        D("0.05"), False, rest["clientOrderId"])
+    assert D(rest["stopPrice"]) == D(first["stopPrice"])  # the same level, for what is left
     assert bought == []
 
 
