@@ -3,11 +3,16 @@ budget, and answers every command with exactly one event for the pair that sent 
 
 It never waits on one order. Each message makes at most one venue call, and what a failure
 means comes from ``exchange.policy``:
-- an unknown outcome (timeout, 5xx, -1007) is never resent blind: a query by client id is
-  scheduled (a ``tell`` to itself after a backoff), and other pairs' commands go on meanwhile;
+- an unknown outcome (timeout, 403, 5xx, -1006/-1007/-1008) is never resent blind: a query by
+  client id is scheduled (a ``tell`` to itself after a backoff), and other pairs' commands go
+  on meanwhile; until the venue's ``landing_window_s`` has passed since the request, "no such
+  order" is not believed (the order may still land) and the query is asked again;
 - -2011 on cancel: query, the order may have filled;
 - 429, -1021 and a ban (418): nothing is sent until the pause is over, then the same request;
-- a rejection is reported, never retried as is.
+- a rejection is reported, never retried as is;
+- the reads a pair asks for after a refusal (``WatchMarket``, ``RefreshFilters``,
+  ``ReadBalance``) are asked again with backoff until they have an answer (``ReadAgain``); a
+  market is watched from 1 s, doubling to 60 s, until it trades.
 
 Under the order budget it keeps only the latest wanted stop move per symbol and sends the one
 with the widest gap first (``move_order="fifo"`` sends them in arrival order, for comparison).
@@ -31,19 +36,26 @@ import pykka
 from actors.adopters import Adopters
 from actors.conflation import TickSlot, tell_if_alive, tell_later
 from actors.messages import (
+    BalanceSeen,
     BalancesUpdated,
     CancelOrder,
+    CancelRefused,
     CancelStrays,
     Crash,
     DrainMoves,
+    FiltersRefreshed,
     GatewayFailed,
     Maintain,
+    MarketReopened,
     OrderMissing,
     OrderUpdated,
     PlaceMarketOrder,
     PlaceStop,
     PriceReady,
     QueryOrder,
+    ReadAgain,
+    ReadBalance,
+    RefreshFilters,
     RegisterPair,
     ReplaceStop,
     Settle,
@@ -51,6 +63,7 @@ from actors.messages import (
     StraysCanceled,
     Sync,
     UnregisterPair,
+    WatchMarket,
 )
 from core.errors import InvariantViolation, VenueError
 from core.types import Balance, Order, OrderReport, ReplaceReport, Side
@@ -62,6 +75,9 @@ from telemetry.logs import log_event
 log = logging.getLogger("ratchet.gateway")
 
 MAINTAIN_EVERY_S = 1.0
+WATCH_FIRST_S = 1.0  # a closed market is looked at again after 1 s, doubling to 60 s
+WATCH_MAX_S = 60.0
+PairRead = WatchMarket | RefreshFilters | ReadBalance
 
 
 def _protects(command: Any) -> bool:
@@ -121,7 +137,7 @@ class Gateway(pykka.ThreadingActor):
             case PriceReady(symbol=symbol):
                 self._match(symbol)
             case PlaceMarketOrder() | PlaceStop() | CancelOrder() | QueryOrder() | CancelStrays() \
-                    | Settle():
+                    | Settle() | WatchMarket() | RefreshFilters() | ReadBalance() | ReadAgain():
                 self.queue.append(message)
                 self._pump()
             case ReplaceStop(new=new):
@@ -202,6 +218,9 @@ class Gateway(pykka.ThreadingActor):
         if isinstance(command, Settle):
             order, call = venue_ops.request(self.exchange, command.command, settling=True)
             self._call(command, order, call, attempt=command.attempt)
+        elif isinstance(command, ReadAgain):
+            _, call = venue_ops.request(self.exchange, command.command)
+            self._call(command, None, call, attempt=command.attempt)
         else:
             order, call = venue_ops.request(self.exchange, command)
             self._call(command, order, call)
@@ -209,12 +228,18 @@ class Gateway(pykka.ThreadingActor):
     def _call(self, command: Any, order: Order | None, call: Callable[[], Any], *,
               attempt: int = 1) -> None:
         """One venue call; its answer, or what its failure means, goes to the pair."""
+        sent_at = self.clock()
         try:
             outcome = call()
         except VenueError as exc:
-            self._failed(command, order, exc, attempt)
+            self._failed(command, order, exc, attempt, sent_at)
             return
-        if isinstance(outcome, ReplaceReport):
+        if isinstance(command, PairRead | ReadAgain):
+            self._read(command, outcome, attempt)
+        elif self._not_landed_yet(command, outcome):
+            self._schedule(policy.backoff_s(attempt + 1), Settle(
+                command=command.command, attempt=attempt + 1, landing_by=command.landing_by))
+        elif isinstance(outcome, ReplaceReport):
             move = command.command if isinstance(command, Settle) else command
             self._tell(move.new.symbol, StopReplaced(old=move.old, new=move.new,
                                                      report=outcome))
@@ -225,7 +250,25 @@ class Gateway(pykka.ThreadingActor):
         elif outcome is None and order is not None:  # a query: the venue never saw it
             self._tell(order.symbol, OrderMissing(order=order))
 
-    def _failed(self, command: Any, order: Order | None, exc: VenueError, attempt: int) -> None:
+    def _read(self, command: Any, outcome: Any, attempt: int) -> None:
+        """A pair's read: its answer, or (a market not trading yet) the next look."""
+        read = command.command if isinstance(command, ReadAgain) else command
+        if isinstance(outcome, MarketReopened | FiltersRefreshed | BalanceSeen):
+            self._tell(read.symbol, outcome)
+            return
+        delay = min(WATCH_FIRST_S * 2 ** (attempt - 1), WATCH_MAX_S)
+        self._schedule(delay, ReadAgain(command=read, attempt=attempt + 1))
+
+    def _not_landed_yet(self, command: Any, outcome: Any) -> bool:
+        """A settle that finds no trace of what it sent while the order may still land."""
+        if not isinstance(command, Settle) or self.clock() >= command.landing_by:
+            return False
+        if isinstance(outcome, ReplaceReport):
+            return outcome.canceled is None and outcome.new is None
+        return outcome is None
+
+    def _failed(self, command: Any, order: Order | None, exc: VenueError, attempt: int,
+                sent_at: float) -> None:
         decision = policy.decide(exc, attempt)
         if decision.verdict in (Verdict.BANNED, Verdict.RETRY):
             # Nothing happened on the venue: the same request again once the pause is over.
@@ -238,8 +281,20 @@ class Gateway(pykka.ThreadingActor):
             else:
                 self.queue.appendleft(command)
             return
+        if isinstance(command, PairRead | ReadAgain):  # a read: ask again, later
+            read = command.command if isinstance(command, ReadAgain) else command
+            log_event(log, "read_failed", level=logging.WARNING, symbol=read.symbol,
+                      read=type(read).__name__, error=str(exc), attempt=attempt)
+            self._schedule(policy.backoff_s(attempt + 1), ReadAgain(command=read,
+                                                                    attempt=attempt + 1))
+            return
         if order is None:  # CancelStrays: the next refusal asks again
             self._tell(command.symbol, StraysCanceled(symbol=command.symbol))
+            return
+        if isinstance(command, CancelOrder) and "market is closed" in str(exc).lower():
+            # HALT, BREAK: the venue keeps the order and refuses to cancel it (-2011 "Market is
+            # closed."): the pair waits for the market instead of asking about it in a loop.
+            self._tell(order.symbol, CancelRefused(order=order, reason=str(exc)))
             return
         if decision.verdict is Verdict.REJECTED and not isinstance(command, QueryOrder | Settle):
             self._tell(order.symbol, venue_ops.refused(command, order, exc))
@@ -251,10 +306,16 @@ class Gateway(pykka.ThreadingActor):
         settle = command.command if isinstance(command, Settle) else (
             command if isinstance(command, ReplaceStop) else QueryOrder(order=order))
         next_attempt = attempt + 1 if isinstance(command, Settle) else 1
+        if isinstance(command, Settle):
+            landing_by = command.landing_by
+        elif isinstance(command, PlaceStop | PlaceMarketOrder | ReplaceStop):
+            landing_by = sent_at + self.exchange.landing_window_s  # it may still land
+        else:
+            landing_by = 0.0
         log_event(log, "order_outcome_unknown", level=logging.WARNING, symbol=order.symbol,
                   client_order_id=order.client_order_id, error=str(exc), attempt=attempt)
-        self._schedule(policy.backoff_s(next_attempt), Settle(command=settle,
-                                                               attempt=next_attempt))
+        self._schedule(policy.backoff_s(next_attempt), Settle(
+            command=settle, attempt=next_attempt, landing_by=landing_by))
 
     def _order_budget_left(self) -> bool:
         budget = self.exchange.rate_budget()

@@ -13,16 +13,22 @@ from typing import Any
 from core.commands import (  # noqa: F401
     BalanceSeen,
     CancelOrder,
+    CancelRefused,
     CancelStrays,
+    FiltersRefreshed,
+    MarketReopened,
     OrderMissing,
     OrderRejected,
     OrderUpdated,
     PlaceMarketOrder,
     PlaceStop,
     QueryOrder,
+    ReadBalance,
+    RefreshFilters,
     ReplaceStop,
     StopReplaced,
     StraysCanceled,
+    WatchMarket,
 )
 from core.types import Balance, Order, Position
 from persistence.unit import Persist  # the unit of work lives with the store; re-exported
@@ -134,7 +140,20 @@ class Maintain:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settle:
     """Sent by the Gateway to itself: ask about an order (or both halves of a move) whose
-    outcome is unknown. ``attempt`` sets the backoff of the next try."""
+    outcome is unknown. ``attempt`` sets the backoff of the next try. ``landing_by``: until
+    then (the Gateway's clock) the venue saying it has no such order is not an answer: a
+    request whose outcome was unknown may still reach the matching engine until its
+    ``timestamp + recvWindow`` has passed."""
+
+    command: Any
+    attempt: int = 1
+    landing_by: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadAgain:
+    """Sent by the Gateway to itself: a read for a pair (``WatchMarket``, ``RefreshFilters``,
+    ``ReadBalance``) that failed, or whose answer is not there yet, is asked again."""
 
     command: Any
     attempt: int = 1
@@ -176,6 +195,11 @@ class UseGateway:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestartGateway:
     """Sent by the Supervisor to itself after the Gateway's backoff delay."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClockTick:
+    """Sent by the Supervisor to itself once a second: tell every pair the time."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,7 +30,16 @@ from actors.messages import (
 )
 from core import pair_logic as logic
 from core import pair_machine as machine
-from core.commands import OrderMissing, OrderRejected, OrderUpdated, StopReplaced, StraysCanceled
+from core.commands import (
+    CancelRefused,
+    FiltersRefreshed,
+    MarketReopened,
+    OrderMissing,
+    OrderRejected,
+    OrderUpdated,
+    StopReplaced,
+    StraysCanceled,
+)
 from core.errors import EntryRefused, InvariantViolation, StorageFailed
 from core.stop_mode import native_delta
 from core.types import EntryMode, Order, PairSettings, Position, PositionState, SymbolFilters
@@ -118,7 +127,8 @@ class PairActor(pykka.ThreadingActor):
                     self._observe(tick)
                     self.awaiting_idle = self.w.on_idle is not None
             case OrderUpdated() | StopReplaced() | OrderRejected() | OrderMissing() | \
-                    StraysCanceled() | BalanceSeen():
+                    StraysCanceled() | BalanceSeen() | MarketReopened() | FiltersRefreshed() | \
+                    CancelRefused() | machine.TimePassed():
                 self._step(message)
             case UseGateway(gateway=gateway):
                 self.w.gateway = gateway
@@ -179,6 +189,9 @@ class PairActor(pykka.ThreadingActor):
                     self.w.on_trade(position)
                 if self.metrics:
                     self.metrics.realized(self.state.realized)
+            case machine.AdoptSkipped(reason=reason):
+                if self.metrics:
+                    self.metrics.adopt_skipped(reason is not None)
             case _:
                 raise InvariantViolation(f"unknown effect {effect!r}")
 
@@ -217,4 +230,5 @@ class PairActor(pykka.ThreadingActor):
         return {"symbol": self.symbol, "position": s.position, "orders": dict(s.orders),
                 "in_flight": len(s.in_flight), "halted": s.halted,
                 "last_price": s.last_price, "realized": s.realized,
-                "entry_refusals": s.entry_refusals, "refusal_reason": s.refusal_reason}
+                "entry_refusals": s.entry_refusals, "refusal_reason": s.refusal_reason,
+                "adopt_skipped": s.adopt_skipped, "market_closed": s.guard.market_closed}

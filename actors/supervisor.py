@@ -5,6 +5,9 @@ pykka has no supervision: each child's ``on_failure`` tells this actor. A pair r
 the DB with backoff, up to 5 times in 10 minutes; the 6th failure halts it (its stop stays). A
 Gateway is replaced the same way: the pairs keep their state, send to the new one and ask again
 about what the old one had in hand; past the budget the engine stops with exit 3.
+
+Once a second it tells every pair the time (``TimePassed``), so timeouts and retries come due
+when no price arrives (a quiet or closed market, a stalled feed).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from actors.gateway import Gateway
 from actors.messages import (
     BalancesUpdated,
     Boot,
+    ClockTick,
     GatewayFailed,
     GetSnapshot,
     Maintain,
@@ -42,6 +46,7 @@ from actors.pair import PairActor, PairWiring
 from actors.restarts import RESTART_WINDOW_S, Budget, PairHandle
 from core.adopt import check_adopting_pairs
 from core.errors import ConfigError, InvariantViolation
+from core.pair_state import TimePassed
 from core.stop_mode import StopChoice, choose
 from core.types import PairSettings
 from exchange import policy
@@ -50,6 +55,7 @@ from telemetry.logs import log_event
 log = logging.getLogger("ratchet.supervisor")
 
 STOP_TIMEOUT_S = 10.0
+CLOCK_EVERY_S = 1.0
 
 
 class Supervisor(pykka.ThreadingActor):
@@ -97,6 +103,8 @@ class Supervisor(pykka.ThreadingActor):
                 return self._reload(config)
             case Shutdown():
                 self._shutdown()
+            case ClockTick():
+                self._tick_clock()
             case GetSnapshot():
                 return {s: h.snapshot() for s, h in self.pairs.items()}
             case _:
@@ -129,6 +137,8 @@ class Supervisor(pykka.ThreadingActor):
         self.exchange.start_streams()
         if self.start_feed:
             self.feed = self._start_feed()
+        if self.config.feed.kind != "replay":  # replay's clock is its data's, lock-step
+            tell_later(self.actor_ref, CLOCK_EVERY_S, ClockTick())
         return {"actions": self.report.actions, "halted": self.report.halted,
                 "errors": self.report.errors, "queried": self.report.queried}
 
@@ -259,6 +269,15 @@ class Supervisor(pykka.ThreadingActor):
                                          tick=self.pairs[symbol].filters.tick))
         log_event(log, "config_reloaded", added=added, removed=removed)
         return {"added": added, "removed": removed}
+
+    def _tick_clock(self) -> None:
+        if self.shutting_down:
+            return
+        now = TimePassed(ts=Decimal(time.time_ns()) / 1_000_000_000)
+        for handle in self.pairs.values():
+            if handle.ref is not None:
+                tell_if_alive(handle.ref, now)
+        tell_later(self.actor_ref, CLOCK_EVERY_S, ClockTick())
 
     # --- the Feed ---------------------------------------------------------------------------
 

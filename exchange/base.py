@@ -40,9 +40,15 @@ class RateBudget:
 
 
 class Exchange(ABC):
-    """A spot venue, seen through Ratchet's own types. Only the Gateway calls it."""
+    """A spot venue, seen through Ratchet's own types. Only the Gateway calls it.
+
+    ``landing_window_s``: how long after an order request whose outcome was unknown the order
+    may still reach the matching engine (Binance: the request's ``recvWindow`` and a margin);
+    until then "no such order" is not an answer. A venue in-process answers at once (0).
+    """
 
     name: str = "exchange"
+    landing_window_s: float = 0.0
 
     @abstractmethod
     def symbol_filters(self, symbol: str) -> SymbolFilters:
@@ -102,6 +108,15 @@ class Exchange(ABC):
                                      ValueError):
                 prices[symbol] = self.last_price(symbol)
         return prices
+
+    def market_open(self, symbol: str) -> bool:
+        """Whether the symbol trades now (Binance: status TRADING); a venue without statuses
+        always trades."""
+        return True
+
+    def refresh_filters(self, symbol: str) -> SymbolFilters:
+        """The symbol's filters read again from the venue (after a filter refusal)."""
+        return self.symbol_filters(symbol)
 
     def add_pair(self, settings: PairSettings) -> None:  # noqa: B027
         """A pair was added at run time; venues that take filters from the config learn it."""

@@ -29,15 +29,11 @@ from enum import StrEnum
 from typing import TypeVar
 
 from core.errors import (
-    OrderRejected,
     RetryableVenueError,
     StatusUnknown,
     UnknownOrder,
     VenueBanned,
     VenueError,
-    is_insufficient_balance,
-    is_too_many_algo_orders,
-    is_would_trigger,
 )
 
 T = TypeVar("T")
@@ -79,25 +75,6 @@ def decide(error: VenueError, attempt: int = 1) -> Decision:
     if isinstance(error, UnknownOrder):
         return Decision(Verdict.MISSING)
     return Decision(Verdict.REJECTED)
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """What a rejection says, for the pair: its text, code and the cases the engine acts on."""
-
-    reason: str
-    code: int | None
-    would_trigger: bool = False
-    too_many_algo: bool = False
-    insufficient: bool = False
-
-
-def refusal(error: OrderRejected) -> Refusal:
-    reason, code = str(error), error.code
-    return Refusal(reason=reason, code=code,
-                   would_trigger=is_would_trigger(code=code, reason=reason),
-                   too_many_algo=is_too_many_algo_orders(code=code, reason=reason),
-                   insufficient=is_insufficient_balance(code=code, reason=reason))
 
 
 def read(call: Callable[[], T], *, attempts: int = READ_ATTEMPTS,

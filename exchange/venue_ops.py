@@ -1,27 +1,35 @@
 """The venue calls behind the Gateway's commands (``request``), and the small operations made
 of several calls: an order by client id or None, both halves of a cancelReplace whose answer
-was lost, and the cancel of stray stops."""
+was lost, the cancel of stray stops, and the reads a pair asks for after a refusal (whether
+its market trades again, its filters, its base asset's balance)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from core.commands import (
+    BalanceSeen,
     CancelOrder,
     CancelStrays,
+    FiltersRefreshed,
+    MarketReopened,
     OrderRejected,
     PlaceMarketOrder,
     PlaceStop,
     QueryOrder,
+    ReadBalance,
+    RefreshFilters,
     ReplaceStop,
     StopReplaced,
+    WatchMarket,
 )
 from core.errors import InvariantViolation, UnknownOrder, VenueError
-from core.errors import OrderRejected as Rejection
+from core.refusals import classify
 from core.types import Order, OrderReport, OrderState, OrderType, ReplaceReport
-from exchange import policy
 from exchange.base import Exchange
 
 log = logging.getLogger("ratchet.gateway")
@@ -55,6 +63,12 @@ def request(exchange: Exchange, command: Any, *,
                 new_client_order_id=new.client_order_id, trailing_delta=new.trailing_delta)
         case CancelStrays(symbol=symbol, prefix=prefix, keep=keep):
             return None, lambda: cancel_strays(exchange, symbol, prefix, keep)
+        case WatchMarket(symbol=symbol):
+            return None, lambda: market_reopened(exchange, symbol)
+        case RefreshFilters(symbol=symbol):
+            return None, lambda: FiltersRefreshed(filters=exchange.refresh_filters(symbol))
+        case ReadBalance(asset=asset):
+            return None, lambda: balance_seen(exchange, asset)
         case _:
             raise InvariantViolation(f"no venue call for {command!r}")
 
@@ -66,11 +80,9 @@ def refused(command: Any, order: Order, error: VenueError) -> OrderRejected | St
         return StopReplaced(old=command.old, new=command.new, report=ReplaceReport(
             canceled=None, new=None, cancel_error=str(error), new_error=str(error),
             cancel_error_code=error.code))
-    why = policy.refusal(error) if isinstance(error, Rejection) else policy.Refusal(
-        reason=str(error), code=error.code)
-    return OrderRejected(order=order, reason=why.reason, code=why.code,
-                         would_trigger=why.would_trigger, too_many_algo=why.too_many_algo,
-                         insufficient=why.insufficient)
+    reason = str(error)
+    return OrderRejected(order=order, reason=reason, code=error.code,
+                         kind=classify(code=error.code, reason=reason))
 
 
 def get_or_none(exchange: Exchange, order: Order) -> OrderReport | None:
@@ -89,6 +101,24 @@ def read_halves(exchange: Exchange, old: Order, new: Order) -> ReplaceReport:
     return ReplaceReport(canceled=canceled, new=placed,
                          cancel_error=None if canceled else "not canceled",
                          new_error=None if placed else "not placed")
+
+
+def market_reopened(exchange: Exchange, symbol: str) -> MarketReopened | None:
+    """``MarketReopened`` with the last price once the symbol trades again, else None."""
+    if not exchange.market_open(symbol):
+        return None
+    price = None
+    with contextlib.suppress(VenueError):
+        price = exchange.last_price(symbol)
+    return MarketReopened(symbol=symbol, price=price)
+
+
+def balance_seen(exchange: Exchange, asset: str) -> BalanceSeen:
+    """The account's balance of one asset (none listed: zero)."""
+    balance = exchange.balances().get(asset)
+    zero = Decimal(0)
+    return BalanceSeen(asset=asset, free=balance.free if balance else zero,
+                       locked=balance.locked if balance else zero)
 
 
 def cancel_strays(exchange: Exchange, symbol: str, prefix: str, keep: frozenset[str]) -> int:

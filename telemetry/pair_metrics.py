@@ -38,8 +38,9 @@ class PairMetrics:
     """
 
     __slots__ = ("symbol", "quote", "_metrics", "state", "realized_pnl", "is_up", "is_halted",
-                 "is_unprotected", "is_estimate", "last_tick", "latency_counts", "latency_sum", "_stop_moves",
-                 "_orders", "_order_keys", "_lock")
+                 "is_unprotected", "is_estimate", "is_adopt_skipped", "last_tick",
+                 "latency_counts", "latency_sum", "_stop_moves", "_orders", "_order_keys",
+                 "_lock")
 
     def __init__(self, metrics: Metrics, symbol: str) -> None:
         self.symbol = symbol
@@ -52,6 +53,7 @@ class PairMetrics:
         self.is_halted = False
         self.is_unprotected = False
         self.is_estimate = False
+        self.is_adopt_skipped = False
         self.last_tick = time.time()
         self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
@@ -94,6 +96,11 @@ class PairMetrics:
         """True while the pair holds an open position without a live stop order on the
         exchange; ``unprotected_positions`` counts these flags over the pairs at scrape time."""
         self.is_unprotected = flag
+
+    def adopt_skipped(self, flag: bool) -> None:
+        """True while coins held on the account are left alone (``entry = "adopt"``): the
+        stop they would get breaks a filter, so adopting them would mean selling them."""
+        self.is_adopt_skipped = flag
 
     def stop_estimate(self, flag: bool) -> None:
         """True while ``stop_price`` is Ratchet's estimate of a native trailing stop's level
@@ -142,6 +149,7 @@ class _PairCollector:
         ("position_unprotected", "1 while the pair holds a position without a live stop order."),
         ("stop_price_estimated", "1 while stop_price is Ratchet's estimate of a native trailing "
                                  "stop (Binance does not report its level), else 0."),
+        ("adopt_skipped", "1 while coins held are not adopted: their stop would break a filter."),
     )
     _DECISION = (PREFIX + "tick_to_decision_seconds",
                  "Time from a tick's arrival to the pair's decision.")
@@ -184,7 +192,8 @@ class _PairCollector:
                       display_or_zero(qty), display_or_zero(unrealized),
                       display_or_zero(pm.realized_pnl), 1.0 if pm.is_up else 0.0,
                       1.0 if pm.is_halted else 0.0, pm.last_tick,
-                      1.0 if pm.is_unprotected else 0.0, 1.0 if pm.is_estimate else 0.0)
+                      1.0 if pm.is_unprotected else 0.0, 1.0 if pm.is_estimate else 0.0,
+                      1.0 if pm.is_adopt_skipped else 0.0)
             for (name, _), family, value in zip(self._GAUGES, gauges, values, strict=True):
                 family.add_metric([pm.symbol, pm.quote] if name in self._IN_QUOTE
                                   else [pm.symbol], value)

@@ -6,8 +6,9 @@ or a raw ``requests`` exception into one error of the tree (DESIGN.md §4):
 ==========================================  ==============================================
 venue answer                                error raised
 ==========================================  ==============================================
-timeout, connection lost, 5xx, -1007,       ``StatusUnknown``: query by client id first
-unreadable 2xx body
+timeout, connection lost, 5xx, 403 (the     ``StatusUnknown``: query by client id first
+WAF), -1006, -1007, -1008, unreadable 2xx
+body
 418                                         ``VenueBanned(retry_after_s)``: stop sending
 429 (-1003, -1015)                          ``RetryableVenueError(retry_after_s)``
 -1021 (timestamp outside recvWindow)        ``ClockSkew``: resync the offset, retry once
@@ -33,6 +34,7 @@ from core.errors import (
     UnknownOrder,
     VenueBanned,
     VenueError,
+    is_status_unknown,
 )
 
 AUTH_MESSAGE = "invalid API key or secret"
@@ -115,7 +117,10 @@ def _map_api_error(exc: BinanceAPIException, where: str) -> VenueError:
         return RetryableVenueError(
             text, retry_after_s=retry_after_s(headers, DEFAULT_BACKOFF_S), **kw
         )
-    if status >= 500 or code == CODE_UNKNOWN_STATUS:
+    if is_status_unknown(code=code, http_status=status):
+        # 403 is the WAF in front of the API, whose body is HTML (python-binance reads its code
+        # as 0): the request did not reach the matching engine, but like any unclear answer it
+        # is settled by asking, never by sending again.
         return StatusUnknown(text, **kw)
     if code == CODE_CLOCK_SKEW:
         return ClockSkew(text, retry_after_s=0.0, **kw)

@@ -50,7 +50,7 @@ from exchange.binance.errors import (
 )
 from exchange.binance.fees import FeeValuer
 from exchange.binance.filters import SymbolRules, check_order, rules_from_symbol
-from exchange.binance.gate import RateMeter, SendGate
+from exchange.binance.gate import OrderPacer, RateMeter, SendGate
 from exchange.binance.tracker import OpenOrderTracker
 from exchange.binance.transport import (  # noqa: F401 - part of this module's API
     ClientPool,
@@ -66,6 +66,14 @@ from exchange.binance.user_stream import UserStream
 
 log = logging.getLogger("ratchet.binance")
 T = TypeVar("T")
+
+# An order request whose outcome was unknown may reach the matching engine until its
+# ``timestamp + recvWindow``; the margin covers the clock offset between us and the venue.
+LANDING_MARGIN_S = 2.0
+# Symbol statuses read within this many seconds are used again (several pairs watching their
+# closed markets share one exchangeInfo read).
+STATUS_FRESH_S = 1.0
+TRADING = "TRADING"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,9 +91,10 @@ class BinanceExchange(RequestPath, Exchange):
         self, *, api_key: str, api_secret: str, base_url: str | None = None,
         testnet: bool = False, timeout_s: Decimal = Decimal(10), recv_window_ms: int = 5000,
         symbols: Sequence[str] = (), clock: Callable[[], float] = time.time,
-        metrics: Metrics | None = None, ws_api_url: str | None = None,
+        metrics: Metrics | None = None, ws_api_url: str | None = None, prefix: str = "rt",
     ) -> None:
         self._clock = clock
+        self.landing_window_s = recv_window_ms / 1000 + LANDING_MARGIN_S
         self._metrics = metrics
         self._testnet = testnet
         self._symbols = tuple(symbols)
@@ -111,17 +120,21 @@ class BinanceExchange(RequestPath, Exchange):
         self._clients = ClientPool(self.client, make_client)
         self.gate = SendGate(clock)
         self.meter = RateMeter(clock)
+        self.pacer = OrderPacer(offset_s=lambda: self.client.timestamp_offset / 1000)
         self._lock = threading.RLock()
         self._rules: dict[str, SymbolRules] = {}
         self._ready_lock = threading.RLock()  # an RLock: rules() may come from wait_ready
         self._info: Future | None = None  # connect's exchangeInfo, until wait_ready
         self._last_price: dict[str, Decimal] = {}
+        self._statuses: dict[str, str] = {}
+        self._statuses_at = float("-inf")
         self._tracker = OpenOrderTracker()
         self.fees = FeeValuer(assets=self._assets, price=self.last_price)
         self.updates = OrderUpdates(
             tracker=self._tracker, list_open=self._list_open, get_order=self.get_order,
             budget=self.meter.budget, clock=clock, stream_factory=self._user_stream,
             on_unreadable=metrics.unreadable_event if metrics is not None else None,
+            prefix=prefix,
         )
 
     def check_credentials(self) -> CredentialReport:
@@ -155,6 +168,7 @@ class BinanceExchange(RequestPath, Exchange):
         info = ExchangeInfoDTO.parse(self._call("exchangeInfo", self.client.get_exchange_info),
                                      only=wanted)
         self.meter.set_limits(info.rateLimits)
+        self.pacer.set_limits(info.rateLimits)
         with self._lock:
             for sym in info.symbols:  # only the wanted ones (all, if none is named)
                 self._rules[sym.symbol] = rules_from_symbol(sym)
@@ -162,6 +176,36 @@ class BinanceExchange(RequestPath, Exchange):
         if missing:
             raise ConfigError(f"not listed on the exchange: {', '.join(missing)}")
         return dict(self._rules)
+
+    def _read_symbols(self) -> dict[str, str]:
+        """Every symbol's status (and the filters of the known ones) from one exchangeInfo
+        read, or from the last one if it is fresh."""
+        with self._lock:
+            if self._clock() - self._statuses_at < STATUS_FRESH_S:
+                return dict(self._statuses)
+        wanted = set(self._symbols) | set(self._rules)
+        info = ExchangeInfoDTO.parse(self._call("exchangeInfo", self.client.get_exchange_info),
+                                     only=wanted)
+        with self._lock:
+            self._statuses = {sym.symbol: sym.status for sym in info.symbols}
+            self._statuses_at = self._clock()
+            for sym in info.symbols:
+                if sym.symbol in self._rules:
+                    self._rules[sym.symbol] = rules_from_symbol(sym)
+            return dict(self._statuses)
+
+    def market_open(self, symbol: str) -> bool:
+        """Whether the symbol's status is TRADING (not BREAK, HALT, CANCEL_ONLY,
+        AUCTION_MATCH...)."""
+        return self._read_symbols().get(symbol) == TRADING
+
+    def refresh_filters(self, symbol: str) -> SymbolFilters:
+        """The symbol's filters as exchangeInfo has them now."""
+        if symbol not in self._symbols and symbol not in self._rules:
+            self._symbols = (*self._symbols, symbol)
+        if symbol not in self._read_symbols():
+            raise ConfigError(f"not listed on the exchange: {symbol}")
+        return self.rules(symbol).to_core()
 
     def rules(self, symbol: str) -> SymbolRules:
         if symbol not in self._rules:
@@ -249,7 +293,8 @@ class BinanceExchange(RequestPath, Exchange):
         never places (someone else's TAKE_PROFIT, say) are left out."""
         reports = self._list_open()
         for report in reports:
-            self._tracker.note(report)
+            if self.updates.owns(report.client_order_id):
+                self._tracker.note(report)
         return reports
 
     def _list_open(self) -> list[OrderReport]:

@@ -1,4 +1,5 @@
-"""The send gate (no request while banned or told to back off) and the rate meter.
+"""The send gate (no request while banned or told to back off), the rate meter, and the order
+pacer (no request the venue's limits would refuse).
 
 ``SendGate`` is checked before every request. After a 418 it refuses everything until the
 ban's ``Retry-After`` has passed (``VenueBanned``); after a 429 it refuses until that
@@ -151,3 +152,114 @@ def _interval_seconds(key: str) -> int:
         return int(key[:-1]) * unit
     except ValueError:
         return 1 << 30
+
+
+class OrderPacer:
+    """Keeps new orders inside the venue's ORDERS windows, and requests inside its weight
+    minute, by waiting before a request instead of being refused (429) and banned (418) for it.
+    Thread-safe: boot sends many stops side by side.
+
+    Binance counts both in fixed windows of its own clock (10 s, a day, a minute), so the pacer
+    counts in the same windows of the venue's clock (ours plus the offset): at most
+    ``headroom`` of a limit is used per window, and no order starts in the last ``edge_s`` of a
+    short window (it could land in the next one, which the venue would count). The venue's
+    own counts (``X-MBX-ORDER-COUNT-*``, ``X-MBX-USED-WEIGHT-1M``) raise ours when higher (an
+    earlier process, another engine on the key).
+    """
+
+    def __init__(self, *, offset_s: Callable[[], float] = lambda: 0.0,
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep, headroom: float = 0.9,
+                 edge_s: float = 0.25) -> None:
+        self._offset_s = offset_s
+        self._clock = clock
+        self._sleep = sleep
+        self._headroom = headroom
+        self._edge_s = edge_s
+        self._lock = threading.Lock()
+        self._order_limits: dict[str, int] = {"10S": 100}
+        self._weight_limit = 6000
+        self._orders: dict[str, tuple[int, int]] = {}  # window key -> (window number, count)
+        self._weight: tuple[int, int] = (0, 0)  # (minute number, weight used as last heard)
+        self.waited_s = 0.0  # time spent waiting, for the operator and the bench
+
+    def set_limits(self, limits: Iterable[RateLimitDTO]) -> None:
+        order_limits: dict[str, int] = {}
+        with self._lock:
+            for lim in limits:
+                if lim.rateLimitType == "ORDERS":
+                    order_limits[order_limit_key(lim)] = lim.limit
+                elif (lim.rateLimitType == "REQUEST_WEIGHT" and lim.interval == "MINUTE"
+                      and lim.intervalNum == 1):
+                    self._weight_limit = lim.limit
+            if order_limits:
+                self._order_limits = order_limits
+
+    def observe(self, headers: Mapping[str, str] | None) -> None:
+        """The venue's counts for its current windows."""
+        if not headers:
+            return
+        now = self._now()
+        with self._lock:
+            for name, value in headers.items():
+                low = name.lower()
+                try:
+                    count = int(value)
+                except ValueError:
+                    continue
+                if low == WEIGHT_HEADER:
+                    minute = int(now // 60)
+                    seen = self._weight[1] if self._weight[0] == minute else 0
+                    self._weight = (minute, max(seen, count))
+                elif low.startswith(ORDER_COUNT_PREFIX):
+                    key = low[len(ORDER_COUNT_PREFIX):].upper()
+                    window = int(now // _interval_seconds(key))
+                    number, seen = self._orders.get(key, (window, 0))
+                    self._orders[key] = (window, max(count, seen if number == window else 0))
+
+    def before_order(self) -> None:
+        """Wait until a new order fits every ORDERS window, then count it."""
+        while True:
+            with self._lock:
+                wait = self._order_wait(self._now())
+                if wait <= 0:
+                    now = self._now()
+                    for key in self._order_limits:
+                        window = int(now // _interval_seconds(key))
+                        number, count = self._orders.get(key, (window, 0))
+                        self._orders[key] = (window, (count if number == window else 0) + 1)
+                    return
+            self._wait(wait)
+
+    def before_request(self) -> None:
+        """Wait while the weight of the venue's current minute is spent to the headroom."""
+        while True:
+            with self._lock:
+                now = self._now()
+                minute, used = self._weight
+                if minute != int(now // 60) or used < self._weight_limit * self._headroom:
+                    return
+                wait = (minute + 1) * 60 - now
+            self._wait(wait)
+
+    def _order_wait(self, now: float) -> float:
+        wait = 0.0
+        for key, limit in self._order_limits.items():
+            interval = _interval_seconds(key)
+            window = int(now // interval)
+            number, count = self._orders.get(key, (window, 0))
+            used = count if number == window else 0
+            end = (window + 1) * interval
+            full = used >= max(1, int(limit * self._headroom))
+            at_the_edge = interval <= 60 and end - now < self._edge_s
+            if full or at_the_edge:
+                wait = max(wait, end - now)
+        return wait
+
+    def _wait(self, seconds: float) -> None:
+        seconds = max(seconds, 0.001)
+        self.waited_s += seconds
+        self._sleep(seconds)
+
+    def _now(self) -> float:
+        return self._clock() + self._offset_s()

@@ -2,7 +2,8 @@
 helpers that set its client up.
 
 Every REST call goes through ``_call``, which checks the send gate (nothing is sent while
-banned or backing off), times the request, reads the ``X-MBX-*`` usage headers and maps a
+banned or backing off), waits for the order pacer (nothing is sent that the venue's ORDERS or
+weight limits would refuse), times the request, reads the ``X-MBX-*`` usage headers and maps a
 failure to the ``core.errors`` tree (``errors.map_error``). A -1021 (clock skew) resyncs the
 timestamp offset from ``/api/v3/time`` and retries once; nothing else is retried here: the
 Gateway decides (DESIGN.md §4).
@@ -30,6 +31,9 @@ from exchange.binance.errors import ClockSkew, map_error
 
 log = logging.getLogger("ratchet.binance")
 T = TypeVar("T")
+
+# The python-binance calls that place an order: the venue counts them in its ORDERS windows.
+ORDER_PLACEMENTS = frozenset({"create_order", "cancel_replace_order"})
 
 
 class Metrics(Protocol):
@@ -122,7 +126,8 @@ class ClientPool:
 
 class RequestPath:
     """The request path, mixed into ``BinanceExchange``: it needs ``_clients`` (a
-    ``ClientPool``), ``gate``, ``meter``, ``_lock``, ``_metrics`` and ``_ban_reported``."""
+    ``ClientPool``), ``gate``, ``meter``, ``pacer``, ``_lock``, ``_metrics`` and
+    ``_ban_reported``."""
 
     def _call(
         self, endpoint: str, fn: Callable[..., T], /, *,
@@ -141,6 +146,9 @@ class RequestPath:
     def _send(self, endpoint: str, client: Any, fn: Callable[..., Any], salvage,
               params: dict) -> Any:
         self.gate.check()
+        self.pacer.before_request()
+        if getattr(fn, "__name__", "") in ORDER_PLACEMENTS:
+            self.pacer.before_order()
         started = time.perf_counter()
         try:
             result = fn(**params)
@@ -178,6 +186,7 @@ class RequestPath:
             self.gate.back_off(getattr(err, "retry_after_s", None) or 1.0)
 
     def _observe(self, headers: Any) -> None:
+        self.pacer.observe(headers)
         weight = self.meter.observe(headers)
         if weight is not None and self._metrics is not None:
             self._metrics.weight_used(weight)

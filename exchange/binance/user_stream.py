@@ -5,7 +5,14 @@ inside ``BinanceSocketManager.user_socket()``; events arrive as ``{"subscription
 frames and the socket hands us the ``event``. The thread owns one asyncio loop and one
 ``AsyncClient`` whose WebSocket API URL is set per instance (no class attributes are changed,
 so several venues can live in one process). When the socket fails it reconnects with backoff,
-and ``on_state(False)`` tells the exchange to fall back to REST polling meanwhile.
+and ``on_state(False)`` tells the exchange to fall back to REST polling meanwhile: at once, as
+the receive loop ends, not after the dead connection's unsubscribe has timed out.
+
+Binance cuts a WebSocket API connection after 24 hours and may shut a server down at any time;
+either way it first sends ``{"event": {"e": "serverShutdown", "E": ms}}``, with no subscription
+id. python-binance 1.0.37 logs such a frame and drops it, so the socket here
+(``ShutdownAwareWebsocketAPI``) notices it on the way in. The stream then reconnects at once,
+before the cut, and the exchange catches up over REST for what the gap may have hidden.
 """
 
 from __future__ import annotations
@@ -27,6 +34,24 @@ BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 
 
+SERVER_SHUTDOWN = "serverShutdown"
+
+
+class ShutdownAwareWebsocketAPI(WebsocketAPI):
+    """python-binance's WebSocket API client, telling ``on_shutdown`` when the server says it is
+    about to cut the connection (a frame python-binance itself drops)."""
+
+    def __init__(self, url: str, *, on_shutdown: Callable[[], None], **kw: Any) -> None:
+        super().__init__(url, **kw)
+        self.on_shutdown = on_shutdown
+
+    def _handle_message(self, msg):  # python-binance's per-frame hook
+        text = msg.decode() if isinstance(msg, bytes) else str(msg)
+        if SERVER_SHUTDOWN in text and '"subscriptionId"' not in text:
+            self.on_shutdown()
+        return super()._handle_message(msg)
+
+
 class UserStream:
     """Delivers each user-data event (a dict) to ``on_event`` on its own thread."""
 
@@ -43,6 +68,7 @@ class UserStream:
         self._on_event = on_event
         self._on_state = on_state
         self._thread = LoopThread("binance-user-stream", self._main)
+        self._shutdown = asyncio.Event()
 
     def start(self) -> None:
         self._thread.start()
@@ -58,17 +84,24 @@ class UserStream:
         backoff = BACKOFF_MIN_S
         while not stopping.is_set():
             started = await self._session()
+            if self._shutdown.is_set():
+                continue  # announced: the next connection now, before the cut
             backoff = BACKOFF_MIN_S if started else min(backoff * 2, BACKOFF_MAX_S)
             await pause(backoff, stopping)
 
     async def _session(self) -> bool:
-        """One subscription, until it fails or we stop. Returns whether it came up."""
+        """One subscription, until it fails, the server announces a shutdown, or we stop.
+        Returns whether it came up (a shutdown notice reconnects at once)."""
         from binance import AsyncClient, BinanceSocketManager  # aiohttp: loaded when streaming
 
         client = AsyncClient(self._api_key, self._api_secret, testnet=self._testnet,
                              loop=asyncio.get_running_loop())
-        if self._ws_api_url:
-            client.ws_api = WebsocketAPI(url=self._ws_api_url)
+        self._shutdown = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        url = self._ws_api_url or (client.WS_API_TESTNET_URL if self._testnet
+                                   else client.WS_API_URL.format("com"))
+        client.ws_api = ShutdownAwareWebsocketAPI(
+            url, on_shutdown=lambda: loop.call_soon_threadsafe(self._shutdown.set))
         client.timestamp_offset = self._offset()
         up = False
         try:
@@ -76,12 +109,14 @@ class UserStream:
             async with socket as stream:
                 up = True
                 self._on_state(True)
-                await self._receive(stream)
+                try:
+                    await self._receive(stream)
+                finally:
+                    self._on_state(False)  # REST polling starts now, not after the close
+                    await close_promptly(client.ws_api)
         except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
             log.warning("user stream down: %s: %s", type(exc).__name__, exc)
         finally:
-            if up:
-                self._on_state(False)
             if client.ws_api is not None:
                 await close_promptly(client.ws_api)
             with contextlib.suppress(Exception):
@@ -90,6 +125,9 @@ class UserStream:
 
     async def _receive(self, stream: Any) -> None:
         while not self._thread.stopping.is_set():
+            if self._shutdown.is_set():
+                log.info("user stream: the server announced a shutdown; reconnecting now")
+                return
             try:
                 msg = await asyncio.wait_for(stream.recv(), RECV_POLL_S)
             except TimeoutError:

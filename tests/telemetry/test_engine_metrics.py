@@ -24,6 +24,13 @@ class StopRejectingPaper(PaperExchange):
                             code=-2010)
 
 
+class EntryRejectingPaper(PaperExchange):
+    """The paper venue, except that it refuses every buy by a filter (-1013): entries halt."""
+
+    def market_order(self, **order):
+        raise OrderRejected("Filter failure: NOTIONAL", code=-1013)
+
+
 def _value(metrics: Metrics, name: str, **labels: str) -> float | None:
     for family in text_string_to_metric_families(metrics.render().decode()):
         for sample in family.samples:
@@ -84,8 +91,8 @@ def test_a_position_whose_stop_was_rejected_is_counted_unprotected(boot):
     assert _value(metrics, "ratchet_position_quantity", symbol="AAAUSDT") > 0
 
 
-def test_a_pair_that_halts_itself_is_exposed_as_halted_and_down(boot):
-    metrics, _ = boot(StopRejectingPaper)
+def test_a_pair_that_halts_its_entries_is_exposed_as_halted_and_down(boot):
+    metrics, _ = boot(EntryRejectingPaper)
 
     engine.wait_for(lambda: _value(metrics, "ratchet_pair_halted", symbol="AAAUSDT") == 1,
                     timeout=20, what="the pair exposed as halted")

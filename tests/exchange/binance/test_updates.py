@@ -54,23 +54,23 @@ def make(venue: FakeVenue) -> tuple[OrderUpdates, OpenOrderTracker, list[OrderRe
 def test_only_orders_that_left_the_book_are_queried_and_reported():
     venue = FakeVenue()
     updates, tracker, heard = make(venue)
-    for cid in ("a", "b", "c"):
+    for cid in ("rt-p-1", "rt-p-2", "rt-p-3"):
         tracker.note(report(cid))
-    venue.listing = [report("a"), report("b", OrderState.PARTIALLY_FILLED, executed="0.4")]
-    venue.orders["c"] = report("c", OrderState.FILLED, executed="1")
+    venue.listing = [report("rt-p-1"), report("rt-p-2", OrderState.PARTIALLY_FILLED, executed="0.4")]
+    venue.orders["rt-p-3"] = report("rt-p-3", OrderState.FILLED, executed="1")
 
     polled = updates.poll()
 
-    assert venue.calls == ["openOrders", "order c"]
+    assert venue.calls == ["openOrders", "order rt-p-3"]
     assert [(r.client_order_id, r.state) for r in polled] == [
-        ("b", OrderState.PARTIALLY_FILLED), ("c", OrderState.FILLED)]
+        ("rt-p-2", OrderState.PARTIALLY_FILLED), ("rt-p-3", OrderState.FILLED)]
     assert heard == polled
 
 
 def test_an_order_the_venue_never_saw_is_forgotten_not_reported():
     venue = FakeVenue()
     updates, tracker, heard = make(venue)
-    tracker.note(report("ghost"))
+    tracker.note(report("rt-p-9"))
 
     assert updates.poll() == [] and heard == []
     assert len(tracker) == 0
@@ -126,17 +126,17 @@ def test_an_unreadable_execution_report_is_caught_up_over_rest_at_once():
     on_event, on_state = events[0]
     on_state(True)
     updates.poll(force=True)  # the last look, a moment ago: the stop was open
-    tracker.note(report("stop-1"))
-    venue.orders["stop-1"] = report("stop-1", OrderState.FILLED, executed="1")
+    tracker.note(report("rt-p-4"))
+    venue.orders["rt-p-4"] = report("rt-p-4", OrderState.FILLED, executed="1")
     venue.weight_used = 5900  # even near the weight ceiling
 
-    on_event({"e": "executionReport", "c": "stop-1", "X": "FILLED"})  # fields missing
+    on_event({"e": "executionReport", "c": "rt-p-4", "X": "FILLED"})  # fields missing
     due = updates.poll_due()
     polled = updates.poll()
 
     assert woken == [True] and counted == [True] and updates.unreadable == 1
     assert due
-    assert [(r.client_order_id, r.state) for r in polled] == [("stop-1", OrderState.FILLED)]
+    assert [(r.client_order_id, r.state) for r in polled] == [("rt-p-4", OrderState.FILLED)]
     assert heard[-1].state is OrderState.FILLED
     assert not updates.poll_due()  # caught up; the stream is up again
 
@@ -207,3 +207,42 @@ def test_an_unreadable_account_position_is_dropped_and_orders_are_not_disturbed(
                      "B": [{"a": "BTC", "f": 0.05, "l": "0"}]})  # a float: not Binance's
 
     assert balances == [] and orders == [] and updates.unreadable == 0
+
+
+def test_another_clients_order_events_are_dropped_without_a_catch_up():
+    venue = FakeVenue()
+    updates, stream = streaming(venue)
+    heard: list[OrderReport] = []
+    updates.set_listener(heard.append)
+    updates.poll(force=True)  # the stream is up and caught up
+    venue.calls.clear()
+
+    for event in ({"e": "executionReport", "c": "web_5f1c2e", "C": "", "o": "TAKE_PROFIT"},
+                  {"e": "executionReport", "c": "and_9a8b", "C": "", "X": "NEW"},
+                  {"e": "executionReport", "c": "x-cancel-7", "C": "rtb-other-3",
+                   "X": "CANCELED"}):
+        stream.on_event(event)
+
+    assert (updates.foreign, updates.unreadable, heard) == (3, 0, [])
+    assert not updates.poll_due() and venue.calls == []
+
+
+def test_a_cancel_of_our_order_by_another_client_is_still_ours():
+    venue = FakeVenue()
+    updates, stream = streaming(venue)
+
+    stream.on_event({"e": "executionReport", "c": "web_cancel", "C": "rt-p-1", "X": "CANCELED"})
+
+    assert (updates.foreign, updates.unreadable) == (0, 1)  # ours, unreadable: caught up
+
+
+def test_a_cut_stream_starts_rest_polling_at_once():
+    venue = FakeVenue()
+    updates, stream = streaming(venue)
+    woken: list[bool] = []
+    updates.set_waker(lambda: woken.append(True))
+    updates.poll(force=True)  # polled just now: the cadence alone would wait 5 s
+
+    stream.on_state(False)
+
+    assert woken == [True] and updates.poll_due()
