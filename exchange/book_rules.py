@@ -10,7 +10,8 @@ Binance refuses an order in one of two places, and the code says which:
   a stop that would trigger immediately, too many open orders or algo orders, too little
   balance). In a cancelReplace these come after the cancel (Binance's 409).
 
-``VenueRules`` holds the values Binance lists for BTCUSDT (they are in the sim's exchangeInfo).
+``VenueRules`` holds the values Binance lists for BTCUSDT (they are in the sim's exchangeInfo),
+and the wording of the one refusal whose live text differs from errors.md (``LIVE_RULES``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ CODE_FILTER_FAILURE = -1013
 CODE_NEW_ORDER_REJECTED = -2010
 INSUFFICIENT = "Account has insufficient balance for requested action."
 DUPLICATE = "Duplicate order sent."
-# errors.md (matching-engine messages of -2010). The live venue has also been seen to word it
-# "Stop price would trigger immediately."; clients that match the text must accept both.
-WOULD_TRIGGER = "Order would trigger immediately."
+# A SELL stop the last price already meets, refused by the matching engine (-2010), in two
+# wordings: errors.md's, and the live venue's (ccxt/ccxt#8194 and PR #8105 record it in
+# {"code":-2010,"msg":"Stop price would trigger immediately."}). The Book says the docs' one
+# unless its ``VenueRules`` say otherwise; the sim says the live one (``LIVE_RULES``).
+WOULD_TRIGGER_DOCS = "Order would trigger immediately."
+WOULD_TRIGGER_LIVE = "Stop price would trigger immediately."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,9 +57,13 @@ class VenueRules:
     max_trailing_below_delta: int = 2000
     max_num_orders: int = 200
     max_num_algo_orders: int = 5
+    # The matching engine's words for a stop the last price already meets (not a limit: the
+    # docs and the live venue word it differently).
+    would_trigger_msg: str = WOULD_TRIGGER_DOCS
 
 
 DEFAULT_RULES = VenueRules()
+LIVE_RULES = VenueRules(would_trigger_msg=WOULD_TRIGGER_LIVE)
 
 
 def filter_failure(name: str) -> OrderRejected:

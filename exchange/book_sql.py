@@ -23,7 +23,6 @@ from exchange.book_rows import (
 from exchange.book_rules import (
     DUPLICATE,
     INSUFFICIENT,
-    WOULD_TRIGGER,
     StopRequest,
     VenueRules,
     rejected,
@@ -98,7 +97,7 @@ def check_new_order(cur: Cursor, rules: VenueRules, symbol: str, client_order_id
         raise rejected(DUPLICATE)
     if stop is not None and stop.stop is not None and would_trigger(
             stop.stop, last, take_profit=stop.take_profit):
-        raise rejected(WOULD_TRIGGER)
+        raise rejected(rules.would_trigger_msg)
     if count_open(cur, symbol) >= rules.max_num_orders:
         raise rejected("Filter failure: MAX_NUM_ORDERS")
     if stop is not None and count_open(cur, symbol, STOP_TYPES) >= rules.max_num_algo_orders:

@@ -17,7 +17,6 @@ from core.errors import OrderRejected, UnknownOrder, VenueError
 from core.money import floor_step
 from core.types import Side
 from exchange.book import BookOrder
-from exchange.book_rules import WOULD_TRIGGER
 from exchange.sim import tickers, wire
 from exchange.sim.guard import RateLimiter, SimError
 from exchange.sim.params import (
@@ -355,7 +354,7 @@ class Api:
         except UnknownOrder as exc:
             raise _replace_failed(exc) from None
         raise _replace_partial(wire.cancel_json(canceled, cancel_id, self._now()), -2010,
-                               WOULD_TRIGGER)
+                               self.book.rules.would_trigger_msg)
 
     # --- parameters ----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from core.symbols import split_symbol
 from core.types import SymbolFilters
 from exchange.book import Book
 from exchange.book_fees import FeeMode
+from exchange.book_rules import LIVE_RULES
 from exchange.sim.api import Api
 from exchange.sim.control import Control
 from exchange.sim.faults import Faults
@@ -82,7 +83,7 @@ class SimServer:
         filters = {s: self._filters(s) for s in config.symbols}
         self.book = Book(state, fee_pct=config.fee_pct, filters=filters,
                          balances=config.balances, fee_places=8, fee_mode=config.fee_mode,
-                         fee_asset=config.fee_asset)
+                         fee_asset=config.fee_asset, rules=LIVE_RULES)
         self.clock = SimClock()
         self.hub = WsHub()
         self.venue = SimVenue(self.book, self.clock, self.hub)

@@ -75,7 +75,7 @@ def test_random_replace_faults_include_both_partial_failures(start_sim):
     assert (partial["cancelResult"], partial["newOrderResult"]) == ("SUCCESS", "FAILURE")
     assert partial["cancelResponse"]["origClientOrderId"] == f"old{partial_i}"
     assert partial["newOrderResponse"] == {"code": -2010,
-                                           "msg": "Order would trigger immediately."}
+                                           "msg": "Stop price would trigger immediately."}
     assert failed == {"cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
                       "cancelResponse": {"code": -2011, "msg": "Unknown order sent."},
                       "newOrderResponse": None}
@@ -95,7 +95,7 @@ def test_forced_409_cancels_the_old_stop_and_refuses_the_new_one(sim, client):
         409, -2021, "Order cancel-replace partially failed.")
     assert (data["cancelResult"], data["newOrderResult"]) == ("SUCCESS", "FAILURE")
     assert data["cancelResponse"]["status"] == "CANCELED"
-    assert data["newOrderResponse"] == {"code": -2010, "msg": "Order would trigger immediately."}
+    assert data["newOrderResponse"] == {"code": -2010, "msg": "Stop price would trigger immediately."}
     assert statuses(sim) == {"buy-1": "FILLED", "stop-1": "CANCELED"}
 
 
