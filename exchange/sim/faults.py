@@ -21,7 +21,7 @@ from dataclasses import dataclass
 ORDER_FAULTS = ("500", "-1007", "timeout")
 REPLACE_ONLY = ("409", "-2022")  # partial failures only a cancelReplace can have
 REPLACE_FAULTS = (*ORDER_FAULTS, *REPLACE_ONLY)
-FORCEABLE = frozenset({"418", "429", "-1021", "500", "timeout", *REPLACE_ONLY})
+FORCEABLE = frozenset({"418", "429", "-1021", "500", "timeout", "403", *REPLACE_ONLY})
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,11 @@ UNKNOWN_ERROR = SimError(500, -1000, "An unknown error occurred while processing
 UNKNOWN_STATUS = SimError(503, -1007, (
     "Timeout waiting for response from backend server. Send status unknown; execution status "
     "unknown."))
+# What Binance's web application firewall answers (rest-api.md: "HTTP 403 return code is used
+# when a WAF rule has been violated"): an HTML page from the edge, no JSON, no X-MBX headers.
+WAF_PAGE = ("<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n"
+            "<center><h1>403 Forbidden</h1></center>\r\n</body>\r\n</html>\r\n")
+WAF_BLOCKED = SimError(403, 0, "403 Forbidden", html=WAF_PAGE)
 
 
 class SimHTTPServer(ThreadingHTTPServer):
@@ -108,6 +113,9 @@ class SimHandler(BaseHTTPRequestHandler):
             if err.status == 0:  # a timeout: no answer at all
                 self.close_connection = True
                 return
+            if err.html is not None:  # the WAF's page: nothing reached the API
+                self._send_raw(err.status, err.html.encode(), "text/html")
+                return
             if endpoint.order_write and err.status in (400, 401, 409):  # failed: weight 1
                 self.server.limiter.charge(now(), 1)
             headers.update(err.headers)
@@ -157,6 +165,8 @@ class SimHandler(BaseHTTPRequestHandler):
                            headers={"Retry-After": str(retry_after_s)})
         if kind == "-1021":
             raise SimError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        if kind == "403":
+            raise WAF_BLOCKED
         self._fail(kind)
 
     def _fail(self, kind: str) -> None:
@@ -188,8 +198,12 @@ class SimHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode()
+        self._send_raw(status, data, "application/json;charset=UTF-8", headers)
+
+    def _send_raw(self, status: int, data: bytes, content_type: str,
+                  headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)

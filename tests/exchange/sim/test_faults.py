@@ -131,3 +131,19 @@ def test_read_faults_are_plain_500s_and_public_endpoints_never_fail(start_sim):
 
     assert (err.value.status_code, err.value.code) == (500, -1000)
     assert ticker["symbol"] == "BTCUSDT"
+
+
+def test_a_forced_403_is_the_wafs_html_page_and_nothing_is_applied(sim, client):
+    control(sim.url, "force", {"kind": "403"})
+
+    with pytest.raises(BinanceAPIException) as err:
+        buy_btc(client)
+    then = buy_btc(client, client_id="buy-2")
+
+    assert (err.value.status_code, err.value.code) == (403, 0)  # python-binance: no JSON, code 0
+    assert err.value.message.startswith("Invalid JSON error message from Binance: <html>")
+    assert "<title>403 Forbidden</title>" in err.value.response.text
+    assert err.value.response.headers["Content-Type"] == "text/html"
+    assert "X-MBX-USED-WEIGHT-1M" not in err.value.response.headers
+    assert then["status"] == "FILLED"  # forced once
+    assert statuses(sim) == {"buy-2": "FILLED"}
