@@ -35,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-ms", type=int, default=0, help="delay of every /api/v3 request")
     p.add_argument("--fail-rate", type=float, default=0.0,
                    help="probability that a request fails as the real venue can (0..1)")
+    p.add_argument("--late-rate", type=float, default=0.0,
+                   help="probability that an order request (POST order, cancelReplace) is "
+                        "answered 5xx (execution status unknown) and lands on the book 1-4 s "
+                        "later, inside its recvWindow (0..1)")
     p.add_argument("--state", type=Path, metavar="FILE",
                    help="SQLite state file (orders, trades, balances); default: temporary")
     p.add_argument("--api-key", help="accepted API key (default: $RATCHET_API_KEY or sim-key)")
@@ -70,6 +74,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     env_key, env_secret = default_credentials()
     if not 0 <= args.fail_rate <= 1:
         raise InputError(f"--fail-rate must be between 0 and 1, got {args.fail_rate}")
+    if not 0 <= args.late_rate <= 1:
+        raise InputError(f"--late-rate must be between 0 and 1, got {args.late_rate}")
     if args.speed <= 0 or args.interval_ms <= 0:
         raise InputError("--speed and --interval-ms must be positive")
     balances: dict[str, Decimal] = {}
@@ -87,6 +93,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     return SimConfig(
         port=args.port, symbols=symbols, prices=args.prices,
         speed=args.speed, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
+        late_rate=args.late_rate,
         state=args.state, api_key=args.api_key or env_key,
         api_secret=args.api_secret or env_secret,
         balances=balances or {"USDT": Decimal("100000")}, seed=args.seed,

@@ -17,6 +17,7 @@ from exchange.sim import wire
 from exchange.sim.api import venue_error
 from exchange.sim.faults import Faults
 from exchange.sim.guard import SimError
+from exchange.sim.late import LateOrders
 from exchange.sim.venue import SimVenue
 
 
@@ -26,10 +27,11 @@ class Control:
     def __init__(
         self, venue: SimVenue, faults: Faults, *, paused: Callable[[], bool],
         pause: Callable[[bool], None], counts: Callable[[], dict[str, int]],
-        reset_counts: Callable[[], None],
+        reset_counts: Callable[[], None], late: LateOrders,
     ) -> None:
         self.venue = venue
         self.faults = faults
+        self.late = late
         self._paused, self._pause = paused, pause
         self._counts, self._reset_counts = counts, reset_counts
 
@@ -64,6 +66,7 @@ class Control:
             "prices": {s: str(p) for s, p in book.last_prices().items()},
             "server_time": self.venue.clock.now_ms(),
             "paused": self._paused(),
+            "late": self.late.counts(),
         }
 
     def price(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +80,12 @@ class Control:
         return {"paused": self._paused()}
 
     def force(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload["kind"] == "late":
+            delay = payload.get("delay_s")
+            self.faults.force_late(count=int(payload.get("count", 1)),
+                                   delay_s=None if delay is None else float(delay),
+                                   answer=str(payload.get("answer", "-1007")))
+            return {"forced": "late"}
         self.faults.force(
             str(payload["kind"]), retry_after_s=int(payload.get("retry_after_s", 5)),
             count=int(payload.get("count", 1)),

@@ -26,6 +26,7 @@ from exchange.sim.control import Control
 from exchange.sim.faults import Faults
 from exchange.sim.guard import RateLimiter, SimError, check_key, check_timestamp, check_ws_signature
 from exchange.sim.klines import KlineHistory
+from exchange.sim.late import LateOrders
 from exchange.sim.market import PriceDriver, RandomWalk
 from exchange.sim.rest import SimHTTPServer
 from exchange.sim.venue import SimClock, SimVenue
@@ -46,6 +47,7 @@ class SimConfig:
     speed: float = 1.0
     latency_ms: int = 0
     fail_rate: float = 0.0
+    late_rate: float = 0.0  # probability that an order request lands late (exchange/sim/late.py)
     state: Path | None = None
     api_key: str = DEFAULT_KEY
     api_secret: str = DEFAULT_SECRET
@@ -90,7 +92,9 @@ class SimServer:
         self.limiter = RateLimiter(weight_1m=config.weight_1m, orders_10s=config.orders_10s,
                                    orders_1d=config.orders_1d, ban_s=config.ban_s)
         self.faults = Faults(fail_rate=config.fail_rate, latency_ms=config.latency_ms,
-                             timeout_s=config.timeout_s, seed=config.seed)
+                             timeout_s=config.timeout_s, seed=config.seed,
+                             late_rate=config.late_rate)
+        self.late = LateOrders(self.clock.now_ms)
         self.keys = {config.api_key: config.api_secret}
         self.klines = KlineHistory(config.prices, self.clock.now_ms)
         self.driver = self._driver(filters)
@@ -98,11 +102,12 @@ class SimServer:
         self.api.routes[("GET", "klines")] = self.klines.endpoint(self.book.filters)
         self.control = Control(
             self.venue, self.faults, paused=lambda: self.driver.paused, pause=self.driver.pause,
-            counts=self._counts, reset_counts=self._reset_counts,
+            counts=self._counts, reset_counts=self._reset_counts, late=self.late,
         )
         self.http = SimHTTPServer(
             (HOST, config.port), api=self.api, control=self.control, faults=self.faults,
             limiter=self.limiter, keys=self.keys, hub=self.hub, ws_api=self._ws_api,
+            late=self.late,
         )
         self.port = self.http.server_address[1]
         self.url = f"http://{HOST}:{self.port}"
@@ -122,6 +127,7 @@ class SimServer:
             return
         self._stopped.set()
         self.driver.stop()
+        self.late.stop()
         self.http.shutdown()
         self.http.server_close()
         self.book.close()
