@@ -3,7 +3,8 @@
 The ``Book`` is shared by the in-process ``PaperExchange`` and the Binance-compatible sim server.
 It holds balances (free/locked per asset), orders, trades and the last price per symbol, and
 matches SELL stop-limits exactly per DESIGN.md §3, and trailing ones per §3b, through
-``core.fill_model``. Its order rules are Binance's (``exchange.book_rules``); its fees follow
+``core.fill_model``. LIMIT orders (GTC, either side: another client's on the same account) rest
+at their price and fill there when a price reaches it. Its order rules are Binance's (``exchange.book_rules``); its fees follow
 one of the modes of ``exchange.book_fees``.
 
 Choices, written down:
@@ -23,8 +24,11 @@ Choices, written down:
 - PERCENT_PRICE_BY_SIDE compares with the average of the last ``avg_price_mins`` of prices,
   kept in memory: after a restart it is rebuilt from the prices that follow.
 - The stop-fill timeout is the engine's job; the book only triggers and fills.
-- The last price and the open stops are also kept in memory: a price that changes no order
-  costs no query and no fsync. The last price is written with every order change and at
+- A LIMIT order locks its quote at the limit price (BUY) or its base (SELL). One that crosses
+  the last price when placed fills at once at the last price (taker); a resting one fills at
+  its limit price on the first price at or through it (maker). Every fill is in full.
+- The last price and the open stops and limits are also kept in memory: a price that changes
+  no order costs no query and no fsync. The last price is written with every order change and at
   ``close``; a trailing stop's new peak is written when it happens, so it outlives a restart.
 
 Every public method may be called from any thread; one lock guards the one connection.
@@ -46,6 +50,7 @@ from core.types import OrderState, OrderType, Side, SymbolFilters
 from exchange import book_sql as sql
 from exchange.base import ReplaceReport
 from exchange.book_fees import FeeMode, FeeSchedule
+from exchange.book_limits import BookLimits
 from exchange.book_reads import BookReads
 from exchange.book_rows import BookOrder, BookTrade, open_schema  # noqa: F401 - part of this API
 from exchange.book_rules import (  # noqa: F401 - DUPLICATE, INSUFFICIENT: part of this API
@@ -57,11 +62,12 @@ from exchange.book_rules import (  # noqa: F401 - DUPLICATE, INSUFFICIENT: part 
     VenueRules,
     check_market,
     check_stop_request,
+    limit_fills,
     rejected,
 )
 
 
-class Book(BookReads):
+class Book(BookReads, BookLimits):
     """A spot venue: balances, orders, trades and last prices, persisted in ``path``.
 
     ``balances`` seeds a new file only; a reopened file keeps its own. ``fee_pct`` applies to
@@ -100,6 +106,8 @@ class Book(BookReads):
         # symbol -> order id -> (fill-model state, qty): the open stops, so a price that
         # changes nothing costs no query.
         self._stops: dict[str, dict[int, tuple[VenueStop, Decimal]]] = {}
+        # symbol -> order id -> (side, limit price, qty): the open LIMIT orders.
+        self._limits: dict[str, dict[int, tuple[Side, Decimal, Decimal]]] = {}
         with self._tx() as cur:
             seeded = cur.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
             if seeded is None:
@@ -108,7 +116,7 @@ class Book(BookReads):
                 cur.execute("INSERT INTO meta(key, value) VALUES ('seeded', '1')")
             for symbol, price, ts, time in cur.execute("SELECT * FROM prices"):
                 self._prices[symbol] = (Decimal(price), Decimal(ts), time)
-        self._load_stops()
+        self._load_open()
 
     # --- market data ---------------------------------------------------------------------
 
@@ -148,37 +156,47 @@ class Book(BookReads):
     def on_price(
         self, symbol: str, price: Decimal, ts: Decimal, time: str = ""
     ) -> list[BookOrder]:
-        """Set the last price, then trigger and fill this symbol's stops (§3, §3b).
+        """Set the last price, then trigger and fill this symbol's stops (§3, §3b) and fill
+        the LIMIT orders it reaches.
 
         Returns a report for every order that triggered or filled on this price, in order id
         order. A trailing stop's new peak is saved but not reported.
         """
-        self.filters(symbol)
+        f = self.filters(symbol)
         with self._lock:
             self._prices[symbol] = (price, ts, time)
             if symbol not in self._averages:
                 self._averages[symbol] = AveragePrice(self.rules.avg_price_mins)
             self._averages[symbol].add(ts, price)
-            stops = self._stops.get(symbol)
-            if not stops:
+            stops, limits = self._stops.get(symbol, {}), self._limits.get(symbol, {})
+            if not stops and not limits:
                 return []
             matches = [(order_id, qty, state, match_order(state, price, ts))
                        for order_id, (state, qty) in stops.items()]
             changed = [m for m in matches if m[3].fill_price is not None or m[3].state != m[2]]
-            if not changed:
+            reached = [(order_id, *rest) for order_id, rest in limits.items()
+                       if limit_fills(rest[0], rest[1], price)]
+            if not changed and not reached:
                 return []
             with self._tx() as cur:
                 for order_id, qty, state, result in changed:
                     self._apply_match(cur, symbol, order_id, qty, state, result, ts, time)
+                for order_id, side, limit, qty in reached:  # resting: at its price, maker
+                    self._fill_limit(cur, order_id, f, side, qty, limit, limit, ts, time,
+                                     is_maker=True)
                 sql.save_price(cur, symbol, self._prices.get(symbol))
             for order_id, qty, _, result in changed:
                 if result.fill_price is None:
                     stops[order_id] = (result.state, qty)
                 else:
                     del stops[order_id]
-            return [sql.order_by_id(self._conn, order_id)
-                    for order_id, _, state, result in changed
-                    if result.fill_price is not None or result.state.triggered != state.triggered]
+            for order_id, *_ in reached:
+                del limits[order_id]
+            reported = sorted(
+                [order_id for order_id, _, state, result in changed
+                 if result.fill_price is not None or result.state.triggered != state.triggered]
+                + [order_id for order_id, *_ in reached])
+            return [sql.order_by_id(self._conn, order_id) for order_id in reported]
 
     # --- orders --------------------------------------------------------------------------
 
@@ -266,7 +284,7 @@ class Book(BookReads):
                     new_id, new_error, new_code = None, str(exc), exc.code
                 else:
                     new_error, new_code = None, None
-            self._load_stops(symbol)
+            self._load_open(symbol)
             canceled = sql.order_by_id(self._conn, canceled_id)
             new = None if new_id is None else sql.order_by_id(self._conn, new_id)
             return ReplaceReport(
@@ -310,7 +328,7 @@ class Book(BookReads):
             ts = self._now(symbol, ts)
             with self._tx() as cur:
                 order_id = change(cur, ts)
-            self._load_stops(symbol)
+            self._load_open(symbol)
             return sql.order_by_id(self._conn, order_id)
 
     def _now(self, symbol: str, ts: Decimal | None) -> Decimal:
@@ -340,6 +358,9 @@ class Book(BookReads):
         if row[4] in sql.STOP_TYPES and side is Side.SELL:
             base = self._filters[symbol].base_asset
             sql.move(cur, base, free=qty - executed, locked=executed - qty)
+        elif row[4] == OrderType.LIMIT.value:
+            self._unlock_limit(cur, self._filters[symbol], side, qty - executed,
+                               Decimal(row[6]))
         sql.set_status(cur, found, OrderState.CANCELED, ts)
         return found
 
@@ -358,14 +379,19 @@ class Book(BookReads):
             self._fill(cur, order_id, f, Side.SELL, result.fill_price, qty, ts, time,
                        is_maker=not newly_triggered)
 
-    def _load_stops(self, symbol: str | None = None) -> None:
-        """Refresh the in-memory index of open stops (of one symbol) from the file."""
-        if symbol is None:
-            self._stops.clear()
-        else:
-            self._stops.pop(symbol, None)
+    def _load_open(self, symbol: str | None = None) -> None:
+        """Refresh the in-memory index of open stops and limits (of one symbol) from the
+        file."""
+        for index in (self._stops, self._limits):
+            if symbol is None:
+                index.clear()
+            else:
+                index.pop(symbol, None)
         for row in sql.open_stop_rows(self._conn, symbol):
             self._stops.setdefault(row[1], {})[row[0]] = (sql.stop_state(row), Decimal(row[2]))
+        for order_id, sym, side, qty, price in sql.open_limit_rows(self._conn, symbol):
+            self._limits.setdefault(sym, {})[order_id] = (Side(side), Decimal(price),
+                                                          Decimal(qty))
 
     def _fill(
         self, cur: sqlite3.Cursor, order_id: int, f: SymbolFilters, side: Side, price: Decimal,

@@ -172,6 +172,29 @@ def check_market(f: SymbolFilters, rules: VenueRules, qty: Decimal, price: Decim
         raise filter_failure("NOTIONAL")
 
 
+def check_limit(f: SymbolFilters, rules: VenueRules, side: Side, qty: Decimal, price: Decimal,
+                average: Decimal | None) -> None:
+    """The filters of a LIMIT order, in this order: PRICE_FILTER, PERCENT_PRICE_BY_SIDE (by
+    side), LOT_SIZE, NOTIONAL (minimum and maximum at the limit price)."""
+    check_price(f, rules, price)
+    check_percent_price(rules, side, price, average)
+    check_lot(f, rules, qty)
+    notional = qty * price
+    if notional < f.min_notional or notional > rules.max_notional:
+        raise filter_failure("NOTIONAL")
+
+
+def limit_lock(f: SymbolFilters, side: Side, qty: Decimal, price: Decimal) -> tuple[str, Decimal]:
+    """What an open LIMIT order holds: a BUY its quote at the limit price, a SELL its base."""
+    return (f.quote_asset, qty * price) if side is Side.BUY else (f.base_asset, qty)
+
+
+def limit_fills(side: Side, limit: Decimal, price: Decimal) -> bool:
+    """Whether ``price`` reaches a LIMIT order: at or below a BUY's limit, at or above a
+    SELL's."""
+    return price <= limit if side is Side.BUY else price >= limit
+
+
 def would_trigger(stop: Decimal, last: Decimal | None, *, take_profit: bool) -> bool:
     """Whether the last price already meets a SELL stop price: at or below it for a stop-loss
     (``stopPrice >= last``), at or above it for a take-profit. Binance refuses such an order

@@ -173,6 +173,16 @@ def open_stop_rows(cur: Cursor, symbol: str | None) -> list[tuple]:
     return cur.execute(sql + " ORDER BY order_id", args).fetchall()
 
 
+def open_limit_rows(cur: Cursor, symbol: str | None) -> list[tuple]:
+    """(order_id, symbol, side, qty, price) of every open LIMIT order, in order id order."""
+    sql = ("SELECT order_id, symbol, side, qty, price FROM orders WHERE status IN (?, ?) "
+           "AND type=?")
+    args: tuple = (*OPEN, OrderType.LIMIT.value)
+    if symbol is not None:
+        sql, args = sql + " AND symbol=?", (*args, symbol)
+    return cur.execute(sql + " ORDER BY order_id", args).fetchall()
+
+
 def stop_state(row: tuple) -> StopState | TrailingStop:
     """The fill-model state of one ``open_stop_rows`` row."""
     _, _, _, limit, stop, triggered, type_, delta, peak, tracking = row
