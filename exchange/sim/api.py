@@ -215,13 +215,15 @@ class Api:
         try:
             if order_type == "MARKET":
                 order = self._market(symbol, side, params, new_id)
+            elif order_type == "LIMIT":
+                order = self._limit(symbol, side, params, new_id)
             elif order_type in STOP_LIMIT_TYPES:
                 order = self.venue.stop_limit(symbol, client_id=new_id,
                                               **self._stop_limit(side, order_type, params))
             else:
-                if order_type in ("LIMIT", "LIMIT_MAKER"):  # what Binance would say first
+                if order_type == "LIMIT_MAKER":  # what Binance would say first
                     not_required(params, "stopPrice", "trailingDelta")
-                # **sim**: LIMIT, LIMIT_MAKER, STOP_LOSS and TAKE_PROFIT are not offered
+                # **sim**: LIMIT_MAKER, STOP_LOSS and TAKE_PROFIT are not offered
                 raise SimError(400, -1116, "Invalid orderType.")
         except VenueError as exc:
             raise venue_error(exc) from None
@@ -243,13 +245,17 @@ class Api:
             not_required(params, "quoteOrderQty")
         return self.venue.market(symbol, side, qty, new_id)
 
+    def _limit(self, symbol: str, side: Side, params: Params, new_id: str) -> BookOrder:
+        """A LIMIT order (GTC): what another client on the account places."""
+        not_required(params, "stopPrice", "trailingDelta")
+        _good_till_canceled(params)
+        not_required(params, "quoteOrderQty")
+        qty, price = decimal_param(params, "quantity"), decimal_param(params, "price")
+        return self.venue.limit(symbol, side, qty, price, new_id)
+
     def _stop_limit(self, side: Side, order_type: str, params: Params) -> dict[str, Any]:
         """The venue's arguments of a STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT."""
-        time_in_force = required(params, "timeInForce")
-        if time_in_force not in ("GTC", "IOC", "FOK"):
-            raise SimError(400, -1115, "Invalid timeInForce.")
-        if time_in_force != "GTC":
-            raise NOT_SUPPORTED
+        _good_till_canceled(params)
         not_required(params, "quoteOrderQty")
         qty, limit = decimal_param(params, "quantity"), decimal_param(params, "price")
         stop = decimal_param(params, "stopPrice", required=False)
@@ -264,7 +270,9 @@ class Api:
 
     @staticmethod
     def _resp_type(params: Params, order_type: str) -> str:
-        value = params.get("newOrderRespType") or ("FULL" if order_type == "MARKET" else "ACK")
+        """``newOrderRespType``: FULL by default for MARKET and LIMIT, ACK for the others."""
+        value = params.get("newOrderRespType") or (
+            "FULL" if order_type in ("MARKET", "LIMIT") else "ACK")
         if value not in RESPONSE_TYPES:
             raise SimError(400, -1130, "Data sent for parameter 'newOrderRespType' is not "
                                        "valid.")
@@ -364,6 +372,15 @@ class Api:
         except OrderRejected as exc:
             raise venue_error(exc) from None
         return symbol
+
+
+def _good_till_canceled(params: Params) -> None:
+    """``timeInForce``: required; GTC only (**sim**: IOC and FOK are -1020)."""
+    time_in_force = required(params, "timeInForce")
+    if time_in_force not in ("GTC", "IOC", "FOK"):
+        raise SimError(400, -1115, "Invalid timeInForce.")
+    if time_in_force != "GTC":
+        raise NOT_SUPPORTED
 
 
 def _replace_failed(cancel_error: UnknownOrder) -> SimError:

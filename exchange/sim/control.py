@@ -120,6 +120,9 @@ class Control:
         kind = payload.get("type", "STOP_LOSS_LIMIT")
         if kind == "MARKET":
             order = self.venue.market(symbol, Side(payload.get("side", "BUY")), qty, client_id)
+        elif kind == "LIMIT":  # GTC, either side: another client's order on the account
+            order = self.venue.limit(symbol, Side(payload["side"]), qty,
+                                     _decimal(payload, "price"), client_id)
         elif kind in ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"):
             delta = payload.get("trailingDelta")
             order = self.venue.stop_limit(

@@ -99,6 +99,15 @@ class SimVenue:
         self._emit_balances(order)
         return order
 
+    def limit(self, symbol: str, side: Side, qty: Decimal, price: Decimal,
+              client_id: str) -> BookOrder:
+        """A LIMIT order (GTC): NEW, then its fill if it crossed the last price."""
+        order = self.book.place_limit(symbol, side, qty, price, client_id, self.clock.now_ts())
+        self._emit(order, "NEW", as_new=bool(order.executions))
+        self._emit_fills(order)
+        self._emit_balances(order)
+        return order
+
     def cancel(self, symbol: str, client_id: str | None, order_id: int | None) -> BookOrder:
         order = self.book.cancel(symbol, client_id, order_id=order_id, ts=self.clock.now_ts())
         self._emit(order, "CANCELED")
