@@ -1,7 +1,7 @@
 """LIMIT orders in the ``Book``: GTC, either side, as another client on the same account places
 them (a web or app order, another bot). Mixed into ``exchange.book.Book``; it needs
-``_change``, ``_fill``, ``_prices``, ``rules``, ``average_price`` and ``filters`` on the
-instance.
+``_change``, ``_fill``, ``_prices``, ``_check_trading``, ``rules``, ``average_price`` and
+``filters`` on the instance.
 
 A LIMIT order locks what it may spend: a BUY its quote at the limit price, a SELL its base. One
 that crosses the last price when placed fills at once, in full, at the last price (a taker);
@@ -33,6 +33,7 @@ class BookLimits:
 
     def _place_limit(self, cur: sqlite3.Cursor, f: SymbolFilters, side: Side, qty: Decimal,
                      price: Decimal, client_order_id: str, ts: Decimal) -> int:
+        self._check_trading(f.symbol)
         check_limit(f, self.rules, side, qty, price, self.average_price(f.symbol))
         last = self._prices.get(f.symbol)
         sql.check_new_order(cur, self.rules, f.symbol, client_order_id, stop=None,

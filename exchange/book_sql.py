@@ -111,6 +111,21 @@ def save_price(cur: Cursor, symbol: str, last: tuple[Decimal, Decimal, str] | No
                     (symbol, str(last[0]), str(last[1]), last[2]))
 
 
+def save_status(cur: Cursor, symbol: str, status: str, trading: str) -> None:
+    """A symbol's trading status: a row while it is not ``trading``, none once it is."""
+    if status == trading:
+        cur.execute("DELETE FROM symbol_status WHERE symbol=?", (symbol,))
+    else:
+        cur.execute("INSERT OR REPLACE INTO symbol_status(symbol, status) VALUES (?,?)",
+                    (symbol, status))
+
+
+def open_order_ids(cur: Cursor, symbol: str) -> list[int]:
+    return [row[0] for row in cur.execute(
+        "SELECT order_id FROM orders WHERE symbol=? AND status IN (?, ?) ORDER BY order_id",
+        (symbol, *OPEN))]
+
+
 def find(cur: Cursor, symbol: str, client_order_id: str | None,
          order_id: int | None) -> tuple | None:
     """An order of ``symbol`` by id and/or client id (both must match when both given). A
