@@ -17,6 +17,7 @@ from core.errors import OrderRejected, UnknownOrder, VenueError
 from core.money import floor_step
 from core.types import Side
 from exchange.book import BookOrder
+from exchange.book_status import SYMBOL_STATUSES
 from exchange.sim import tickers, wire
 from exchange.sim.guard import RateLimiter, SimError
 from exchange.sim.params import (
@@ -117,21 +118,28 @@ class Api:
     # --- market data ---------------------------------------------------------------------
 
     def _symbols(self, params: Params) -> list[str]:
-        """``symbol`` or ``symbols`` (not both: -1128), each listed (-1121); else all."""
+        """``symbol`` or ``symbols`` (not both: -1128), each listed (-1121); else all. With
+        ``symbolStatus``, only those of that status (one ``symbol`` of another: -1220)."""
         one, many = params.get("symbol"), symbols_param(params)
         if one and many is not None:
             raise SimError(400, -1128, "Combination of optional parameters invalid.")
-        if params.get("symbolStatus") not in (None, "", "TRADING"):  # every symbol trades
-            if one:
-                raise SimError(400, -1220, "The symbol's status does not match the requested "
-                                           "symbolStatus.")
-            return []
         names = [one] if one else many if many is not None else self.book.symbols()
-        return [self._symbol(name) for name in names]
+        names = [self._symbol(name) for name in names]
+        wanted = params.get("symbolStatus") or None
+        if wanted is None:
+            return names
+        if wanted not in SYMBOL_STATUSES:
+            raise SimError(400, -1100, "Illegal characters found in parameter 'symbolStatus'; "
+                                       f"legal range is '{', '.join(SYMBOL_STATUSES)}'.")
+        matching = [name for name in names if self.book.status(name) == wanted]
+        if one and not matching:
+            raise SimError(400, -1220, "The symbol's status does not match the requested "
+                                       "symbolStatus.")
+        return matching
 
     def exchange_info(self, params: Params) -> dict[str, Any]:
-        filters = [self.book.filters(s) for s in self._symbols(params)]
-        return wire.exchange_info(filters, self.book.rules, self.limiter.rate_limits(),
+        symbols = [(self.book.filters(s), self.book.status(s)) for s in self._symbols(params)]
+        return wire.exchange_info(symbols, self.book.rules, self.limiter.rate_limits(),
                                   self._now())
 
     def ticker_price(self, params: Params) -> Any:

@@ -47,6 +47,7 @@ class Control:
             ("POST", "/sim/cancel"): self.cancel,
             ("POST", "/sim/order"): self.order,
             ("POST", "/sim/balance"): self.balance,
+            ("POST", "/sim/status"): self.status,
             ("GET", "/sim/orders"): self.orders,
             ("GET", "/sim/trades"): self.trades,
             ("GET", "/sim/requests"): self.requests,
@@ -67,13 +68,15 @@ class Control:
             "server_time": self.venue.clock.now_ms(),
             "paused": self._paused(),
             "late": self.late.counts(),
+            "status": book.statuses(),
+            "held_prices": {s: str(p) for s, p in self.venue.held_prices().items()},
         }
 
     def price(self, payload: dict[str, Any]) -> dict[str, Any]:
         price = _decimal(payload, "price")
         self.venue.book.filters(payload["symbol"])
-        self.venue.on_price(payload["symbol"], price, None)
-        return {"symbol": payload["symbol"], "price": str(price)}
+        traded = self.venue.on_price(payload["symbol"], price, None)
+        return {"symbol": payload["symbol"], "price": str(price), "traded": traded}
 
     def pause(self, payload: dict[str, Any]) -> dict[str, Any]:
         self._pause(bool(payload.get("paused", True)))
@@ -134,6 +137,14 @@ class Control:
         else:
             raise SimError(400, -1116, "Invalid orderType.")
         return wire.order_json(order)
+
+    def status(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A symbol's trading status; ``expire_orders`` expires its open orders."""
+        symbol, status = str(payload["symbol"]), str(payload["status"])
+        expired = self.venue.set_status(symbol, status,
+                                        expire_orders=bool(payload.get("expire_orders", False)))
+        return {"symbol": symbol, "status": status,
+                "expired": [o.client_order_id for o in expired]}
 
     def balance(self, payload: dict[str, Any]) -> dict[str, Any]:
         self.venue.set_balance(payload["asset"], _decimal(payload, "free"))
