@@ -58,7 +58,8 @@ def test_a_limit_crossing_the_last_price_fills_at_once_at_that_price(book):
 
     assert order.state is OrderState.FILLED
     assert order.executions[0].price == D("100")  # the last price, not the limit
-    assert balance(book, "USDT") == (usdt_before - D("10") - D("0.01"), D(0))  # 110 locked, 100 paid
+    # 11 locked at the limit, 10 paid at the last price, the fee in quote
+    assert balance(book, "USDT") == (usdt_before - D("10") - D("0.01"), D(0))
     assert not book.trades()[-1].is_maker
 
 

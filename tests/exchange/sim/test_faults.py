@@ -140,7 +140,7 @@ def test_a_forced_403_is_the_wafs_html_page_and_nothing_is_applied(sim, client):
         buy_btc(client)
     then = buy_btc(client, client_id="buy-2")
 
-    assert (err.value.status_code, err.value.code) == (403, 0)  # python-binance: no JSON, code 0
+    assert (err.value.status_code, err.value.code) == (403, 0)  # no JSON: code 0
     assert err.value.message.startswith("Invalid JSON error message from Binance: <html>")
     assert "<title>403 Forbidden</title>" in err.value.response.text
     assert err.value.response.headers["Content-Type"] == "text/html"
