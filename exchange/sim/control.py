@@ -48,6 +48,7 @@ class Control:
             ("POST", "/sim/order"): self.order,
             ("POST", "/sim/balance"): self.balance,
             ("POST", "/sim/status"): self.status,
+            ("POST", "/sim/ws/shutdown"): self.ws_shutdown,
             ("GET", "/sim/orders"): self.orders,
             ("GET", "/sim/trades"): self.trades,
             ("GET", "/sim/requests"): self.requests,
@@ -70,6 +71,7 @@ class Control:
             "late": self.late.counts(),
             "status": book.statuses(),
             "held_prices": {s: str(p) for s, p in self.venue.held_prices().items()},
+            "ws": self.venue.hub.connections(),
         }
 
     def price(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +147,13 @@ class Control:
                                         expire_orders=bool(payload.get("expire_orders", False)))
         return {"symbol": symbol, "status": status,
                 "expired": [o.client_order_id for o in expired]}
+
+    def ws_shutdown(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``serverShutdown`` now on the ``user`` (WebSocket API), ``market`` or ``all``
+        connections, cut ``notice_s`` later."""
+        count = self.venue.hub.shutdown(str(payload.get("kind", "all")),
+                                        float(payload.get("notice_s", 1)))
+        return {"connections": count}
 
     def balance(self, payload: dict[str, Any]) -> dict[str, Any]:
         self.venue.set_balance(payload["asset"], _decimal(payload, "free"))

@@ -30,7 +30,8 @@ from exchange.sim.late import LateOrders
 from exchange.sim.market import PriceDriver, RandomWalk
 from exchange.sim.rest import SimHTTPServer
 from exchange.sim.venue import SimClock, SimVenue
-from exchange.sim.ws import WsConn, WsHub
+from exchange.sim.ws import WsHub
+from exchange.sim.ws_conn import WsConn, WsLimits
 
 HOST = "127.0.0.1"
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -67,6 +68,11 @@ class SimConfig:
     orders_1d: int = 200_000
     ban_s: int = 120
     timeout_s: float = 30.0
+    # websockets, as the live venue keeps them (exchange/sim/ws_conn.py)
+    ws_ping_s: float = 20.0
+    ws_pong_timeout_s: float = 60.0
+    ws_max_age_s: float = 86_400.0
+    ws_shutdown_notice_s: float = 5.0
     # False: no price path of its own; prices come only from ``venue.on_price`` (an in-process
     # driver, e.g. bench/budget_bench.py) or ``POST /sim/price``.
     price_path: bool = True
@@ -87,7 +93,10 @@ class SimServer:
                          balances=config.balances, fee_places=8, fee_mode=config.fee_mode,
                          fee_asset=config.fee_asset, rules=LIVE_RULES)
         self.clock = SimClock()
-        self.hub = WsHub()
+        limits = WsLimits(ping_s=config.ws_ping_s, pong_timeout_s=config.ws_pong_timeout_s,
+                          max_age_s=config.ws_max_age_s,
+                          shutdown_notice_s=config.ws_shutdown_notice_s)
+        self.hub = WsHub(limits, now_ms=self.clock.now_ms)
         self.venue = SimVenue(self.book, self.clock, self.hub)
         self.limiter = RateLimiter(weight_1m=config.weight_1m, orders_10s=config.orders_10s,
                                    orders_1d=config.orders_1d, ban_s=config.ban_s)
@@ -117,6 +126,7 @@ class SimServer:
     def start(self) -> SimServer:
         """Seed the prices and serve from daemon threads; returns once requests are answered."""
         self.driver.start()
+        self.hub.start()
         self._thread = threading.Thread(target=self.http.serve_forever, name="sim-http",
                                         kwargs={"poll_interval": 0.1}, daemon=True)
         self._thread.start()
@@ -128,6 +138,7 @@ class SimServer:
         self._stopped.set()
         self.driver.stop()
         self.late.stop()
+        self.hub.stop()
         self.http.shutdown()
         self.http.server_close()
         self.book.close()
@@ -188,9 +199,15 @@ class SimServer:
             secret = check_key(params.get("apiKey"), self.keys)
             check_ws_signature(secret, params)
             check_timestamp({k: str(v) for k, v in params.items()}, self.clock.now_ms())
-            return {"subscriptionId": self.hub.subscribe_user(conn)}
-        if method == "userDataStream.unsubscribe":
-            self.hub.unsubscribe_user(int(params.get("subscriptionId", -1)))
+            subscription_id = self.hub.subscribe_user(conn)
+            if subscription_id is None:  # one per account on a connection (errors.md -2035)
+                raise SimError(400, -2035, "User Data Stream subscription already active.")
+            return {"subscriptionId": subscription_id}
+        if method == "userDataStream.unsubscribe":  # without an id: every one of conn's
+            given = params.get("subscriptionId")
+            for subscription_id in ([int(given)] if given is not None
+                                    else list(conn.subscriptions)):
+                self.hub.unsubscribe_user(subscription_id)
             return {}
         raise SimError(400, -1020, f"Unsupported operation: {method}")
 
