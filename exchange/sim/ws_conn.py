@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from websockets.exceptions import InvalidState
 from websockets.frames import Opcode
 from websockets.protocol import Protocol, Side, State
 
@@ -90,7 +91,10 @@ class WsConn:
         with self._lock:
             if self.closed:
                 return
-            self._protocol.send_text(json.dumps(payload, separators=(",", ":")).encode())
+            try:
+                self._protocol.send_text(json.dumps(payload, separators=(",", ":")).encode())
+            except InvalidState:  # the client is closing: nothing more goes out
+                return
             self._queue_out()
 
     def _queue_out(self) -> None:
@@ -195,8 +199,11 @@ class WsConn:
             if self.closed:
                 return
             self._last_ping = now
+            try:
+                self._protocol.send_ping(payload)
+            except InvalidState:  # the client is closing
+                return
             self._pings.setdefault(payload, now)
-            self._protocol.send_ping(payload)
             self._queue_out()
 
     def shutdown(self, event: dict[str, Any], notice_s: float, *, now: float | None = None,
