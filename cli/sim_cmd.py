@@ -35,8 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-ms", type=int, default=0, help="delay of every /api/v3 request")
     p.add_argument("--fail-rate", type=float, default=0.0,
                    help="probability that a request fails as the real venue can (0..1)")
+    p.add_argument("--late-rate", type=float, default=0.0,
+                   help="probability that an order request (POST order, cancelReplace) is "
+                        "answered 5xx (execution status unknown) and lands on the book 1-4 s "
+                        "later, inside its recvWindow (0..1)")
     p.add_argument("--state", type=Path, metavar="FILE",
-                   help="SQLite state file (orders, trades, balances); default: temporary")
+                   help="SQLite state file (orders, trades, balances, symbol statuses); "
+                        "default: temporary")
     p.add_argument("--api-key", help="accepted API key (default: $RATCHET_API_KEY or sim-key)")
     p.add_argument("--api-secret",
                    help="its secret (default: $RATCHET_API_SECRET or sim-secret)")
@@ -63,6 +68,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ban-s", type=int, default=120, help="length of a 418 ban, seconds")
     p.add_argument("--timeout-s", type=float, default=30.0,
                    help="how long an injected timeout holds the connection")
+    p.add_argument("--ws-ping-s", type=float, default=20.0,
+                   help="websockets: a ping frame every this many seconds (default: "
+                        "%(default)s, Binance's)")
+    p.add_argument("--ws-pong-timeout-s", type=float, default=60.0,
+                   help="websockets: cut a connection whose pong is this late (default: "
+                        "%(default)s)")
+    p.add_argument("--ws-max-age-s", type=float, default=86_400.0,
+                   help="websockets: cut a connection at this age, as Binance does after 24 h "
+                        "(default: %(default)s)")
+    p.add_argument("--ws-shutdown-notice-s", type=float, default=5.0,
+                   help="websockets: send serverShutdown this long before the cut (default: "
+                        "%(default)s; Binance promises no fixed notice)")
     p.set_defaults(handler=run)
 
 
@@ -70,8 +87,14 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     env_key, env_secret = default_credentials()
     if not 0 <= args.fail_rate <= 1:
         raise InputError(f"--fail-rate must be between 0 and 1, got {args.fail_rate}")
+    if not 0 <= args.late_rate <= 1:
+        raise InputError(f"--late-rate must be between 0 and 1, got {args.late_rate}")
     if args.speed <= 0 or args.interval_ms <= 0:
         raise InputError("--speed and --interval-ms must be positive")
+    if min(args.ws_ping_s, args.ws_pong_timeout_s, args.ws_max_age_s) <= 0 or \
+            args.ws_shutdown_notice_s < 0:
+        raise InputError("--ws-ping-s, --ws-pong-timeout-s and --ws-max-age-s must be "
+                         "positive, --ws-shutdown-notice-s not negative")
     balances: dict[str, Decimal] = {}
     for item in args.balance:
         asset, sep, amount = item.partition("=")
@@ -87,6 +110,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     return SimConfig(
         port=args.port, symbols=symbols, prices=args.prices,
         speed=args.speed, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
+        late_rate=args.late_rate,
         state=args.state, api_key=args.api_key or env_key,
         api_secret=args.api_secret or env_secret,
         balances=balances or {"USDT": Decimal("100000")}, seed=args.seed,
@@ -96,6 +120,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         hold=_held(args.hold, symbols),
         weight_1m=args.weight_1m, orders_10s=args.orders_10s, orders_1d=args.orders_1d,
         ban_s=args.ban_s, timeout_s=args.timeout_s,
+        ws_ping_s=args.ws_ping_s, ws_pong_timeout_s=args.ws_pong_timeout_s,
+        ws_max_age_s=args.ws_max_age_s, ws_shutdown_notice_s=args.ws_shutdown_notice_s,
     )
 
 

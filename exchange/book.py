@@ -3,8 +3,11 @@
 The ``Book`` is shared by the in-process ``PaperExchange`` and the Binance-compatible sim server.
 It holds balances (free/locked per asset), orders, trades and the last price per symbol, and
 matches SELL stop-limits exactly per DESIGN.md §3, and trailing ones per §3b, through
-``core.fill_model``. Its order rules are Binance's (``exchange.book_rules``); its fees follow
-one of the modes of ``exchange.book_fees``.
+``core.fill_model``. LIMIT orders (GTC, either side: another client's on the same account) rest
+at their price and fill there when a price reaches it. Its order rules are Binance's
+(``exchange.book_rules``); its fees follow one of the modes of ``exchange.book_fees``. Parts of
+it live in mixins: prices and matching (``book_match``), LIMIT orders (``book_limits``), a
+symbol's trading status (``book_status``), reads (``book_reads``).
 
 Choices, written down:
 - Fees are ``fee_pct`` % (per symbol: ``symbol_fee_pct``). ``fee_mode`` is ``FeeMode.RECEIVED``
@@ -16,6 +19,7 @@ Choices, written down:
 - A client order id is unique among *open* orders, as on Binance: an open order's id is
   refused with -2010 "Duplicate order sent."; a closed order's id may be used again, and then
   names the open order by that id, else the newest. A rejected order is not stored.
+- A symbol that is not TRADING refuses new orders before anything else (``book_status``).
 - Refusals come in Binance's order: filters (-1013), then the matching engine (-2010):
   duplicate id, a stop price already met by the last price, MAX_NUM_ORDERS,
   MAX_NUM_ALGO_ORDERS, balance. ``cancel_replace`` checks the new order's filters before it
@@ -23,9 +27,13 @@ Choices, written down:
 - PERCENT_PRICE_BY_SIDE compares with the average of the last ``avg_price_mins`` of prices,
   kept in memory: after a restart it is rebuilt from the prices that follow.
 - The stop-fill timeout is the engine's job; the book only triggers and fills.
-- The last price and the open stops are also kept in memory: a price that changes no order
-  costs no query and no fsync. The last price is written with every order change and at
-  ``close``; a trailing stop's new peak is written when it happens, so it outlives a restart.
+- A LIMIT order locks its quote at the limit price (BUY) or its base (SELL). One that crosses
+  the last price when placed fills at once at the last price (taker); a resting one fills at
+  its limit price on the first price at or through it (maker). Every fill is in full.
+- The last price and the open stops and limits are also kept in memory: a price that changes
+  no order costs no query and no fsync. The last price is written with every order change and
+  at ``close``; a trailing stop's new peak is written when it happens, so it outlives a
+  restart.
 
 Every public method may be called from any thread; one lock guards the one connection.
 """
@@ -40,12 +48,14 @@ from decimal import Decimal
 from pathlib import Path
 
 from core.errors import OrderRejected, UnknownOrder
-from core.fill_model import StopMatch, TrailingMatch, VenueStop, match_order
+from core.fill_model import VenueStop
 from core.money import ZERO
 from core.types import OrderState, OrderType, Side, SymbolFilters
 from exchange import book_sql as sql
 from exchange.base import ReplaceReport
 from exchange.book_fees import FeeMode, FeeSchedule
+from exchange.book_limits import BookLimits
+from exchange.book_match import BookMatching
 from exchange.book_reads import BookReads
 from exchange.book_rows import BookOrder, BookTrade, open_schema  # noqa: F401 - part of this API
 from exchange.book_rules import (  # noqa: F401 - DUPLICATE, INSUFFICIENT: part of this API
@@ -59,9 +69,10 @@ from exchange.book_rules import (  # noqa: F401 - DUPLICATE, INSUFFICIENT: part 
     check_stop_request,
     rejected,
 )
+from exchange.book_status import BookStatus
 
 
-class Book(BookReads):
+class Book(BookMatching, BookReads, BookLimits, BookStatus):
     """A spot venue: balances, orders, trades and last prices, persisted in ``path``.
 
     ``balances`` seeds a new file only; a reopened file keeps its own. ``fee_pct`` applies to
@@ -100,6 +111,8 @@ class Book(BookReads):
         # symbol -> order id -> (fill-model state, qty): the open stops, so a price that
         # changes nothing costs no query.
         self._stops: dict[str, dict[int, tuple[VenueStop, Decimal]]] = {}
+        # symbol -> order id -> (side, limit price, qty): the open LIMIT orders.
+        self._limits: dict[str, dict[int, tuple[Side, Decimal, Decimal]]] = {}
         with self._tx() as cur:
             seeded = cur.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
             if seeded is None:
@@ -108,7 +121,8 @@ class Book(BookReads):
                 cur.execute("INSERT INTO meta(key, value) VALUES ('seeded', '1')")
             for symbol, price, ts, time in cur.execute("SELECT * FROM prices"):
                 self._prices[symbol] = (Decimal(price), Decimal(ts), time)
-        self._load_stops()
+            self._load_statuses(cur)
+        self._load_open()
 
     # --- market data ---------------------------------------------------------------------
 
@@ -145,41 +159,6 @@ class Book(BookReads):
                 return self.last_price(symbol)
             return average.value()
 
-    def on_price(
-        self, symbol: str, price: Decimal, ts: Decimal, time: str = ""
-    ) -> list[BookOrder]:
-        """Set the last price, then trigger and fill this symbol's stops (§3, §3b).
-
-        Returns a report for every order that triggered or filled on this price, in order id
-        order. A trailing stop's new peak is saved but not reported.
-        """
-        self.filters(symbol)
-        with self._lock:
-            self._prices[symbol] = (price, ts, time)
-            if symbol not in self._averages:
-                self._averages[symbol] = AveragePrice(self.rules.avg_price_mins)
-            self._averages[symbol].add(ts, price)
-            stops = self._stops.get(symbol)
-            if not stops:
-                return []
-            matches = [(order_id, qty, state, match_order(state, price, ts))
-                       for order_id, (state, qty) in stops.items()]
-            changed = [m for m in matches if m[3].fill_price is not None or m[3].state != m[2]]
-            if not changed:
-                return []
-            with self._tx() as cur:
-                for order_id, qty, state, result in changed:
-                    self._apply_match(cur, symbol, order_id, qty, state, result, ts, time)
-                sql.save_price(cur, symbol, self._prices.get(symbol))
-            for order_id, qty, _, result in changed:
-                if result.fill_price is None:
-                    stops[order_id] = (result.state, qty)
-                else:
-                    del stops[order_id]
-            return [sql.order_by_id(self._conn, order_id)
-                    for order_id, _, state, result in changed
-                    if result.fill_price is not None or result.state.triggered != state.triggered]
-
     # --- orders --------------------------------------------------------------------------
 
     def market_order(
@@ -189,6 +168,7 @@ class Book(BookReads):
         """A MARKET order, filled in full at the last price (and its timestamp)."""
         f = self.filters(symbol)
         with self._lock:
+            self._check_trading(symbol)
             last = self._prices.get(symbol)
             if last is None:
                 raise rejected(f"No price for {symbol} yet.")
@@ -228,10 +208,11 @@ class Book(BookReads):
         self, symbol: str, client_order_id: str | None = None, *, order_id: int | None = None,
         ts: Decimal | None = None,
     ) -> BookOrder:
-        """Cancel an open order and unlock its balance; -2011 if there is no such open order."""
+        """Cancel an open order and unlock its balance; -2011 if there is no such open order
+        (or its market takes no cancels)."""
         self.filters(symbol)
         return self._change(symbol, ts, lambda cur, now: self._cancel(
-            cur, symbol, client_order_id, order_id, now))
+            cur, symbol, client_order_id, order_id, now, check_status=True))
 
     def cancel_replace(
         self, symbol: str, cancel_client_order_id: str | None, qty: Decimal,
@@ -250,6 +231,7 @@ class Book(BookReads):
         request = StopRequest(qty, stop_price, limit_price, trailing_delta, take_profit)
         with self._lock:
             ts = self._now(symbol, ts)
+            self._check_trading(symbol)
             check_stop_request(f, self.rules, request, self.average_price(symbol))
             with self._tx() as cur:
                 try:
@@ -266,7 +248,7 @@ class Book(BookReads):
                     new_id, new_error, new_code = None, str(exc), exc.code
                 else:
                     new_error, new_code = None, None
-            self._load_stops(symbol)
+            self._load_open(symbol)
             canceled = sql.order_by_id(self._conn, canceled_id)
             new = None if new_id is None else sql.order_by_id(self._conn, new_id)
             return ReplaceReport(
@@ -310,7 +292,7 @@ class Book(BookReads):
             ts = self._now(symbol, ts)
             with self._tx() as cur:
                 order_id = change(cur, ts)
-            self._load_stops(symbol)
+            self._load_open(symbol)
             return sql.order_by_id(self._conn, order_id)
 
     def _now(self, symbol: str, ts: Decimal | None) -> Decimal:
@@ -321,6 +303,7 @@ class Book(BookReads):
 
     def _place_stop(self, cur: sqlite3.Cursor, f: SymbolFilters, request: StopRequest,
                     client_order_id: str, ts: Decimal) -> int:
+        self._check_trading(f.symbol)
         check_stop_request(f, self.rules, request, self.average_price(f.symbol))
         sql.check_new_order(cur, self.rules, f.symbol, client_order_id, stop=request,
                             last=self.last_price(f.symbol))
@@ -331,8 +314,17 @@ class Book(BookReads):
 
     def _cancel(
         self, cur: sqlite3.Cursor, symbol: str, client_order_id: str | None,
-        order_id: int | None, ts: Decimal,
+        order_id: int | None, ts: Decimal, *, check_status: bool = False,
     ) -> int:
+        if check_status:
+            self._check_cancel(symbol)
+        return self._close(cur, symbol, client_order_id, order_id, ts, OrderState.CANCELED)
+
+    def _close(
+        self, cur: sqlite3.Cursor, symbol: str, client_order_id: str | None,
+        order_id: int | None, ts: Decimal, state: OrderState,
+    ) -> int:
+        """Close an open order as ``state`` (CANCELED, EXPIRED) and give back its lock."""
         row = sql.find(cur, symbol, client_order_id, order_id)
         if row is None or row[8] not in sql.OPEN:
             raise UnknownOrder("Unknown order sent.", code=-2011, http_status=400)
@@ -340,44 +332,8 @@ class Book(BookReads):
         if row[4] in sql.STOP_TYPES and side is Side.SELL:
             base = self._filters[symbol].base_asset
             sql.move(cur, base, free=qty - executed, locked=executed - qty)
-        sql.set_status(cur, found, OrderState.CANCELED, ts)
+        elif row[4] == OrderType.LIMIT.value:
+            self._unlock_limit(cur, self._filters[symbol], side, qty - executed,
+                               Decimal(row[6]))
+        sql.set_status(cur, found, state, ts)
         return found
-
-    def _apply_match(
-        self, cur: sqlite3.Cursor, symbol: str, order_id: int, qty: Decimal, state: VenueStop,
-        result: StopMatch | TrailingMatch, ts: Decimal, time: str,
-    ) -> None:
-        """Write what matching one price did to one stop: its trigger (or a trailing stop's
-        new peak), its fill."""
-        newly_triggered = not state.triggered and result.state.triggered
-        if result.state != state:
-            sql.save_match(cur, order_id, result.state, ts if newly_triggered else None)
-        if result.fill_price is not None:
-            f = self._filters[symbol]
-            sql.move(cur, f.base_asset, locked=-qty)  # sold out of the locked balance
-            self._fill(cur, order_id, f, Side.SELL, result.fill_price, qty, ts, time,
-                       is_maker=not newly_triggered)
-
-    def _load_stops(self, symbol: str | None = None) -> None:
-        """Refresh the in-memory index of open stops (of one symbol) from the file."""
-        if symbol is None:
-            self._stops.clear()
-        else:
-            self._stops.pop(symbol, None)
-        for row in sql.open_stop_rows(self._conn, symbol):
-            self._stops.setdefault(row[1], {})[row[0]] = (sql.stop_state(row), Decimal(row[2]))
-
-    def _fill(
-        self, cur: sqlite3.Cursor, order_id: int, f: SymbolFilters, side: Side, price: Decimal,
-        qty: Decimal, ts: Decimal, time: str, *, is_maker: bool,
-    ) -> None:
-        """Record one full fill: the proceeds, the commission, the trade row, the totals."""
-        if side is Side.BUY:
-            sql.move(cur, f.base_asset, free=qty)
-        else:
-            sql.move(cur, f.quote_asset, free=price * qty)
-        fee = self.fees.commission(f, side, price, qty, price_of=self.last_price,
-                                   free_of=lambda asset: sql.free_balance(cur, asset))
-        sql.move(cur, fee.asset, free=-fee.amount)
-        sql.record_fill(cur, order_id, f.symbol, side, price, qty, fee.amount, fee.asset, ts,
-                        time, is_maker=is_maker)

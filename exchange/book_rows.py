@@ -2,8 +2,10 @@
 
 The schema version is ``PRAGMA user_version``. Version 1 lets a client order id be reused once
 its order is closed (``client_order_id`` is indexed, no longer UNIQUE) and keeps a trailing
-stop's delta, peak and tracking start, so the peak outlives a restart. A file of version 0 (the
-first sim) is migrated in place; a newer file is refused.
+stop's delta, peak and tracking start, so the peak outlives a restart. Version 2 adds
+``symbol_status``: a symbol's trading status when it is not TRADING (no row: TRADING), so a
+halted market stays halted across a restart. Older files are migrated in place, step by step;
+a newer file is refused.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ CREATE INDEX IF NOT EXISTS idx_trades_symbol ON trades(symbol, trade_id);
 CREATE TABLE IF NOT EXISTS prices(
     symbol TEXT PRIMARY KEY, price TEXT NOT NULL, ts TEXT NOT NULL, time TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS symbol_status(symbol TEXT PRIMARY KEY, status TEXT NOT NULL);
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _V0_COLUMNS = ("order_id, client_order_id, symbol, side, type, qty, price, stop_price, status, "
                "executed_qty, quote_qty, triggered_ts, created_ts, updated_ts")
 # Version 0 -> 1: rebuild ``orders`` without UNIQUE(client_order_id), with the trailing columns
@@ -61,11 +64,17 @@ DROP TABLE orders;
 ALTER TABLE orders_v1 RENAME TO orders;
 """
 
+# Version 1 -> 2: a new table, nothing else changes.
+_MIGRATE_1_TO_2 = """
+CREATE TABLE IF NOT EXISTS symbol_status(symbol TEXT PRIMARY KEY, status TEXT NOT NULL);
+"""
+
 ORDER_COLUMNS = f"{_V0_COLUMNS}, trailing_delta, peak, trailing_ts"
 
 
 def open_schema(conn: sqlite3.Connection) -> None:
-    """Create a new file's schema, or migrate an older one to ``SCHEMA_VERSION``."""
+    """Create a new file's schema, or migrate an older one to ``SCHEMA_VERSION``, one version
+    at a time, each step in a transaction of its own."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(
@@ -75,9 +84,13 @@ def open_schema(conn: sqlite3.Connection) -> None:
     if old is not None and version == 0:
         conn.execute("PRAGMA foreign_keys=OFF")  # trades reference orders while it is rebuilt
         try:
-            conn.executescript(f"BEGIN IMMEDIATE;{_MIGRATE_0_TO_1}COMMIT;")
+            conn.executescript(
+                f"BEGIN IMMEDIATE;{_MIGRATE_0_TO_1}PRAGMA user_version=1;COMMIT;")
         finally:
             conn.execute("PRAGMA foreign_keys=ON")
+        version = 1
+    if old is not None and version == 1:
+        conn.executescript(f"BEGIN IMMEDIATE;{_MIGRATE_1_TO_2}PRAGMA user_version=2;COMMIT;")
     conn.executescript(SCHEMA)
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 

@@ -10,7 +10,8 @@ Binance refuses an order in one of two places, and the code says which:
   a stop that would trigger immediately, too many open orders or algo orders, too little
   balance). In a cancelReplace these come after the cancel (Binance's 409).
 
-``VenueRules`` holds the values Binance lists for BTCUSDT (they are in the sim's exchangeInfo).
+``VenueRules`` holds the values Binance lists for BTCUSDT (they are in the sim's exchangeInfo),
+and the wording of the one refusal whose live text differs from errors.md (``LIVE_RULES``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ CODE_FILTER_FAILURE = -1013
 CODE_NEW_ORDER_REJECTED = -2010
 INSUFFICIENT = "Account has insufficient balance for requested action."
 DUPLICATE = "Duplicate order sent."
-# errors.md (matching-engine messages of -2010). The live venue has also been seen to word it
-# "Stop price would trigger immediately."; clients that match the text must accept both.
-WOULD_TRIGGER = "Order would trigger immediately."
+# A SELL stop the last price already meets, refused by the matching engine (-2010), in two
+# wordings: errors.md's, and the live venue's (ccxt/ccxt#8194 and PR #8105 record it in
+# {"code":-2010,"msg":"Stop price would trigger immediately."}). The Book says the docs' one
+# unless its ``VenueRules`` say otherwise; the sim says the live one (``LIVE_RULES``).
+WOULD_TRIGGER_DOCS = "Order would trigger immediately."
+WOULD_TRIGGER_LIVE = "Stop price would trigger immediately."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,9 +57,13 @@ class VenueRules:
     max_trailing_below_delta: int = 2000
     max_num_orders: int = 200
     max_num_algo_orders: int = 5
+    # The matching engine's words for a stop the last price already meets (not a limit: the
+    # docs and the live venue word it differently).
+    would_trigger_msg: str = WOULD_TRIGGER_DOCS
 
 
 DEFAULT_RULES = VenueRules()
+LIVE_RULES = VenueRules(would_trigger_msg=WOULD_TRIGGER_LIVE)
 
 
 def filter_failure(name: str) -> OrderRejected:
@@ -162,6 +170,29 @@ def check_market(f: SymbolFilters, rules: VenueRules, qty: Decimal, price: Decim
     check_lot(f, rules, qty, "MARKET_LOT_SIZE")
     if qty * price < f.min_notional:
         raise filter_failure("NOTIONAL")
+
+
+def check_limit(f: SymbolFilters, rules: VenueRules, side: Side, qty: Decimal, price: Decimal,
+                average: Decimal | None) -> None:
+    """The filters of a LIMIT order, in this order: PRICE_FILTER, PERCENT_PRICE_BY_SIDE (by
+    side), LOT_SIZE, NOTIONAL (minimum and maximum at the limit price)."""
+    check_price(f, rules, price)
+    check_percent_price(rules, side, price, average)
+    check_lot(f, rules, qty)
+    notional = qty * price
+    if notional < f.min_notional or notional > rules.max_notional:
+        raise filter_failure("NOTIONAL")
+
+
+def limit_lock(f: SymbolFilters, side: Side, qty: Decimal, price: Decimal) -> tuple[str, Decimal]:
+    """What an open LIMIT order holds: a BUY its quote at the limit price, a SELL its base."""
+    return (f.quote_asset, qty * price) if side is Side.BUY else (f.base_asset, qty)
+
+
+def limit_fills(side: Side, limit: Decimal, price: Decimal) -> bool:
+    """Whether ``price`` reaches a LIMIT order: at or below a BUY's limit, at or above a
+    SELL's."""
+    return price <= limit if side is Side.BUY else price >= limit
 
 
 def would_trigger(stop: Decimal, last: Decimal | None, *, take_profit: bool) -> bool:

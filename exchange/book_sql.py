@@ -23,7 +23,6 @@ from exchange.book_rows import (
 from exchange.book_rules import (
     DUPLICATE,
     INSUFFICIENT,
-    WOULD_TRIGGER,
     StopRequest,
     VenueRules,
     rejected,
@@ -98,7 +97,7 @@ def check_new_order(cur: Cursor, rules: VenueRules, symbol: str, client_order_id
         raise rejected(DUPLICATE)
     if stop is not None and stop.stop is not None and would_trigger(
             stop.stop, last, take_profit=stop.take_profit):
-        raise rejected(WOULD_TRIGGER)
+        raise rejected(rules.would_trigger_msg)
     if count_open(cur, symbol) >= rules.max_num_orders:
         raise rejected("Filter failure: MAX_NUM_ORDERS")
     if stop is not None and count_open(cur, symbol, STOP_TYPES) >= rules.max_num_algo_orders:
@@ -110,6 +109,21 @@ def save_price(cur: Cursor, symbol: str, last: tuple[Decimal, Decimal, str] | No
     if last is not None:
         cur.execute("INSERT OR REPLACE INTO prices(symbol, price, ts, time) VALUES (?,?,?,?)",
                     (symbol, str(last[0]), str(last[1]), last[2]))
+
+
+def save_status(cur: Cursor, symbol: str, status: str, trading: str) -> None:
+    """A symbol's trading status: a row while it is not ``trading``, none once it is."""
+    if status == trading:
+        cur.execute("DELETE FROM symbol_status WHERE symbol=?", (symbol,))
+    else:
+        cur.execute("INSERT OR REPLACE INTO symbol_status(symbol, status) VALUES (?,?)",
+                    (symbol, status))
+
+
+def open_order_ids(cur: Cursor, symbol: str) -> list[int]:
+    return [row[0] for row in cur.execute(
+        "SELECT order_id FROM orders WHERE symbol=? AND status IN (?, ?) ORDER BY order_id",
+        (symbol, *OPEN))]
 
 
 def find(cur: Cursor, symbol: str, client_order_id: str | None,
@@ -169,6 +183,16 @@ def open_stop_rows(cur: Cursor, symbol: str | None) -> list[tuple]:
            "trailing_delta, peak, trailing_ts FROM orders WHERE status IN (?, ?) "
            f"AND type IN ({','.join('?' * len(STOP_TYPES))})")
     args: tuple = (*OPEN, *STOP_TYPES)
+    if symbol is not None:
+        sql, args = sql + " AND symbol=?", (*args, symbol)
+    return cur.execute(sql + " ORDER BY order_id", args).fetchall()
+
+
+def open_limit_rows(cur: Cursor, symbol: str | None) -> list[tuple]:
+    """(order_id, symbol, side, qty, price) of every open LIMIT order, in order id order."""
+    sql = ("SELECT order_id, symbol, side, qty, price FROM orders WHERE status IN (?, ?) "
+           "AND type=?")
+    args: tuple = (*OPEN, OrderType.LIMIT.value)
     if symbol is not None:
         sql, args = sql + " AND symbol=?", (*args, symbol)
     return cur.execute(sql + " ORDER BY order_id", args).fetchall()

@@ -17,7 +17,7 @@ from core.errors import OrderRejected, UnknownOrder, VenueError
 from core.money import floor_step
 from core.types import Side
 from exchange.book import BookOrder
-from exchange.book_rules import WOULD_TRIGGER
+from exchange.book_status import SYMBOL_STATUSES
 from exchange.sim import tickers, wire
 from exchange.sim.guard import RateLimiter, SimError
 from exchange.sim.params import (
@@ -118,21 +118,28 @@ class Api:
     # --- market data ---------------------------------------------------------------------
 
     def _symbols(self, params: Params) -> list[str]:
-        """``symbol`` or ``symbols`` (not both: -1128), each listed (-1121); else all."""
+        """``symbol`` or ``symbols`` (not both: -1128), each listed (-1121); else all. With
+        ``symbolStatus``, only those of that status (one ``symbol`` of another: -1220)."""
         one, many = params.get("symbol"), symbols_param(params)
         if one and many is not None:
             raise SimError(400, -1128, "Combination of optional parameters invalid.")
-        if params.get("symbolStatus") not in (None, "", "TRADING"):  # every symbol trades
-            if one:
-                raise SimError(400, -1220, "The symbol's status does not match the requested "
-                                           "symbolStatus.")
-            return []
         names = [one] if one else many if many is not None else self.book.symbols()
-        return [self._symbol(name) for name in names]
+        names = [self._symbol(name) for name in names]
+        wanted = params.get("symbolStatus") or None
+        if wanted is None:
+            return names
+        if wanted not in SYMBOL_STATUSES:
+            raise SimError(400, -1100, "Illegal characters found in parameter 'symbolStatus'; "
+                                       f"legal range is '{', '.join(SYMBOL_STATUSES)}'.")
+        matching = [name for name in names if self.book.status(name) == wanted]
+        if one and not matching:
+            raise SimError(400, -1220, "The symbol's status does not match the requested "
+                                       "symbolStatus.")
+        return matching
 
     def exchange_info(self, params: Params) -> dict[str, Any]:
-        filters = [self.book.filters(s) for s in self._symbols(params)]
-        return wire.exchange_info(filters, self.book.rules, self.limiter.rate_limits(),
+        symbols = [(self.book.filters(s), self.book.status(s)) for s in self._symbols(params)]
+        return wire.exchange_info(symbols, self.book.rules, self.limiter.rate_limits(),
                                   self._now())
 
     def ticker_price(self, params: Params) -> Any:
@@ -216,13 +223,15 @@ class Api:
         try:
             if order_type == "MARKET":
                 order = self._market(symbol, side, params, new_id)
+            elif order_type == "LIMIT":
+                order = self._limit(symbol, side, params, new_id)
             elif order_type in STOP_LIMIT_TYPES:
                 order = self.venue.stop_limit(symbol, client_id=new_id,
                                               **self._stop_limit(side, order_type, params))
             else:
-                if order_type in ("LIMIT", "LIMIT_MAKER"):  # what Binance would say first
+                if order_type == "LIMIT_MAKER":  # what Binance would say first
                     not_required(params, "stopPrice", "trailingDelta")
-                # **sim**: LIMIT, LIMIT_MAKER, STOP_LOSS and TAKE_PROFIT are not offered
+                # **sim**: LIMIT_MAKER, STOP_LOSS and TAKE_PROFIT are not offered
                 raise SimError(400, -1116, "Invalid orderType.")
         except VenueError as exc:
             raise venue_error(exc) from None
@@ -244,13 +253,17 @@ class Api:
             not_required(params, "quoteOrderQty")
         return self.venue.market(symbol, side, qty, new_id)
 
+    def _limit(self, symbol: str, side: Side, params: Params, new_id: str) -> BookOrder:
+        """A LIMIT order (GTC): what another client on the account places."""
+        not_required(params, "stopPrice", "trailingDelta")
+        _good_till_canceled(params)
+        not_required(params, "quoteOrderQty")
+        qty, price = decimal_param(params, "quantity"), decimal_param(params, "price")
+        return self.venue.limit(symbol, side, qty, price, new_id)
+
     def _stop_limit(self, side: Side, order_type: str, params: Params) -> dict[str, Any]:
         """The venue's arguments of a STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT."""
-        time_in_force = required(params, "timeInForce")
-        if time_in_force not in ("GTC", "IOC", "FOK"):
-            raise SimError(400, -1115, "Invalid timeInForce.")
-        if time_in_force != "GTC":
-            raise NOT_SUPPORTED
+        _good_till_canceled(params)
         not_required(params, "quoteOrderQty")
         qty, limit = decimal_param(params, "quantity"), decimal_param(params, "price")
         stop = decimal_param(params, "stopPrice", required=False)
@@ -265,7 +278,9 @@ class Api:
 
     @staticmethod
     def _resp_type(params: Params, order_type: str) -> str:
-        value = params.get("newOrderRespType") or ("FULL" if order_type == "MARKET" else "ACK")
+        """``newOrderRespType``: FULL by default for MARKET and LIMIT, ACK for the others."""
+        value = params.get("newOrderRespType") or (
+            "FULL" if order_type in ("MARKET", "LIMIT") else "ACK")
         if value not in RESPONSE_TYPES:
             raise SimError(400, -1130, "Data sent for parameter 'newOrderRespType' is not "
                                        "valid.")
@@ -355,7 +370,7 @@ class Api:
         except UnknownOrder as exc:
             raise _replace_failed(exc) from None
         raise _replace_partial(wire.cancel_json(canceled, cancel_id, self._now()), -2010,
-                               WOULD_TRIGGER)
+                               self.book.rules.would_trigger_msg)
 
     # --- parameters ----------------------------------------------------------------------
 
@@ -365,6 +380,15 @@ class Api:
         except OrderRejected as exc:
             raise venue_error(exc) from None
         return symbol
+
+
+def _good_till_canceled(params: Params) -> None:
+    """``timeInForce``: required; GTC only (**sim**: IOC and FOK are -1020)."""
+    time_in_force = required(params, "timeInForce")
+    if time_in_force not in ("GTC", "IOC", "FOK"):
+        raise SimError(400, -1115, "Invalid timeInForce.")
+    if time_in_force != "GTC":
+        raise NOT_SUPPORTED
 
 
 def _replace_failed(cancel_error: UnknownOrder) -> SimError:

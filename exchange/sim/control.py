@@ -17,6 +17,7 @@ from exchange.sim import wire
 from exchange.sim.api import venue_error
 from exchange.sim.faults import Faults
 from exchange.sim.guard import SimError
+from exchange.sim.late import LateOrders
 from exchange.sim.venue import SimVenue
 
 
@@ -26,10 +27,11 @@ class Control:
     def __init__(
         self, venue: SimVenue, faults: Faults, *, paused: Callable[[], bool],
         pause: Callable[[bool], None], counts: Callable[[], dict[str, int]],
-        reset_counts: Callable[[], None],
+        reset_counts: Callable[[], None], late: LateOrders,
     ) -> None:
         self.venue = venue
         self.faults = faults
+        self.late = late
         self._paused, self._pause = paused, pause
         self._counts, self._reset_counts = counts, reset_counts
 
@@ -45,6 +47,8 @@ class Control:
             ("POST", "/sim/cancel"): self.cancel,
             ("POST", "/sim/order"): self.order,
             ("POST", "/sim/balance"): self.balance,
+            ("POST", "/sim/status"): self.status,
+            ("POST", "/sim/ws/shutdown"): self.ws_shutdown,
             ("GET", "/sim/orders"): self.orders,
             ("GET", "/sim/trades"): self.trades,
             ("GET", "/sim/requests"): self.requests,
@@ -64,19 +68,29 @@ class Control:
             "prices": {s: str(p) for s, p in book.last_prices().items()},
             "server_time": self.venue.clock.now_ms(),
             "paused": self._paused(),
+            "late": self.late.counts(),
+            "status": book.statuses(),
+            "held_prices": {s: str(p) for s, p in self.venue.held_prices().items()},
+            "ws": self.venue.hub.connections(),
         }
 
     def price(self, payload: dict[str, Any]) -> dict[str, Any]:
         price = _decimal(payload, "price")
         self.venue.book.filters(payload["symbol"])
-        self.venue.on_price(payload["symbol"], price, None)
-        return {"symbol": payload["symbol"], "price": str(price)}
+        traded = self.venue.on_price(payload["symbol"], price, None)
+        return {"symbol": payload["symbol"], "price": str(price), "traded": traded}
 
     def pause(self, payload: dict[str, Any]) -> dict[str, Any]:
         self._pause(bool(payload.get("paused", True)))
         return {"paused": self._paused()}
 
     def force(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload["kind"] == "late":
+            delay = payload.get("delay_s")
+            self.faults.force_late(count=int(payload.get("count", 1)),
+                                   delay_s=None if delay is None else float(delay),
+                                   answer=str(payload.get("answer", "-1007")))
+            return {"forced": "late"}
         self.faults.force(
             str(payload["kind"]), retry_after_s=int(payload.get("retry_after_s", 5)),
             count=int(payload.get("count", 1)),
@@ -111,6 +125,9 @@ class Control:
         kind = payload.get("type", "STOP_LOSS_LIMIT")
         if kind == "MARKET":
             order = self.venue.market(symbol, Side(payload.get("side", "BUY")), qty, client_id)
+        elif kind == "LIMIT":  # GTC, either side: another client's order on the account
+            order = self.venue.limit(symbol, Side(payload["side"]), qty,
+                                     _decimal(payload, "price"), client_id)
         elif kind in ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"):
             delta = payload.get("trailingDelta")
             order = self.venue.stop_limit(
@@ -122,6 +139,21 @@ class Control:
         else:
             raise SimError(400, -1116, "Invalid orderType.")
         return wire.order_json(order)
+
+    def status(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A symbol's trading status; ``expire_orders`` expires its open orders."""
+        symbol, status = str(payload["symbol"]), str(payload["status"])
+        expired = self.venue.set_status(symbol, status,
+                                        expire_orders=bool(payload.get("expire_orders", False)))
+        return {"symbol": symbol, "status": status,
+                "expired": [o.client_order_id for o in expired]}
+
+    def ws_shutdown(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``serverShutdown`` now on the ``user`` (WebSocket API), ``market`` or ``all``
+        connections, cut ``notice_s`` later."""
+        count = self.venue.hub.shutdown(str(payload.get("kind", "all")),
+                                        float(payload.get("notice_s", 1)))
+        return {"connections": count}
 
     def balance(self, payload: dict[str, Any]) -> dict[str, Any]:
         self.venue.set_balance(payload["asset"], _decimal(payload, "free"))

@@ -21,13 +21,15 @@ VIOLATIONS_TO_BAN = 3
 
 @dataclass
 class SimError(Exception):
-    """A Binance error answer: HTTP ``status`` with ``{"code", "msg"}`` (plus ``data``)."""
+    """A Binance error answer: HTTP ``status`` with ``{"code", "msg"}`` (plus ``data``), or,
+    with ``html``, a page that is not JSON at all (the WAF's 403)."""
 
     status: int
     code: int
     msg: str
     headers: dict[str, str] = field(default_factory=dict)
     data: dict[str, Any] | None = None
+    html: str | None = None
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "msg": self.msg}

@@ -100,8 +100,8 @@ class KlineHistory:
             return sink  # the file is the history
 
         def record(symbol: str, price: Decimal, ts: Decimal | None, time_: str = "") -> None:
-            sink(symbol, price, ts, time_)
-            self.record(symbol, price, ts)
+            if sink(symbol, price, ts, time_) is not False:  # False: held, not traded
+                self.record(symbol, price, ts)
 
         return record
 

@@ -23,7 +23,7 @@ START_PRICES = {
 }
 DEFAULT_START = Decimal("100")
 
-PriceSink = Callable[[str, Decimal, Decimal | None, str], None]
+PriceSink = Callable[[str, Decimal, Decimal | None, str], object]
 
 
 class RandomWalk:

@@ -2,7 +2,8 @@
 
 Order of work for an ``/api/v3`` request: count it, wait ``--latency-ms``, answer a forced
 fault if one is queued, check the rate limits, then the key, signature and timestamp, then that
-every parameter is one the endpoint reads (-1104), inject a random (or forced cancelReplace)
+every parameter is one the endpoint reads (-1104), let an order request land late (answered
+5xx now, applied later: ``exchange.sim.late``), inject a random (or forced cancelReplace)
 fault, and finally run the endpoint.
 """
 
@@ -20,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from exchange.sim.api import Api, Endpoint
 from exchange.sim.control import Control
-from exchange.sim.faults import REPLACE_ONLY, Faults
+from exchange.sim.faults import REPLACE_ONLY, Faults, Late
 from exchange.sim.guard import (
     RateLimiter,
     SimError,
@@ -28,6 +29,7 @@ from exchange.sim.guard import (
     check_signature,
     check_timestamp,
 )
+from exchange.sim.late import LateOrders
 from exchange.sim.params import check_known
 from exchange.sim.ws import WsHub
 
@@ -37,6 +39,15 @@ UNKNOWN_ERROR = SimError(500, -1000, "An unknown error occurred while processing
 UNKNOWN_STATUS = SimError(503, -1007, (
     "Timeout waiting for response from backend server. Send status unknown; execution status "
     "unknown."))
+# What Binance's web application firewall answers (rest-api.md: "HTTP 403 return code is used
+# when a WAF rule has been violated"): an HTML page from the edge, no JSON, no X-MBX headers.
+WAF_PAGE = ("<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n"
+            "<center><h1>403 Forbidden</h1></center>\r\n</body>\r\n</html>\r\n")
+WAF_BLOCKED = SimError(403, 0, "403 Forbidden", html=WAF_PAGE)
+MESSAGE_BUS = SimError(500, -1006, (
+    "An unexpected response was received from the message bus. Execution status unknown."))
+LATE_ANSWER = {"-1007": UNKNOWN_STATUS, "500": UNKNOWN_ERROR, "-1006": MESSAGE_BUS}
+DEFAULT_RECV_WINDOW_MS = 5000
 
 
 class SimHTTPServer(ThreadingHTTPServer):
@@ -46,9 +57,11 @@ class SimHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address, *, api: Api, control: Control, faults: Faults,
-                 limiter: RateLimiter, keys: dict[str, str], hub: WsHub, ws_api) -> None:
+                 limiter: RateLimiter, keys: dict[str, str], hub: WsHub, ws_api,
+                 late: LateOrders) -> None:
         super().__init__(address, SimHandler)
         self.api, self.control, self.faults, self.limiter = api, control, faults, limiter
+        self.late = late
         self.keys, self.hub, self.ws_api = keys, hub, ws_api
         self.counts: Counter[str] = Counter()
         self.counts_lock = threading.Lock()
@@ -108,6 +121,9 @@ class SimHandler(BaseHTTPRequestHandler):
             if err.status == 0:  # a timeout: no answer at all
                 self.close_connection = True
                 return
+            if err.html is not None:  # the WAF's page: nothing reached the API
+                self._send_raw(err.status, err.html.encode(), "text/html")
+                return
             if endpoint.order_write and err.status in (400, 401, 409):  # failed: weight 1
                 self.server.limiter.charge(now(), 1)
             headers.update(err.headers)
@@ -133,6 +149,8 @@ class SimHandler(BaseHTTPRequestHandler):
         check_known(route, params, signed=endpoint.signed)
         if endpoint.places_order and (blocked := server.faults.stop_block(params)) is not None:
             self._forced(blocked.kind, blocked.retry_after_s)  # /sim/block
+        if endpoint.places_order and (late := server.faults.late_order()) is not None:
+            self._land_later(endpoint, params, late)
         if endpoint.order_write:
             replacing = endpoint.handler == server.api.cancel_replace
             fault = server.faults.order_fault(cancel_replace=replacing)
@@ -147,6 +165,19 @@ class SimHandler(BaseHTTPRequestHandler):
             raise UNKNOWN_ERROR
         return endpoint.handler(params)
 
+    def _land_later(self, endpoint: Endpoint, params: dict[str, str], late: Late) -> None:
+        """Answer ``late.answer`` now and apply the request later, inside its recvWindow
+        (``timestamp`` was checked; ``recvWindow`` defaults to 5000 as on Binance)."""
+        server = self.server
+        now = server.api.venue.clock.now_ms()
+        deadline = int(params["timestamp"]) + int(
+            params.get("recvWindow") or DEFAULT_RECV_WINDOW_MS)
+        delay = late.delay_s
+        if delay is None:
+            delay = server.faults.landing_delay((deadline - now) / 1000)
+        server.late.schedule(delay, deadline, lambda: endpoint.handler(params))
+        raise LATE_ANSWER[late.answer]
+
     def _forced(self, kind: str, retry_after_s: int) -> None:
         now = self.server.api.venue.clock.now_ms()
         if kind == "418":
@@ -157,6 +188,8 @@ class SimHandler(BaseHTTPRequestHandler):
                            headers={"Retry-After": str(retry_after_s)})
         if kind == "-1021":
             raise SimError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        if kind == "403":
+            raise WAF_BLOCKED
         self._fail(kind)
 
     def _fail(self, kind: str) -> None:
@@ -188,8 +221,12 @@ class SimHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode()
+        self._send_raw(status, data, "application/json;charset=UTF-8", headers)
+
+    def _send_raw(self, status: int, data: bytes, content_type: str,
+                  headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)

@@ -20,15 +20,18 @@ from core.symbols import split_symbol
 from core.types import SymbolFilters
 from exchange.book import Book
 from exchange.book_fees import FeeMode
+from exchange.book_rules import LIVE_RULES
 from exchange.sim.api import Api
 from exchange.sim.control import Control
 from exchange.sim.faults import Faults
 from exchange.sim.guard import RateLimiter, SimError, check_key, check_timestamp, check_ws_signature
 from exchange.sim.klines import KlineHistory
+from exchange.sim.late import LateOrders
 from exchange.sim.market import PriceDriver, RandomWalk
 from exchange.sim.rest import SimHTTPServer
 from exchange.sim.venue import SimClock, SimVenue
-from exchange.sim.ws import WsConn, WsHub
+from exchange.sim.ws import WsHub
+from exchange.sim.ws_conn import WsConn, WsLimits
 
 HOST = "127.0.0.1"
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -45,6 +48,7 @@ class SimConfig:
     speed: float = 1.0
     latency_ms: int = 0
     fail_rate: float = 0.0
+    late_rate: float = 0.0  # probability that an order request lands late (exchange/sim/late.py)
     state: Path | None = None
     api_key: str = DEFAULT_KEY
     api_secret: str = DEFAULT_SECRET
@@ -64,6 +68,11 @@ class SimConfig:
     orders_1d: int = 200_000
     ban_s: int = 120
     timeout_s: float = 30.0
+    # websockets, as the live venue keeps them (exchange/sim/ws_conn.py)
+    ws_ping_s: float = 20.0
+    ws_pong_timeout_s: float = 60.0
+    ws_max_age_s: float = 86_400.0
+    ws_shutdown_notice_s: float = 5.0
     # False: no price path of its own; prices come only from ``venue.on_price`` (an in-process
     # driver, e.g. bench/budget_bench.py) or ``POST /sim/price``.
     price_path: bool = True
@@ -82,14 +91,19 @@ class SimServer:
         filters = {s: self._filters(s) for s in config.symbols}
         self.book = Book(state, fee_pct=config.fee_pct, filters=filters,
                          balances=config.balances, fee_places=8, fee_mode=config.fee_mode,
-                         fee_asset=config.fee_asset)
+                         fee_asset=config.fee_asset, rules=LIVE_RULES)
         self.clock = SimClock()
-        self.hub = WsHub()
+        limits = WsLimits(ping_s=config.ws_ping_s, pong_timeout_s=config.ws_pong_timeout_s,
+                          max_age_s=config.ws_max_age_s,
+                          shutdown_notice_s=config.ws_shutdown_notice_s)
+        self.hub = WsHub(limits, now_ms=self.clock.now_ms)
         self.venue = SimVenue(self.book, self.clock, self.hub)
         self.limiter = RateLimiter(weight_1m=config.weight_1m, orders_10s=config.orders_10s,
                                    orders_1d=config.orders_1d, ban_s=config.ban_s)
         self.faults = Faults(fail_rate=config.fail_rate, latency_ms=config.latency_ms,
-                             timeout_s=config.timeout_s, seed=config.seed)
+                             timeout_s=config.timeout_s, seed=config.seed,
+                             late_rate=config.late_rate)
+        self.late = LateOrders(self.clock.now_ms)
         self.keys = {config.api_key: config.api_secret}
         self.klines = KlineHistory(config.prices, self.clock.now_ms)
         self.driver = self._driver(filters)
@@ -97,11 +111,12 @@ class SimServer:
         self.api.routes[("GET", "klines")] = self.klines.endpoint(self.book.filters)
         self.control = Control(
             self.venue, self.faults, paused=lambda: self.driver.paused, pause=self.driver.pause,
-            counts=self._counts, reset_counts=self._reset_counts,
+            counts=self._counts, reset_counts=self._reset_counts, late=self.late,
         )
         self.http = SimHTTPServer(
             (HOST, config.port), api=self.api, control=self.control, faults=self.faults,
             limiter=self.limiter, keys=self.keys, hub=self.hub, ws_api=self._ws_api,
+            late=self.late,
         )
         self.port = self.http.server_address[1]
         self.url = f"http://{HOST}:{self.port}"
@@ -111,6 +126,7 @@ class SimServer:
     def start(self) -> SimServer:
         """Seed the prices and serve from daemon threads; returns once requests are answered."""
         self.driver.start()
+        self.hub.start()
         self._thread = threading.Thread(target=self.http.serve_forever, name="sim-http",
                                         kwargs={"poll_interval": 0.1}, daemon=True)
         self._thread.start()
@@ -121,6 +137,8 @@ class SimServer:
             return
         self._stopped.set()
         self.driver.stop()
+        self.late.stop()
+        self.hub.stop()
         self.http.shutdown()
         self.http.server_close()
         self.book.close()
@@ -181,9 +199,15 @@ class SimServer:
             secret = check_key(params.get("apiKey"), self.keys)
             check_ws_signature(secret, params)
             check_timestamp({k: str(v) for k, v in params.items()}, self.clock.now_ms())
-            return {"subscriptionId": self.hub.subscribe_user(conn)}
-        if method == "userDataStream.unsubscribe":
-            self.hub.unsubscribe_user(int(params.get("subscriptionId", -1)))
+            subscription_id = self.hub.subscribe_user(conn)
+            if subscription_id is None:  # one per account on a connection (errors.md -2035)
+                raise SimError(400, -2035, "User Data Stream subscription already active.")
+            return {"subscriptionId": subscription_id}
+        if method == "userDataStream.unsubscribe":  # without an id: every one of conn's
+            given = params.get("subscriptionId")
+            for subscription_id in ([int(given)] if given is not None
+                                    else list(conn.subscriptions)):
+                self.hub.unsubscribe_user(subscription_id)
             return {}
         raise SimError(400, -1020, f"Unsupported operation: {method}")
 

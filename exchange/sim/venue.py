@@ -1,9 +1,14 @@
 """The sim's venue: the Book plus a clock, and the events every change sends out.
 
-Every change of an order (placed, triggered, filled, canceled), from REST, from a price or from
-a control endpoint, becomes a user-data ``executionReport``, followed, when it moved a balance,
-by an ``outboundAccountPosition`` with the symbol's base and quote asset (and a commission's
-asset); every price becomes a market-data frame, sent after the book has matched it.
+Every change of an order (placed, triggered, filled, canceled, expired), from REST, from a price
+or from a control endpoint, becomes a user-data ``executionReport``, followed, when it moved a
+balance, by an ``outboundAccountPosition`` with the symbol's base and quote asset (and a
+commission's asset); every price becomes a market-data frame, sent after the book has matched
+it.
+
+A symbol that is not TRADING has no trades: its prices are held back (the last one is kept as
+the "true" price), neither matched nor published; when it trades again that price is matched
+and published at once.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from decimal import Decimal
 from core.types import Side
 from exchange.base import ReplaceReport
 from exchange.book import Book, BookOrder, BookTrade
+from exchange.book_status import TRADING
 from exchange.sim import wire
 from exchange.sim.tickers import DayStats, RollingDay
 from exchange.sim.ws import WsHub
@@ -44,20 +50,50 @@ class SimVenue:
         self._trade_ids = itertools.count(1)
         self._days: dict[str, RollingDay] = {}
         self._tick_lock = threading.Lock()
+        # symbol -> (price, ts, time) last sent while it was not TRADING
+        self._held: dict[str, tuple[Decimal, Decimal | None, str]] = {}
 
     # --- prices --------------------------------------------------------------------------
 
-    def on_price(self, symbol: str, price: Decimal, ts: Decimal | None, time_: str = "") -> None:
-        """One price: match the book, send the user events, then the market-data frame."""
-        ts = self.clock.now_ts() if ts is None else ts
+    def on_price(self, symbol: str, price: Decimal, ts: Decimal | None, time_: str = "") -> bool:
+        """One price: match the book, send the user events, then the market-data frame. A
+        symbol that is not TRADING only keeps it for later (returns False)."""
         with self._tick_lock:  # prices of one symbol reach the book and the feed in order
-            for order in self.book.on_price(symbol, price, ts, time_):
-                if order.executions:
-                    self._emit_fills(order)
-                    self._emit_balances(order)
-                else:
-                    self._emit(order, "NEW")
-            self._publish_price(symbol, price, ts)
+            if self.book.status(symbol) != TRADING:
+                self._held[symbol] = (price, ts, time_)
+                return False
+            self._trade(symbol, price, ts, time_)
+            return True
+
+    def _trade(self, symbol: str, price: Decimal, ts: Decimal | None, time_: str) -> None:
+        ts = self.clock.now_ts() if ts is None else ts
+        for order in self.book.on_price(symbol, price, ts, time_):
+            if order.executions:
+                self._emit_fills(order)
+                self._emit_balances(order)
+            else:
+                self._emit(order, "NEW")
+        self._publish_price(symbol, price, ts)
+
+    def set_status(self, symbol: str, status: str, *, expire_orders: bool = False,
+                   ) -> list[BookOrder]:
+        """A symbol's trading status; ``expire_orders`` expires its open orders (their
+        executionReports and balances go out). Back to TRADING, the held price trades."""
+        with self._tick_lock:
+            expired = self.book.set_status(symbol, status, expire_orders=expire_orders,
+                                           ts=self.clock.now_ts())
+            for order in expired:
+                self._emit(order, "EXPIRED")
+                self._emit_balances(order)
+            held = self._held.pop(symbol, None) if status == TRADING else None
+            if held is not None:
+                self._trade(symbol, *held)
+            return expired
+
+    def held_prices(self) -> dict[str, Decimal]:
+        """The prices held back from symbols that are not TRADING."""
+        with self._tick_lock:
+            return {symbol: held[0] for symbol, held in self._held.items()}
 
     def _publish_price(self, symbol: str, price: Decimal, ts: Decimal) -> None:
         trade_id, event_ms, price_ms = next(self._trade_ids), self.clock.now_ms(), wire.ms(ts)
@@ -96,6 +132,15 @@ class SimVenue:
                                            self.clock.now_ts(), trailing_delta=trailing_delta,
                                            take_profit=take_profit)
         self._emit(order, "NEW")
+        self._emit_balances(order)
+        return order
+
+    def limit(self, symbol: str, side: Side, qty: Decimal, price: Decimal,
+              client_id: str) -> BookOrder:
+        """A LIMIT order (GTC): NEW, then its fill if it crossed the last price."""
+        order = self.book.place_limit(symbol, side, qty, price, client_id, self.clock.now_ts())
+        self._emit(order, "NEW", as_new=bool(order.executions))
+        self._emit_fills(order)
         self._emit_balances(order)
         return order
 

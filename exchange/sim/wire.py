@@ -16,6 +16,7 @@ from exchange.sim.tickers import DEPTH_LEVEL_QTY, PRINT_QTY, DayStats
 ZERO8 = "0.00000000"
 ORDER_LIST_ID = -1
 STP_MODE = "EXPIRE_MAKER"
+EXPIRY_REASON = "EXCHANGE_CANCELED"  # user-data-stream.md: "The order was canceled by Binance."
 
 
 def fmt(value: Decimal | None) -> str:
@@ -74,6 +75,7 @@ def order_json(order: BookOrder) -> dict[str, Any]:
         "workingTime": _working_time(order),
         "origQuoteOrderQty": ZERO8,
         "selfTradePreventionMode": STP_MODE,
+        **_expiry(order, "expiryReason"),
     }
 
 
@@ -202,7 +204,15 @@ def execution_report(
         "Q": ZERO8,
         "W": _working_time(order),
         "V": STP_MODE,
+        **_expiry(order, "eR"),
     }
+
+
+def _expiry(order: BookOrder, key: str) -> dict[str, Any]:
+    """An expired order's reason (``eR`` in an executionReport, ``expiryReason`` in an order
+    body): the sim's orders expire only when the exchange closes them (a symbol's
+    ``expire_orders``)."""
+    return {key: EXPIRY_REASON} if order.state is OrderState.EXPIRED else {}
 
 
 def _trailing_event(order: BookOrder) -> dict[str, Any]:
@@ -211,11 +221,11 @@ def _trailing_event(order: BookOrder) -> dict[str, Any]:
     return {"d": trailing["trailingDelta"], "D": trailing["trailingTime"]} if trailing else {}
 
 
-def symbol_json(f: SymbolFilters, rules: VenueRules) -> dict[str, Any]:
+def symbol_json(f: SymbolFilters, rules: VenueRules, status: str = "TRADING") -> dict[str, Any]:
     """One ``exchangeInfo.symbols[]`` entry, with the modern filter set."""
     return {
         "symbol": f.symbol,
-        "status": "TRADING",
+        "status": status,
         "baseAsset": f.base_asset,
         "baseAssetPrecision": 8,
         "quoteAsset": f.quote_asset,
@@ -263,15 +273,16 @@ def symbol_json(f: SymbolFilters, rules: VenueRules) -> dict[str, Any]:
 
 
 def exchange_info(
-    filters: list[SymbolFilters], rules: VenueRules, rate_limits: list[dict[str, Any]],
-    server_ms: int,
+    symbols: list[tuple[SymbolFilters, str]], rules: VenueRules,
+    rate_limits: list[dict[str, Any]], server_ms: int,
 ) -> dict[str, Any]:
+    """``symbols``: each symbol's filters and trading status."""
     return {
         "timezone": "UTC",
         "serverTime": server_ms,
         "rateLimits": rate_limits,
         "exchangeFilters": [],
-        "symbols": [symbol_json(f, rules) for f in filters],
+        "symbols": [symbol_json(f, rules, status) for f, status in symbols],
     }
 
 

@@ -1,122 +1,102 @@
 """Websockets on the REST port: market-data streams and the WebSocket API's user data.
 
-The HTTP handler hands over a connection that asks to upgrade. The handshake is answered here
-and the frames are handled with the ``websockets`` package's sans-I/O ``Protocol``, on the
-handler's thread (reads) and one sender thread per connection (writes), so a slow client never
-blocks the price path.
+The HTTP handler hands over a connection that asks to upgrade. The handshake is answered here;
+each connection is an ``exchange.sim.ws_conn.WsConn``, kept alive (pings), aged and cut as the
+live venue does by the hub's watch thread.
 
 Paths: ``/stream?streams=a/b`` (combined frames ``{"stream","data"}``), ``/ws/<stream>`` (raw),
 ``/ws-api/v3`` (requests ``{"id","method","params"}``; user data as
 ``{"subscriptionId","event"}``).
+
+Binance's limits (web-socket-streams.md, web-socket-api.md): a market-stream connection listens
+to at most ``MAX_STREAMS`` streams (a URL naming more is refused, HTTP 400; a SUBSCRIBE going
+over is answered with an error and changes nothing: **sim**, the docs do not say how); one
+user-data subscription per account per WebSocket API connection (a second: -2035).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import itertools
 import json
-import queue
-import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.frames import Opcode
-from websockets.protocol import Protocol, Side, State
+from exchange.sim.ws_conn import BINANCE_LIMITS, WsConn, WsLimits
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 STREAM_KINDS = ("trade", "aggTrade", "miniTicker")
-MAX_BACKLOG = 50_000  # frames queued for one client before it is cut off, as Binance does
+MAX_STREAMS = 1024
+TOO_MANY_STREAMS = (f"Invalid request: too many streams; a connection may listen to at most "
+                    f"{MAX_STREAMS} streams.")  # **sim**
+CONN_KINDS = ("user", "market", "all")
 
 # (connection, request id, method, params) -> the response dict to send
 WsApiHandler = Callable[["WsConn", Any, str, dict[str, Any]], dict[str, Any]]
 
 
-class WsConn:
-    """One upgraded connection."""
-
-    def __init__(self, sock: socket.socket, *, combined: bool) -> None:
-        self.sock = sock
-        self.combined = combined
-        self.streams: set[str] = set()
-        self.subscriptions: set[int] = set()
-        self._protocol = Protocol(Side.SERVER, state=State.OPEN, max_size=2**20)
-        self._lock = threading.Lock()
-        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._backlog = 0
-        self.closed = False
-
-    def send_json(self, payload: dict[str, Any]) -> None:
-        with self._lock:
-            if self.closed:
-                return
-            self._protocol.send_text(json.dumps(payload, separators=(",", ":")).encode())
-            self._queue_out()
-
-    def _queue_out(self) -> None:
-        data = b"".join(self._protocol.data_to_send())
-        if data:
-            self._backlog += 1
-            if self._backlog > MAX_BACKLOG:
-                self.closed = True
-                self._outbox.put(None)
-                return
-            self._outbox.put(data)
-
-    def sender(self) -> None:
-        while True:
-            data = self._outbox.get()
-            if data is None:
-                break
-            with self._lock:
-                self._backlog -= 1
-            try:
-                self.sock.sendall(data)
-            except OSError:
-                break
-        self.closed = True
-        _shutdown(self.sock)
-
-    def read_frames(self, on_text: Callable[[str], None]) -> None:
-        """Read until the client closes; ``on_text`` gets each text message."""
-        while not self.closed:
-            try:
-                data = self.sock.recv(65536)
-            except OSError:
-                break
-            with self._lock:
-                if data:
-                    self._protocol.receive_data(data)
-                else:
-                    self._protocol.receive_eof()
-                events = self._protocol.events_received()
-                self._queue_out()  # pongs and the closing handshake
-            for frame in events:
-                if frame.opcode is Opcode.TEXT:
-                    on_text(frame.data.decode())
-            if not data or self._protocol.close_expected():
-                break  # closing handshake done or peer gone: close the TCP connection
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            if not self.closed:
-                self.closed = True
-                self._outbox.put(None)
-
-
 class WsHub:
-    """Who listens to what; publishing never blocks on a client."""
+    """Who listens to what; publishing never blocks on a client. ``start`` runs the watch
+    thread that pings, ages and cuts the connections; ``now_ms`` is the server clock (the
+    ``E`` of a ``serverShutdown``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: WsLimits = BINANCE_LIMITS,
+                 now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        self.limits = limits
+        self._now_ms = now_ms
         self._lock = threading.Lock()
+        self._conns: set[WsConn] = set()
         self._by_stream: dict[str, set[WsConn]] = {}
         self._users: dict[int, WsConn] = {}
         self._subscription_ids = itertools.count(0)
         self._garble = 0  # executionReports still to send unreadable (POST /sim/garble)
+        self._stop = threading.Event()
+        self._watch = threading.Thread(target=self._run_watch, name="sim-ws-watch", daemon=True)
+
+    def start(self) -> None:
+        self._watch.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watch.is_alive():
+            self._watch.join(timeout=2)
+
+    def _run_watch(self) -> None:
+        while not self._stop.wait(self.limits.tick_s()):
+            with self._lock:
+                conns = list(self._conns)
+            now = time.monotonic()
+            for conn in conns:
+                conn.tick(now, self.shutdown_event())
+
+    def shutdown_event(self) -> dict[str, Any]:
+        """``serverShutdown`` (web-socket-api.md, web-socket-streams.md)."""
+        return {"e": "serverShutdown", "E": self._now_ms()}
+
+    def shutdown(self, kind: str, notice_s: float) -> int:
+        """Send ``serverShutdown`` now to the WebSocket API (``user``), market-stream
+        (``market``) or ``all`` connections, and cut them ``notice_s`` later. Returns how
+        many."""
+        if kind not in CONN_KINDS:
+            raise ValueError(f"kind must be one of {list(CONN_KINDS)}, not {kind!r}")
+        with self._lock:
+            conns = [c for c in self._conns
+                     if kind == "all" or (kind == "user") == c.api]
+        event = self.shutdown_event()
+        for conn in conns:
+            conn.shutdown(event, notice_s)
+        return len(conns)
+
+    def connections(self) -> dict[str, int]:
+        """Open connections of each kind, and the pings they have answered."""
+        with self._lock:
+            users = sum(1 for c in self._conns if c.api)
+            return {"user": users, "market": len(self._conns) - users,
+                    "pongs": sum(c.pongs for c in self._conns)}
 
     def garble(self, count: int) -> None:
         """Send the next ``count`` executionReports with their status fields missing."""
@@ -145,11 +125,16 @@ class WsHub:
         for subscription_id, conn in targets:
             conn.send_json({"subscriptionId": subscription_id, "event": event})
 
-    def subscribe_streams(self, conn: WsConn, streams: list[str]) -> None:
+    def subscribe_streams(self, conn: WsConn, streams: list[str]) -> bool:
+        """Add ``streams``; False (nothing added) if the connection would listen to more than
+        ``MAX_STREAMS``."""
         with self._lock:
+            if len(conn.streams | set(streams)) > MAX_STREAMS:
+                return False
             for stream in streams:
                 conn.streams.add(stream)
                 self._by_stream.setdefault(stream, set()).add(conn)
+            return True
 
     def unsubscribe_streams(self, conn: WsConn, streams: list[str]) -> None:
         with self._lock:
@@ -157,8 +142,13 @@ class WsHub:
                 conn.streams.discard(stream)
                 self._by_stream.get(stream, set()).discard(conn)
 
-    def subscribe_user(self, conn: WsConn) -> int:
+    def subscribe_user(self, conn: WsConn) -> int | None:
+        """A new user-data subscription on ``conn``, or ``None`` if it already has one (the
+        sim has one account, and Binance allows one subscription per account per
+        connection)."""
         with self._lock:
+            if conn.subscriptions:
+                return None
             subscription_id = next(self._subscription_ids)
             self._users[subscription_id] = conn
             conn.subscriptions.add(subscription_id)
@@ -175,6 +165,8 @@ class WsHub:
         self.unsubscribe_streams(conn, list(conn.streams))
         for subscription_id in list(conn.subscriptions):
             self.unsubscribe_user(subscription_id)
+        with self._lock:
+            self._conns.discard(conn)
 
     def serve(self, handler: Any, api: WsApiHandler) -> None:
         """Upgrade the request of ``handler`` (a BaseHTTPRequestHandler) and serve it."""
@@ -191,14 +183,19 @@ class WsHub:
         else:
             handler.send_error(404)
             return
+        if len(set(streams)) > MAX_STREAMS:
+            _refuse(handler, 400, {"code": 2, "msg": TOO_MANY_STREAMS})
+            return
         key = handler.headers.get("Sec-WebSocket-Key", "")
         accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
         handler.wfile.write((
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").encode())
         handler.wfile.flush()
-        conn = WsConn(handler.connection, combined=combined)
+        conn = WsConn(handler.connection, combined=combined, api=is_api, limits=self.limits)
         self.subscribe_streams(conn, streams)
+        with self._lock:
+            self._conns.add(conn)
         sender = threading.Thread(target=conn.sender, name="sim-ws-send", daemon=True)
         sender.start()
         try:
@@ -220,8 +217,11 @@ class WsHub:
         if is_api:
             conn.send_json(api(conn, request_id, method, params))
         elif method == "SUBSCRIBE":
-            self.subscribe_streams(conn, list(params))
-            conn.send_json({"result": None, "id": request_id})
+            if self.subscribe_streams(conn, list(params)):
+                conn.send_json({"result": None, "id": request_id})
+            else:
+                conn.send_json({"error": {"code": 2, "msg": TOO_MANY_STREAMS},
+                                "id": request_id})
         elif method == "UNSUBSCRIBE":
             self.unsubscribe_streams(conn, list(params))
             conn.send_json({"result": None, "id": request_id})
@@ -232,6 +232,11 @@ class WsHub:
                             "id": request_id})
 
 
-def _shutdown(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+def _refuse(handler: Any, status: int, body: dict[str, Any]) -> None:
+    """Answer the upgrade request with an HTTP error and a JSON body instead."""
+    data = json.dumps(body, separators=(",", ":")).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json;charset=UTF-8")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -11,6 +11,7 @@ from core.errors import OrderRejected
 from core.types import OrderState, Side, SymbolFilters
 from exchange.book import Book
 from exchange.book_fees import FeeMode
+from exchange.book_rules import LIVE_RULES, WOULD_TRIGGER_DOCS, WOULD_TRIGGER_LIVE
 from tests.exchange.test_book import BTC, holding, open_book
 
 BNB = SymbolFilters(symbol="BNBUSDT", base_asset="BNB", quote_asset="USDT", tick=D("0.01"),
@@ -134,6 +135,20 @@ def test_a_replace_whose_new_stop_would_trigger_cancels_the_old_one_only(book):
     assert (report.new, report.new_error_code, report.new_error) == (None, -2010, WOULD_TRIGGER)
     assert book.open_orders() == []
     assert book.balances()["BTC"].free == D("0.01")
+
+
+def test_the_live_rules_word_a_stop_that_would_trigger_as_the_live_venue_does(tmp_path):
+    book = open_book(tmp_path / "live.db", rules=LIVE_RULES)
+    holding(book, price="100")
+    book.place_stop_limit("BTCUSDT", D("0.01"), D("97"), D("96.5"), "stop-1")
+
+    refused = rejection(book.place_stop_limit, "BTCUSDT", D("0.01"), D("100"), D("99"), "stop-2")
+    report = book.cancel_replace("BTCUSDT", "stop-1", D("0.01"), D("100"), D("99"), "stop-3")
+
+    assert refused == (-2010, "Stop price would trigger immediately.")
+    assert (report.new_error_code, report.new_error) == (-2010, WOULD_TRIGGER_LIVE)
+    assert WOULD_TRIGGER_DOCS == WOULD_TRIGGER  # the default rules keep errors.md's words
+    book.close()
 
 
 # --- cancelReplace checks filters before the cancel (row 4) ------------------------------------

@@ -7,6 +7,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -111,6 +112,16 @@ def public(url: str, path: str, **params: str) -> tuple[int, object, dict]:
             return response.status, json.loads(response.read()), dict(response.headers)
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read()), dict(err.headers)
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float = 10, what: str = "it"):
+    """Poll ``predicate`` until it is truthy (returned) or ``timeout`` seconds pass (fail)."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+    return value
 
 
 D = Decimal

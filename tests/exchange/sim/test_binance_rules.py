@@ -9,6 +9,7 @@ import asyncio
 import pytest
 from binance.exceptions import BinanceAPIException
 
+from exchange.book_rules import WOULD_TRIGGER_LIVE
 from tests.exchange.sim.conftest import (
     NET_QTY,
     D,
@@ -20,7 +21,7 @@ from tests.exchange.sim.conftest import (
 )
 from tests.exchange.sim.test_ws import _user_events
 
-WOULD_TRIGGER = "Order would trigger immediately."
+WOULD_TRIGGER = WOULD_TRIGGER_LIVE  # the live venue's words, not errors.md's
 
 
 def error_of(call, *args, **kw) -> tuple[int, int, str]:

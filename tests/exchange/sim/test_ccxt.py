@@ -69,5 +69,5 @@ def test_ccxt_maps_a_stop_that_would_trigger_to_order_immediately_fillable(excha
         exchange.create_order("BTC/USDT", "STOP_LOSS_LIMIT", "sell", 0.00999, 49900,
                               {"stopPrice": 50000})
 
-    assert str(err.value) == "binance Order would trigger immediately."  # -2010's message
+    assert str(err.value) == "binance Stop price would trigger immediately."  # live -2010
     assert exchange.fetch_open_orders("BTC/USDT") == []

@@ -3,12 +3,17 @@ outlives kill -9."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 
+import pytest
+from binance.exceptions import BinanceAPIException
+from websockets.sync.client import connect
+
 from tests.conftest import REPO
-from tests.exchange.sim.conftest import KEY, SECRET, buy_btc, make_client, place_stop
+from tests.exchange.sim.conftest import KEY, SECRET, buy_btc, control, make_client, place_stop
 
 
 def start(*args: str) -> tuple[subprocess.Popen, str]:
@@ -97,3 +102,25 @@ def test_fee_flags_reach_the_book(tmp_path):
     process.communicate(timeout=20)
 
     assert (bnb, quote) == ("BNB", "USDT")
+
+
+def test_live_venue_flags_reach_the_sim():
+    process, line = start("--interval-ms", "60000", "--late-rate", "1", "--ws-ping-s", "0.2",
+                          "--ws-max-age-s", "1", "--ws-shutdown-notice-s", "0.5")
+    url = line.strip().removeprefix("listening on ")
+    try:
+        with connect(url.replace("http", "ws") + "/ws-api/v3") as ws:
+            notice = json.loads(ws.recv(timeout=5))
+        with pytest.raises(BinanceAPIException) as err:
+            buy_btc(make_client(url))
+        info = control(url, "info")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+
+    assert notice["event"]["e"] == "serverShutdown"
+    assert err.value.status_code in (500, 503)
+    assert info["late"]["pending"] + info["late"]["landed"] == 1
+    assert "--ws-shutdown-notice-s" in subprocess.run(
+        [sys.executable, "-m", "cli.main", "sim-exchange", "--help"], cwd=REPO,
+        capture_output=True, text=True, timeout=30).stdout

@@ -75,7 +75,7 @@ def test_random_replace_faults_include_both_partial_failures(start_sim):
     assert (partial["cancelResult"], partial["newOrderResult"]) == ("SUCCESS", "FAILURE")
     assert partial["cancelResponse"]["origClientOrderId"] == f"old{partial_i}"
     assert partial["newOrderResponse"] == {"code": -2010,
-                                           "msg": "Order would trigger immediately."}
+                                           "msg": "Stop price would trigger immediately."}
     assert failed == {"cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
                       "cancelResponse": {"code": -2011, "msg": "Unknown order sent."},
                       "newOrderResponse": None}
@@ -95,7 +95,7 @@ def test_forced_409_cancels_the_old_stop_and_refuses_the_new_one(sim, client):
         409, -2021, "Order cancel-replace partially failed.")
     assert (data["cancelResult"], data["newOrderResult"]) == ("SUCCESS", "FAILURE")
     assert data["cancelResponse"]["status"] == "CANCELED"
-    assert data["newOrderResponse"] == {"code": -2010, "msg": "Order would trigger immediately."}
+    assert data["newOrderResponse"] == {"code": -2010, "msg": "Stop price would trigger immediately."}
     assert statuses(sim) == {"buy-1": "FILLED", "stop-1": "CANCELED"}
 
 
@@ -131,3 +131,19 @@ def test_read_faults_are_plain_500s_and_public_endpoints_never_fail(start_sim):
 
     assert (err.value.status_code, err.value.code) == (500, -1000)
     assert ticker["symbol"] == "BTCUSDT"
+
+
+def test_a_forced_403_is_the_wafs_html_page_and_nothing_is_applied(sim, client):
+    control(sim.url, "force", {"kind": "403"})
+
+    with pytest.raises(BinanceAPIException) as err:
+        buy_btc(client)
+    then = buy_btc(client, client_id="buy-2")
+
+    assert (err.value.status_code, err.value.code) == (403, 0)  # no JSON: code 0
+    assert err.value.message.startswith("Invalid JSON error message from Binance: <html>")
+    assert "<title>403 Forbidden</title>" in err.value.response.text
+    assert err.value.response.headers["Content-Type"] == "text/html"
+    assert "X-MBX-USED-WEIGHT-1M" not in err.value.response.headers
+    assert then["status"] == "FILLED"  # forced once
+    assert statuses(sim) == {"buy-2": "FILLED"}

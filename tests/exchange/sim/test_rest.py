@@ -190,7 +190,7 @@ def test_my_trades_lists_fills_in_order(client):
         pytest.param({"quantity": "1e-5"}, -1100, id="malformed-number"),
         pytest.param({"quantity": "10"}, -2010, id="insufficient-balance"),
         pytest.param({"quantity": "0.01", "symbol": "XRPUSDT"}, -1121, id="unknown-symbol"),
-        pytest.param({"quantity": "0.01", "type": "LIMIT"}, -1116, id="unsupported-type"),
+        pytest.param({"quantity": "0.01", "type": "STOP_LOSS"}, -1116, id="unsupported-type"),
     ],
 )
 def test_bad_orders_are_rejected_with_binance_codes(client, params, code):

@@ -55,8 +55,10 @@ def sim_async_client(sim) -> type[AsyncClient]:
     return SimAsyncClient
 
 
-async def _user_events(sim, actions, count: int, kind: str = "executionReport") -> list[dict]:
-    """The first ``count`` user-data events of ``kind`` while ``actions`` run."""
+async def _user_events(sim, actions, count: int,
+                       kind: str | None = "executionReport") -> list[dict]:
+    """The first ``count`` user-data events of ``kind`` (``None``: of any kind) while
+    ``actions`` run."""
     client = await sim_async_client(sim).create(KEY, SECRET)
     # python-binance's read loop notices a close only after recv() times out (10 s by default).
     client.ws_api.TIMEOUT = 0.2
@@ -67,7 +69,7 @@ async def _user_events(sim, actions, count: int, kind: str = "executionReport") 
             events: list[dict] = []
             while len(events) < count:
                 event = await asyncio.wait_for(user.recv(), 5)
-                if event.get("e") == kind:
+                if kind is None or event.get("e") == kind:
                     events.append(event)
             return events
     finally:
