@@ -487,7 +487,9 @@ class DBWriter(pykka.ThreadingActor):
         assert self._repo is not None
         positions = self._repo.list_positions(symbol=symbol, open_only=open_only)
         orders = self._repo.orders_of(p.position_id for p in positions)
-        return StoredState(positions=tuple(positions), orders=tuple(orders))
+        written = self._repo.intents_written() if open_only and symbol is None else {}
+        return StoredState(positions=tuple(positions), orders=tuple(orders),
+                           intents_written=written)
 
 
 def first_error(exc: BaseException) -> BaseException:

@@ -66,7 +66,7 @@ from actors.messages import (
     WatchMarket,
 )
 from core.errors import InvariantViolation, VenueError
-from core.types import Balance, Order, OrderReport, ReplaceReport, Side
+from core.types import Balance, Order, OrderReport, OrderState, ReplaceReport, Side
 from exchange import policy, venue_ops
 from exchange.base import Exchange
 from exchange.policy import Verdict
@@ -136,6 +136,12 @@ class Gateway(pykka.ThreadingActor):
         match message:
             case PriceReady(symbol=symbol):
                 self._match(symbol)
+            case QueryOrder(order=order) if order.state is OrderState.PENDING_NEW:
+                # An intent whose request may still be on its way (a restart, a lost Gateway):
+                # "no such order" is believed only once it can no longer land.
+                landing_by = self.clock() + self.exchange.landing_window_s
+                self.queue.append(Settle(command=message, landing_by=landing_by))
+                self._pump()
             case PlaceMarketOrder() | PlaceStop() | CancelOrder() | QueryOrder() | CancelStrays() \
                     | Settle() | WatchMarket() | RefreshFilters() | ReadBalance() | ReadAgain():
                 self.queue.append(message)

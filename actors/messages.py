@@ -5,7 +5,8 @@ Commands are verb-noun (``PlaceStop``); events are past tense (``OrderFilled``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 # The commands and venue events between a PairActor and the Gateway are data of the pair's
@@ -73,8 +74,11 @@ class LoadState:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredState:
+    """``intents_written``: when each ``PENDING_NEW`` intent was first written (ISO 8601)."""
+
     positions: tuple[Position, ...]
     orders: tuple[Order, ...]
+    intents_written: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

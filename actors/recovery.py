@@ -4,6 +4,12 @@ stops after the diff.
 
 Gathering costs one all-symbol openOrders call (weight 80), one account call, and one query by
 client id (weight 4) for each local order that is not open on the venue.
+
+An intent the venue does not know yet may still land: a request whose answer was lost (a kill
+right after sending it, a timeout) reaches the matching engine until its ``timestamp +
+recvWindow`` has passed. So an intent younger than the venue's ``landing_window_s`` (by the time
+its row was first written) is asked about again once that window has passed, and only then
+counts as never placed.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -82,12 +89,15 @@ def plan(
     exchange: Exchange, positions: tuple[Position, ...], orders: tuple[Order, ...], *,
     settings: Mapping[str, PairSettings], filters: Mapping[str, SymbolFilters], prefix: str,
     settings_for: Callable[[str], PairSettings] | None = None,
-    balances_read: Future | None = None,
+    balances_read: Future | None = None, written: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Plan:
     """Read the venue and diff it with the DB (the open positions and their orders, as
     ``LoadState(open_only=True)`` gives them). Changes nothing anywhere. Boot and
     ``ratchet reconcile --dry-run`` both come here, with the same inputs. ``balances_read``:
-    the balances, already asked for (boot sends them beside its DB read)."""
+    the balances, already asked for (boot sends them beside its DB read). ``written``: when
+    each ``PENDING_NEW`` intent was first written (ISO 8601): a young one the venue does not
+    know is asked about again once it can no longer land."""
     open_positions = tuple(p for p in positions if p.state is not PositionState.FLAT)
     settings, filters = complete_settings(
         open_positions, exchange, settings=settings, filters=filters,
@@ -106,15 +116,41 @@ def plan(
         balances = balances_read.result() if balances_read is not None \
             else policy.read(exchange.balances)
         open_orders = tuple(policy.read(exchange.open_orders))
-        asked = {o.client_order_id: pool.submit(_query, exchange, o)
-                 for o in rc.orders_to_query(local, open_orders)}
+        to_query = rc.orders_to_query(local, open_orders)
+        asked = {o.client_order_id: pool.submit(_query, exchange, o) for o in to_query}
         queried = {cid: future.result() for cid, future in asked.items()}
+        young = _still_landing(to_query, queried, written or {}, exchange.landing_window_s)
+        if young:
+            sleep(max(0.0, max(young.values()) - time.time()))
+            again = {cid: pool.submit(_query, exchange, o) for o in to_query
+                     if (cid := o.client_order_id) in young}
+            queried.update({cid: future.result() for cid, future in again.items()})
         if prices is not None:
             with contextlib.suppress(VenueError):
                 local = dataclasses.replace(local, last_prices=prices.result())
     venue = rc.VenueState(open_orders=open_orders, queried=queried, balances=balances)
     return Plan(local=local, venue=venue, actions=rc.reconcile(local, venue),
                 queried=len(queried))
+
+
+def _still_landing(orders: list[Order], queried: Mapping[str, OrderReport | None],
+                   written: Mapping[str, str], window_s: float) -> dict[str, float]:
+    """The intents the venue said it does not know that may still land, with the epoch
+    second after which they no longer can."""
+    now = time.time()
+    young = {}
+    for order in orders:
+        cid = order.client_order_id
+        if queried.get(cid) is not None or order.state.value != "PENDING_NEW" \
+                or cid not in written:
+            continue
+        try:
+            landing_by = datetime.fromisoformat(written[cid]).timestamp() + window_s
+        except ValueError:
+            continue
+        if landing_by > now:
+            young[cid] = landing_by
+    return young
 
 
 def _query(exchange: Exchange, order: Order) -> OrderReport | None:
@@ -170,7 +206,7 @@ def reconcile_with_db(
     state = first.stored.get(timeout=60)
     the_plan = plan(exchange, state.positions, state.orders, settings=settings,
                     filters=filters, prefix=prefix, settings_for=settings_for,
-                    balances_read=first.balances)
+                    balances_read=first.balances, written=state.intents_written)
     settings, filters = the_plan.local.settings, the_plan.local.filters
     applier = Applier(exchange, durable, settings=settings, filters=filters, prefix=prefix,
                       positions=state.positions, orders=state.orders,

@@ -107,8 +107,10 @@ class _Step(Holdings):
             case OrderMissing(order=order):
                 self.answered(order.client_order_id)
                 self.on_missing(order)
-            case StraysCanceled():
+            case StraysCanceled(canceled=canceled):
                 self.answered(self._strays_id())
+                if canceled == 0:  # the cap is full of orders that are not ours: wait, retry
+                    self.retry_later()
             case BalanceSeen() if self.state.guard.balance \
                     and event.asset == self.filters.base_asset:
                 self.on_balance_read(event)

@@ -236,6 +236,15 @@ class Repository:
             found.extend(Order.from_json(json.loads(value)) for (value,) in rows)
         return found
 
+    def intents_written(self) -> dict[str, str]:
+        """When each intent still ``PENDING_NEW`` was first written (ISO 8601, UTC): an order
+        request whose answer was lost may still reach the venue until its recvWindow has
+        passed, so boot does not believe "no such order" for a young one."""
+        rows = self.db.execute_sql(
+            "SELECT order_id, created_at FROM orders WHERE state = ?",
+            (OrderState.PENDING_NEW.value,)).fetchall()
+        return dict(rows)
+
     def _orders_of_sql(self, n: int) -> str:
         sql = self._orders_in.get(n)
         if sql is None:

@@ -17,6 +17,8 @@ checked into ``Tally``, which ends up in the run's summary line:
 - ``orders``: every open order on the sim with our prefix is a row in the DB, not final there.
 - ``fills``: every fill on the sim of an order with our prefix is in ``trades`` exactly once
   (same symbol and exchange trade id, price, qty and fee), and ``trades`` holds nothing else.
+- ``buys``: no double buy: every BUY the sim filled for our prefix belongs to exactly one
+  position (the position part of its client id), and no position bought twice.
 - ``integrity``: ``PRAGMA integrity_check`` is ``ok``.
 - ``trading`` (liveness, not safety): every configured pair holds an open position again.
 """
@@ -45,7 +47,7 @@ class Tally:
     rounds: int = 0
 
     def line(self) -> str:
-        return ", ".join(f"{k} {self.counts[k]}" for k in ("stops", "orders", "fills",
+        return ", ".join(f"{k} {self.counts[k]}" for k in ("stops", "orders", "fills", "buys",
                                                            "integrity", "trading"))
 
 
@@ -203,6 +205,18 @@ def check_fills(s: Snapshot, prefix: str, tally: Tally) -> list[str]:
     return problems
 
 
+def check_buys(s: Snapshot, prefix: str, tally: Tally) -> list[str]:
+    """Each position bought once: the sim's BUY fills of ours, by the position in their id."""
+    bought: dict[str, set[str]] = {}
+    for t in s.sim_trades:
+        cid = t["clientOrderId"]
+        if t["isBuyer"] and cid.startswith(prefix + "-"):
+            tally.counts["buys"] += 1
+            bought.setdefault(cid.split("-")[1], set()).add(cid)
+    return [f"position {pid} bought {len(cids)} times: {sorted(cids)}"
+            for pid, cids in bought.items() if len(cids) > 1]
+
+
 def check_integrity(s: Snapshot, tally: Tally) -> list[str]:
     tally.counts["integrity"] += 1
     return [] if s.integrity == ("ok",) else [f"integrity_check: {s.integrity}"]
@@ -221,7 +235,8 @@ def check_all(s: Snapshot, settings: dict[str, PairSettings], tick: Decimal, pre
     if not s.stable:
         return ["the sim changed while the DB was read"]
     return (check_stops(s, settings, tick, prefix, tally) + check_orders(s, prefix, tally)
-            + check_fills(s, prefix, tally) + check_integrity(s, tally)
+            + check_fills(s, prefix, tally) + check_buys(s, prefix, tally)
+            + check_integrity(s, tally)
             + (check_trading(s, settings, tally) if trading else []))
 
 

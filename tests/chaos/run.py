@@ -40,9 +40,12 @@ class ChaosRun:
     def __init__(self, workdir: Path, *, pairs: int = 20, seed: int = 1,
                  sim_args: tuple[str, ...] = harness.FAST_SIM, db_path: str = "ratchet.db",
                  password: str | None = None, fee_prices: dict[str, Decimal] | None = None,
-                 sim_only: tuple[str, ...] = (), stop_mode: str = "replace") -> None:
+                 sim_only: tuple[str, ...] = (), stop_mode: str = "replace",
+                 settle_s: float = SETTLE_S) -> None:
         """``sim_only``: symbols the sim lists that no pair trades (BNBUSDT for its price);
-        ``fee_prices``: the price, held still, of each third asset commissions are paid in."""
+        ``fee_prices``: the price, held still, of each third asset commissions are paid in;
+        ``settle_s``: how long after a boot line every invariant must hold."""
+        self.settle_s = settle_s
         self.workdir = workdir
         self.rng = random.Random(seed)
         self.syms = harness.symbols(pairs)
@@ -78,13 +81,14 @@ class ChaosRun:
         self.boot_times.append(ready_at - self.engine.started_at)
         return ready_at
 
-    def check(self, ready_at: float, settle_s: float = SETTLE_S) -> None:
+    def check(self, ready_at: float, settle_s: float | None = None) -> None:
         """Pause the market, let the engine settle, and require every invariant.
 
         Each round prints every last price once more (``nudge``): stop moves happen on prices,
         and one held back while a query or another move was in flight is made on the next.
         """
         self.sim.pause(True)
+        settle_s = self.settle_s if settle_s is None else settle_s
         deadline = ready_at + settle_s
         while True:
             self.sim.nudge()

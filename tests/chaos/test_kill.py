@@ -19,6 +19,10 @@ from tests.chaos.run import ChaosRun, cycles_from_env
 pytestmark = pytest.mark.chaos
 CYCLES = cycles_from_env()
 TERM_CYCLES = max(5, CYCLES // 4)
+LATE_CYCLES = max(3, CYCLES // 5)
+# An order whose outcome was unknown may land until its recvWindow (5 s) and a margin (2 s)
+# have passed; only then is "no such order" believed. A restart settles within that and more.
+LATE_SETTLE_S = 20.0
 
 
 def _timeout(cycles: int) -> pytest.MarkDecorator:
@@ -101,4 +105,23 @@ def test_kill_9_with_fees_paid_in_bnb_keeps_every_invariant_and_the_pnl(tmp_path
         run.close()
     chaos_report(run.summary("kill -9, fees in BNB", result))
     assert {t["commissionAsset"] for t in trades} == {"BNB"}
+    _assert_final(run, result)
+
+
+@_timeout(LATE_CYCLES * 4)
+def test_kill_9_while_orders_land_late_never_buys_twice(tmp_path, chaos_report):
+    """The kill -9 loop with 30 % of order requests answered "execution status unknown" (503
+    -1007, 500) and landing 1-4 s later, as the live venue does: no position is bought twice,
+    every fill is booked once, every held coin ends under one stop."""
+    cycles = LATE_CYCLES
+    run = ChaosRun(tmp_path, pairs=10, seed=17, settle_s=LATE_SETTLE_S,
+                   sim_args=(*harness.FAST_SIM, "--late-rate", "0.3"))
+    try:
+        run.cycles(cycles, signal.SIGKILL)
+        result = run.finish()
+        late = run.sim.control("GET", "/sim/info")["late"]
+    finally:
+        run.close()
+    chaos_report(run.summary("kill -9, orders landing late", result) + f"; late {late}")
+    assert late["landed"] > 0
     _assert_final(run, result)

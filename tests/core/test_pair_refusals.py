@@ -17,6 +17,7 @@ from core.commands import (
     FiltersRefreshed,
     MarketReopened,
     OrderUpdated,
+    StraysCanceled,
 )
 from core.errors import INSUFFICIENT_BALANCE
 from core.pair_machine import (
@@ -114,6 +115,11 @@ CASES = [
     pytest.param(Case(placing(), (refused(stop(), CLOSED), GatewayRestarted()),
                       PositionState.OPEN, ["WatchMarket", "write-ahead", "PlaceStop"]),
                  id="watch-lost-with-the-gateway-is-tried-again"),
+    pytest.param(Case(placing(), (refused(stop(), "Filter failure: MAX_NUM_ALGO_ORDERS"),
+                                  StraysCanceled(symbol=SYM, canceled=0)),
+                      PositionState.OPEN, ["CancelStrays"],
+                      lambda s, e: s.guard.retry_at == D(1001)),
+                 id="algo-cap-full-of-others-orders-retries-with-backoff"),
     # filters: fit again from fresh filters, once; then leave at market
     pytest.param(Case(placing(), (refused(stop(), BAND, -1013),), PositionState.OPEN,
                       ["RefreshFilters"]), id="filter-refusal-reads-the-filters"),
