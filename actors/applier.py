@@ -22,6 +22,7 @@ from core.stop_mode import native_delta
 from core.stop_rules import fit_stop, would_trigger
 from core.trailing import StopLevels, levels_at
 from core.types import (
+    ENTRY_ADOPTED,
     Order,
     OrderReport,
     OrderState,
@@ -114,6 +115,8 @@ class Applier:
                 if row is not None and canceled is not None:
                     self.orders[row.client_order_id] = logic.apply_report(row, canceled)
                     self.persist(orders=(self.orders[row.client_order_id],))
+            case rc.AdoptOrphan(report=report, last_price=last):
+                self._adopt_orphan(report, last)
             case rc.ShrinkPosition(position_id=pid, qty=qty, gone=gone):
                 position = self.positions[pid]
                 self._save(position.replace(qty=qty, sold_outside=position.sold_outside + gone))
@@ -170,6 +173,36 @@ class Applier:
             self.orders[order.client_order_id] = updated
         else:
             self.persist(orders=(updated,))
+
+    def _adopt_orphan(self, report: OrderReport, last: Decimal | None) -> None:
+        """A stop of our prefix that no row knew (a DB older than the venue) becomes the stop of
+        a new position of its quantity. Its cost is unknown, so it is entered at the last price
+        (else its stop price), like adopted coins; its id's position part and sequence are
+        kept where they parse, so the next orders of the position follow on."""
+        parts = report.client_order_id.split("-")
+        pid = parts[1] if len(parts) == 3 and parts[1] not in self.positions \
+            else logic.new_position_id()
+        seq = int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else 1
+        price = last or report.stop_price or report.limit_price or Decimal(0)
+        filters = self.filters.get(report.symbol)
+        order = Order(client_order_id=report.client_order_id, position_id=pid,
+                      symbol=report.symbol, side=report.side, type=report.type, qty=report.qty,
+                      state=report.state, stop_price=report.stop_price,
+                      limit_price=report.limit_price, exchange_order_id=report.exchange_order_id,
+                      trailing_delta=report.trailing_delta)
+        position = Position(
+            position_id=pid, symbol=report.symbol, state=PositionState.OPEN, qty=report.qty,
+            entry_price=price, entry_time=self.now, highest=price,
+            stop=report.stop_price if report.trailing_delta is None else None,
+            limit=report.limit_price, stop_order_id=order.client_order_id, seq=seq,
+            quote_asset=filters.quote_asset if filters is not None else None,
+            entry_kind=ENTRY_ADOPTED, trailing_delta=report.trailing_delta)
+        self.persist(positions=(position,), orders=(order,))
+        self.positions[pid] = position
+        self.orders[order.client_order_id] = order
+        log_event(log, "orphan_adopted", symbol=report.symbol, position_id=pid,
+                  client_order_id=order.client_order_id, qty=report.qty,
+                  stop=report.stop_price)
 
     def _pointed_at(self, position: Position, stop: Order) -> Position:
         """The position with ``stop`` as its stop: its levels (a native stop keeps the

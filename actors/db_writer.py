@@ -52,6 +52,7 @@ from actors.messages import (
     Flush,
     GetKv,
     GetRealizedPnl,
+    KnownOrderIds,
     LoadState,
     Persist,
     StoredState,
@@ -368,6 +369,9 @@ class DBWriter(pykka.ThreadingActor):
             case GetKv(key=key):
                 self._commit_lane()
                 return self._repo.kv_get(key)
+            case KnownOrderIds(client_order_ids=ids):
+                self._commit_lane()
+                return self._repo.known_order_ids(ids)
             case GetRealizedPnl(symbol=symbol):
                 self._commit_lane()
                 if symbol is None:

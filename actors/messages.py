@@ -90,6 +90,13 @@ class GetRealizedPnl:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KnownOrderIds:
+    """Ask: which of ``client_order_ids`` the DB has a row for (a frozenset)."""
+
+    client_order_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GetKv:
     """Ask: the value stored under ``key`` in ``kv``, or ``None``."""
 
@@ -179,6 +186,13 @@ class PairFailed:
     error: str
     actor_urn: str = ""
     fatal: bool = False  # the store cannot commit: halt the engine, do not restart
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PairDrained:
+    """A pair removed from the config is flat: the Supervisor may stop it."""
+
+    symbol: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,6 +21,7 @@ from actors.messages import (
     BalanceSeen,
     Crash,
     GetSnapshot,
+    PairDrained,
     PairFailed,
     Persist,
     PriceReady,
@@ -75,6 +76,7 @@ class PairActor(pykka.ThreadingActor):
         self, *, settings: PairSettings, filters: SymbolFilters, wiring: PairWiring,
         position: Position | None = None, orders: tuple[Order, ...] = (),
         realized: Decimal = Decimal(0), confirmed_open: frozenset[str] = frozenset(),
+        draining: bool = False,
     ) -> None:
         super().__init__()
         self.symbol = settings.symbol
@@ -82,6 +84,7 @@ class PairActor(pykka.ThreadingActor):
                                  trailing_delta=native_delta(settings, filters))
         self.state = machine.initial_state(position, orders, symbol=self.symbol,
                                            realized=realized)
+        self.draining = draining  # left the config: protect, buy nothing, say when flat
         self.confirmed_open = confirmed_open  # seen open by boot reconciliation just now
         self.w = wiring
         self.awaiting_idle = False
@@ -97,6 +100,8 @@ class PairActor(pykka.ThreadingActor):
             self.metrics.up(not self.state.halted)
             self.metrics.realized(self.state.realized)
         self._step(machine.Started(confirmed_open=self.confirmed_open))
+        if self.draining:
+            self._step(machine.Draining(on=True))
         self._observe_protection()
 
     def on_failure(self, exception_type, exception_value, traceback) -> None:
@@ -128,7 +133,7 @@ class PairActor(pykka.ThreadingActor):
                     self.awaiting_idle = self.w.on_idle is not None
             case OrderUpdated() | StopReplaced() | OrderRejected() | OrderMissing() | \
                     StraysCanceled() | BalanceSeen() | MarketReopened() | FiltersRefreshed() | \
-                    CancelRefused() | machine.TimePassed():
+                    CancelRefused() | machine.TimePassed() | machine.Draining():
                 self._step(message)
             case UseGateway(gateway=gateway):
                 self.w.gateway = gateway
@@ -189,6 +194,9 @@ class PairActor(pykka.ThreadingActor):
                     self.w.on_trade(position)
                 if self.metrics:
                     self.metrics.realized(self.state.realized)
+            case machine.Drained():
+                if self.w.supervisor is not None:
+                    self.w.supervisor.tell(PairDrained(symbol=self.symbol))
             case machine.AdoptSkipped(reason=reason):
                 if self.metrics:
                     self.metrics.adopt_skipped(reason is not None)
@@ -231,4 +239,5 @@ class PairActor(pykka.ThreadingActor):
                 "in_flight": len(s.in_flight), "halted": s.halted,
                 "last_price": s.last_price, "realized": s.realized,
                 "entry_refusals": s.entry_refusals, "refusal_reason": s.refusal_reason,
-                "adopt_skipped": s.adopt_skipped, "market_closed": s.guard.market_closed}
+                "adopt_skipped": s.adopt_skipped, "market_closed": s.guard.market_closed,
+                "draining": s.draining}

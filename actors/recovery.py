@@ -28,9 +28,9 @@ from decimal import Decimal
 from typing import Any
 
 from actors.applier import Applier
-from actors.messages import GetRealizedPnl, LoadState, Persist
+from actors.messages import GetRealizedPnl, KnownOrderIds, LoadState, Persist
 from core import reconcile as rc
-from core.errors import StorageFailed, UnknownOrder, VenueError
+from core.errors import StorageFailed, UnknownOrder, UnknownStops, VenueError
 from core.types import Order, OrderReport, PairSettings, Position, PositionState, SymbolFilters
 from exchange import policy
 from exchange.base import Exchange
@@ -91,13 +91,17 @@ def plan(
     settings_for: Callable[[str], PairSettings] | None = None,
     balances_read: Future | None = None, written: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    known: Callable[[tuple[str, ...]], frozenset[str]] | None = None,
+    adopt_orphans: bool = False,
 ) -> Plan:
     """Read the venue and diff it with the DB (the open positions and their orders, as
     ``LoadState(open_only=True)`` gives them). Changes nothing anywhere. Boot and
     ``ratchet reconcile --dry-run`` both come here, with the same inputs. ``balances_read``:
     the balances, already asked for (boot sends them beside its DB read). ``written``: when
     each ``PENDING_NEW`` intent was first written (ISO 8601): a young one the venue does not
-    know is asked about again once it can no longer land."""
+    know is asked about again once it can no longer land. ``known``: which of some client ids
+    the DB has a row for (an open order of ours with no row at all may be another engine's);
+    ``adopt_orphans``: take such stops over instead of refusing to boot."""
     open_positions = tuple(p for p in positions if p.state is not PositionState.FLAT)
     settings, filters = complete_settings(
         open_positions, exchange, settings=settings, filters=filters,
@@ -105,7 +109,8 @@ def plan(
     symbols = sorted({p.symbol for p in open_positions})
     local = rc.LocalState(positions=open_positions,
                           orders=tuple(o for o in orders if not o.state.is_final),
-                          settings=settings, filters=filters, last_prices={}, prefix=prefix)
+                          settings=settings, filters=filters, last_prices={}, prefix=prefix,
+                          adopt_orphans=adopt_orphans)
     with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="reconcile") as pool:
         # The last prices beside the rest; without them reconcile uses the persisted highest.
         prices = pool.submit(policy.read, lambda: exchange.last_prices(symbols)) \
@@ -116,6 +121,12 @@ def plan(
         balances = balances_read.result() if balances_read is not None \
             else policy.read(exchange.balances)
         open_orders = tuple(policy.read(exchange.open_orders))
+        ours = {o.client_order_id for o in local.orders}
+        unknown = tuple(r.client_order_id for r in open_orders
+                        if r.client_order_id.startswith(prefix + "-")
+                        and r.client_order_id not in ours)
+        if unknown and known is not None:
+            local = dataclasses.replace(local, known_ids=known(unknown))
         to_query = rc.orders_to_query(local, open_orders)
         asked = {o.client_order_id: pool.submit(_query, exchange, o) for o in to_query}
         queried = {cid: future.result() for cid, future in asked.items()}
@@ -192,9 +203,12 @@ def reconcile_with_db(
     exchange: Exchange, db: Any, *, settings: Mapping[str, PairSettings],
     filters: Mapping[str, SymbolFilters], prefix: str, metrics: Any = None,
     settings_for: Callable[[str], PairSettings] | None = None, first: FirstReads | None = None,
+    adopt_orphans: bool = False,
 ) -> RecoveryReport:
     """Boot reconciliation through a running DBWriter (``db``): plan, apply, report.
-    ``first``: its first reads, already sent (else they are sent here)."""
+    ``first``: its first reads, already sent (else they are sent here). Open stops of our prefix
+    that the DB does not know refuse the boot (``UnknownStops``) before anything is changed,
+    unless ``adopt_orphans`` takes them over."""
     def durable(**rows) -> None:
         try:
             db.ask(Persist(**rows), timeout=60)
@@ -206,7 +220,10 @@ def reconcile_with_db(
     state = first.stored.get(timeout=60)
     the_plan = plan(exchange, state.positions, state.orders, settings=settings,
                     filters=filters, prefix=prefix, settings_for=settings_for,
-                    balances_read=first.balances, written=state.intents_written)
+                    balances_read=first.balances, written=state.intents_written,
+                    known=lambda ids: db.ask(KnownOrderIds(client_order_ids=ids), timeout=60),
+                    adopt_orphans=adopt_orphans)
+    refuse_unknown_stops(the_plan.actions, prefix)
     settings, filters = the_plan.local.settings, the_plan.local.filters
     applier = Applier(exchange, durable, settings=settings, filters=filters, prefix=prefix,
                       positions=state.positions, orders=state.orders,
@@ -229,6 +246,21 @@ def reconcile_with_db(
         if report.errors:
             metrics.reconcile_failed()
     return report
+
+
+def refuse_unknown_stops(actions: list[Any], prefix: str) -> None:
+    """Raise ``UnknownStops`` naming the open stops of our prefix that the DB does not know."""
+    unknown = [a.report for a in actions if isinstance(a, rc.UnknownStop)]
+    if not unknown:
+        return
+    named = ", ".join(f"{r.client_order_id} ({r.symbol} {r.qty})" for r in unknown[:10])
+    more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    raise UnknownStops(
+        f"boot refused, nothing changed: {len(unknown)} open stop(s) with the client id prefix "
+        f"{prefix}- protect coins this DB knows nothing of: {named}{more}. Either another "
+        "engine uses this API key and prefix (give each engine its own [engine] "
+        "client_id_prefix), or this DB is older than the venue (`ratchet reconcile "
+        "--adopt-orphans` takes them over)")
 
 
 #: A pair's stored state: its position that is not FLAT (or None), that position's orders and

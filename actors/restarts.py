@@ -44,6 +44,7 @@ class PairHandle:
     ref: pykka.ActorRef | None = None
     failures: Budget = field(default_factory=Budget)
     halted: bool = False
+    draining: bool = False  # left the config: protects its position until it closes
 
     def snapshot(self) -> dict | None:
         """The pair's state; None while it is halted or being restarted."""

@@ -34,6 +34,7 @@ from actors.messages import (
     GetSnapshot,
     Maintain,
     OrderUpdated,
+    PairDrained,
     PairFailed,
     ReloadConfig,
     RestartGateway,
@@ -46,7 +47,7 @@ from actors.pair import PairActor, PairWiring
 from actors.restarts import RESTART_WINDOW_S, Budget, PairHandle
 from core.adopt import check_adopting_pairs
 from core.errors import ConfigError, InvariantViolation
-from core.pair_state import TimePassed
+from core.pair_state import Draining, TimePassed
 from core.stop_mode import StopChoice, choose
 from core.types import PairSettings
 from exchange import policy
@@ -95,6 +96,11 @@ class Supervisor(pykka.ThreadingActor):
                 self._pair_failed(symbol, error)
             case RestartPair(symbol=symbol):
                 self._start_pair(symbol)
+            case PairDrained(symbol=symbol):
+                handle = self.pairs.get(symbol)
+                if handle is not None and handle.draining:
+                    self._remove_pair(symbol)
+                    log_event(log, "pair_drained", symbol=symbol, note="removed from the config")
             case GatewayFailed(error=error):
                 self._gateway_failed(error)
             case RestartGateway():
@@ -131,6 +137,7 @@ class Supervisor(pykka.ThreadingActor):
             _announce(symbol, choice)
         self._start_gateway()
         stored = recovery.load_pairs(self.db)  # one read for all, not two per pair
+        self._drain_unconfigured(stored)
         for symbol in self.pairs:
             self._start_pair(symbol, confirmed_open=self.report.open_at_venue,
                              preloaded=stored.get(symbol))
@@ -141,6 +148,23 @@ class Supervisor(pykka.ThreadingActor):
             tell_later(self.actor_ref, CLOCK_EVERY_S, ClockTick())
         return {"actions": self.report.actions, "halted": self.report.halted,
                 "errors": self.report.errors, "queried": self.report.queried}
+
+    def _drain_unconfigured(self, stored: dict[str, recovery.StoredPair]) -> None:
+        """A position whose symbol no [[pairs]] entry names (removed while it held coins) gets
+        a draining pair on the ``[defaults]``: it protects the position and buys nothing. One
+        in ``[engine] abandon`` is left to its exchange stop."""
+        for symbol, (position, _, _) in sorted(stored.items()):
+            if position is None or symbol in self.pairs:
+                continue
+            if symbol in self.config.engine.abandon:
+                log_event(log, "pair_abandoned", level=logging.WARNING, symbol=symbol,
+                          position_id=position.position_id,
+                          note="its stop stays on the exchange, unmanaged")
+                continue
+            settings = self.config.settings_for(symbol)
+            self.exchange.add_pair(settings)
+            _announce(symbol, self._add_handle(settings))
+            self.pairs[symbol].draining = True
 
     def _add_handle(self, pair: PairSettings) -> StopChoice:
         """The pair's handle, once its stop kind fits its symbol (``ConfigError`` if not);
@@ -200,7 +224,8 @@ class Supervisor(pykka.ThreadingActor):
                             on_trade=self.on_trade)
         handle.ref = PairActor.start(settings=handle.settings, filters=handle.filters,
                                      wiring=wiring, position=position, orders=orders,
-                                     realized=realized, confirmed_open=confirmed_open)
+                                     realized=realized, confirmed_open=confirmed_open,
+                                     draining=handle.draining)
         if self.feed is not None and not self.matches:
             self.feed.tell(SetTarget(symbol=symbol, target=self._feed_target(symbol)))
 
@@ -237,20 +262,24 @@ class Supervisor(pykka.ThreadingActor):
             self.on_fatal(reason)
 
     def _reload(self, config: Any) -> dict:
-        """Start pairs for new symbols; stop removed ones (their stops stay on the venue)."""
+        """Start pairs for new symbols. A removed pair drains: it keeps protecting its
+        position, buys nothing, and is stopped once flat (``PairDrained``); one named in
+        ``[engine] abandon`` is stopped at once, its stop left on the venue, unmanaged."""
         wanted = {p.symbol: p for p in config.pairs}
         added = [s for s in wanted if s not in self.pairs]
-        removed = [s for s in self.pairs if s not in wanted]
-        for symbol in removed:
-            handle = self.pairs.pop(symbol)
-            self.gateway.tell(UnregisterPair(symbol=symbol))
-            if self.feed is not None:
-                self.feed.tell(SetTarget(symbol=symbol, target=None))
-            if handle.ref is not None:
-                handle.ref.stop(block=True, timeout=STOP_TIMEOUT_S)
-            if self.metrics is not None:
-                self.metrics.remove_pair(symbol)
+        removed = [s for s in self.pairs if s not in wanted and not self.pairs[s].draining]
         self.config = config
+        for symbol in removed:
+            handle = self.pairs[symbol]
+            if symbol in config.engine.abandon or handle.ref is None:
+                self._remove_pair(symbol)
+                continue
+            handle.draining = True
+            tell_if_alive(handle.ref, Draining(on=True))
+        for symbol in [s for s in wanted if s in self.pairs and self.pairs[s].draining]:
+            self.pairs[symbol].draining = False  # back in the config before it drained
+            if self.pairs[symbol].ref is not None:
+                tell_if_alive(self.pairs[symbol].ref, Draining(on=False))
         for symbol in list(added):
             self.exchange.add_pair(wanted[symbol])
             try:
@@ -269,6 +298,18 @@ class Supervisor(pykka.ThreadingActor):
                                          tick=self.pairs[symbol].filters.tick))
         log_event(log, "config_reloaded", added=added, removed=removed)
         return {"added": added, "removed": removed}
+
+    def _remove_pair(self, symbol: str) -> None:
+        """Stop a pair for good: its routes, its prices and its metrics go too."""
+        handle = self.pairs.pop(symbol)
+        self.gateway.tell(UnregisterPair(symbol=symbol))
+        if self.feed is not None:
+            self.feed.tell(SetTarget(symbol=symbol, target=None))
+        if handle.ref is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                handle.ref.stop(block=True, timeout=STOP_TIMEOUT_S)
+        if self.metrics is not None:
+            self.metrics.remove_pair(symbol)
 
     def _tick_clock(self) -> None:
         if self.shutting_down:

@@ -179,6 +179,12 @@ class VenueCounter:
     def unreadable_event(self) -> None:
         pass
 
+    def missed_events(self, n: int) -> None:
+        pass
+
+    def user_stream_stale(self, stale: bool) -> None:
+        pass
+
     def banned(self, on: bool) -> None:
         pass
 

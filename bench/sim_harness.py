@@ -57,15 +57,18 @@ def start_sim(state_dir: Path, *args: str, latency_ms: int = 0) -> Sim:
 
 def write_config(directory: Path, base_url: str, symbols: Iterable[str], *,
                  defaults: Mapping[str, str] | None = None,
-                 exchange: Mapping[str, str] | None = None) -> Path:
+                 exchange: Mapping[str, str] | None = None,
+                 engine_keys: Mapping[str, str] | None = None) -> Path:
     """A binance-mode config: REST at ``base_url``, the sim's websocket as the feed.
 
-    ``exchange`` adds or overrides ``[exchange]`` keys, with TOML values (``{"live": "true"}``).
+    ``exchange`` and ``engine_keys`` add or override ``[exchange]`` and ``[engine]`` keys,
+    with TOML values (``{"live": "true"}``, ``{"client_id_prefix": '"rtb"'}``).
     """
     exchange_keys = {"base_url": f'"{base_url}"', "timeout_s": '"2"', **(exchange or {})}
     lines = [
         "[engine]", 'mode = "binance"', 'db_path = "ratchet.db"',
         f"metrics_port = {engine.free_port()}", "status_interval_s = 3600",
+        *(f"{k} = {v}" for k, v in (engine_keys or {}).items()),
         "[exchange]", *(f"{k} = {v}" for k, v in exchange_keys.items()),
         "[feed]", 'kind = "binance"',
         "[defaults]", *(f'{k} = "{v}"' for k, v in (defaults or {}).items()),

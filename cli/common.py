@@ -71,7 +71,8 @@ def build_exchange(cfg: Config, *, metrics: Any = None) -> Exchange:
     return BinanceExchange(api_key=ex.api_key, api_secret=ex.api_secret, base_url=ex.base_url,
                            testnet=ex.testnet, timeout_s=ex.timeout_s,
                            recv_window_ms=ex.recv_window_ms, symbols=cfg.symbols,
-                           metrics=metrics, prefix=cfg.engine.client_id_prefix)
+                           metrics=metrics, prefix=cfg.engine.client_id_prefix,
+                           audit_s=ex.audit_s)
 
 
 def build_market_data(cfg: Config) -> Any:

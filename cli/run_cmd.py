@@ -27,7 +27,14 @@ import pykka.debug
 from cli.common import build_exchange, build_market_data, check_live_safety
 from cli.main import add_config_arg
 from core.config import load_config, redacted
-from core.errors import InputError, RatchetError, StorageFailed
+from core.errors import (
+    InputError,
+    RatchetError,
+    RetryableVenueError,
+    StatusUnknown,
+    StorageFailed,
+    VenueUnreachable,
+)
 from exchange import policy
 from persistence.db import acquire_lock, db_password_from_env, open_database
 from telemetry.logs import configure_file_logging, configure_logging, log_event
@@ -75,8 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     tap = _configure_logs(args, cfg)
     check_live_safety(cfg, live_flag=args.live)
     password = db_password_from_env()
-    cfg.engine.db_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = acquire_lock(cfg.engine.db_path)
+    lock = acquire_lock(cfg.engine.db_path)  # creates the DB's folder, or says why not
     try:
         open_database(cfg.engine.db_path, password=password,
                       synchronous=cfg.engine.synchronous).close()  # refuse bad DBs up front
@@ -118,7 +124,11 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
             connected = pool.submit(policy.read, exchange.connect)
             from actors.messages import Boot, Shutdown
             from actors.supervisor import Supervisor
-            warnings = connected.result()
+            try:
+                warnings = connected.result()
+            except (StatusUnknown, RetryableVenueError) as exc:  # a restart later may help
+                raise VenueUnreachable(f"the venue at {_venue_url(cfg)} did not answer: "
+                                       f"{exc}") from None
         for warning in warnings:
             log_event(log, "exchange_warning", level=logging.WARNING, warning=warning)
     except BaseException:
@@ -174,6 +184,12 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
             pykka.ActorRegistry.stop_all(timeout=10)
             exchange.close()
             metrics.stop()
+
+
+def _venue_url(cfg) -> str:
+    if cfg.exchange.base_url:
+        return cfg.exchange.base_url
+    return "https://testnet.binance.vision" if cfg.exchange.testnet else "https://api.binance.com"
 
 
 def _reload(supervisor: pykka.ActorRef, path: str) -> None:

@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arg(r)
     r.add_argument("--dry-run", action="store_true", help="print the actions; change nothing")
     r.add_argument("--live", action="store_true", help="allow a real-money venue")
+    r.add_argument("--adopt-orphans", action="store_true",
+                   help="take over open stops of our prefix that the DB does not know (a DB "
+                        "older than the venue) instead of refusing")
     r.set_defaults(handler=reconcile)
 
 
@@ -100,7 +103,8 @@ def status(args: argparse.Namespace) -> int:
         return 0
     live = _engine_values(cfg)
     console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
-    title = (f"ratchet status: {cfg.engine.db_path}" +
+    title = (f"ratchet status: {cfg.engine.db_path}, client id prefix "
+             f"{cfg.engine.client_id_prefix}-" +
              (", prices from the running engine" if live else ", engine not answering: no prices"))
     console.print(title, soft_wrap=True)
     rows = _rows(cfg, state, last_events, live)
@@ -140,6 +144,8 @@ def _rows(cfg, state: dict, last_events: dict[str, str],
             pstate, qty, highest, stop = "FLAT", None, None, None
         else:
             pstate = "HALTED" if p.get("halted") else p["state"]
+            if symbol not in cfg.symbols:  # removed from the config while it held coins
+                pstate += " abandoned" if symbol in cfg.engine.abandon else " draining"
             qty, highest = Decimal(p["qty"]), Decimal(p["highest"])
             stop = None if p["stop"] is None else Decimal(p["stop"])
             if estimated:  # the running engine's estimate follows its feed; the DB lags
@@ -195,7 +201,7 @@ def reconcile(args: argparse.Namespace) -> int:
         settings = {p.symbol: p for p in cfg.pairs}
         filters = {s: exchange.symbol_filters(s) for s in settings}
         if args.dry_run:
-            return _dry_run(cfg, exchange, settings, filters)
+            return _dry_run(cfg, exchange, settings, filters, adopt_orphans=args.adopt_orphans)
         with acquire_lock(cfg.engine.db_path):
             db = DBWriter.start(cfg.engine.db_path, password=db_password_from_env(),
                                 synchronous=cfg.engine.synchronous)
@@ -203,7 +209,8 @@ def reconcile(args: argparse.Namespace) -> int:
                 report = recovery.reconcile_with_db(exchange, db, settings=settings,
                                                     filters=filters,
                                                     prefix=cfg.engine.client_id_prefix,
-                                                    settings_for=cfg.settings_for)
+                                                    settings_for=cfg.settings_for,
+                                                    adopt_orphans=args.adopt_orphans)
             finally:
                 pykka.ActorRegistry.stop_all(timeout=30)
         print(report.to_json())
@@ -212,7 +219,7 @@ def reconcile(args: argparse.Namespace) -> int:
         exchange.close()
 
 
-def _dry_run(cfg, exchange, settings, filters) -> int:
+def _dry_run(cfg, exchange, settings, filters, *, adopt_orphans: bool = False) -> int:
     """The plan boot would carry out, from the same inputs: the open positions and their
     orders, the configured pairs' settings and ``[defaults]`` for the others."""
     from actors import recovery
@@ -222,10 +229,13 @@ def _dry_run(cfg, exchange, settings, filters) -> int:
         repo = Repository(db)
         positions = tuple(repo.list_positions(open_only=True))
         orders = tuple(repo.orders_of(p.position_id for p in positions))
+        written = repo.intents_written()
+        the_plan = recovery.plan(exchange, positions, orders, settings=settings,
+                                 filters=filters, prefix=cfg.engine.client_id_prefix,
+                                 settings_for=cfg.settings_for, written=written,
+                                 known=repo.known_order_ids, adopt_orphans=adopt_orphans)
     finally:
         db.close()
-    the_plan = recovery.plan(exchange, positions, orders, settings=settings, filters=filters,
-                             prefix=cfg.engine.client_id_prefix, settings_for=cfg.settings_for)
     for action in the_plan.actions:
         print(f"{action.kind}: {action}")
     print(f"{len(the_plan.actions)} actions; {the_plan.queried} orders queried; "

@@ -152,8 +152,14 @@ class _Parser(Reader):
         if not _PREFIX_RE.fullmatch(prefix):
             raise self.fail("engine.client_id_prefix",
                             f"must be 1 to 8 characters of A-Z, a-z, 0-9 (got {show(prefix)})")
+        abandon = t.get("abandon", list(d.abandon))
+        if not isinstance(abandon, list) or not all(
+                isinstance(x, str) and _SYMBOL_RE.fullmatch(x) for x in abandon):
+            raise self.fail("engine.abandon", "must be a list of symbols such as [\"ETHUSDT\"] "
+                            f"(got {show(abandon)})")
         return EngineConfig(
             mode=Mode(self.choice(t, "engine.mode", "mode", [m.value for m in Mode], d.mode)),
+            abandon=tuple(abandon),
             db_path=db_path,
             metrics_host=self.string(t, "engine.metrics_host", "metrics_host", d.metrics_host,
                                      nonempty=True),
@@ -186,6 +192,7 @@ class _Parser(Reader):
             ws_url=ws_url,
             recv_window_ms=recv,
             timeout_s=self.decimal(t, "exchange.timeout_s", "timeout_s", d.timeout_s, gt=0),
+            audit_s=self.decimal(t, "exchange.audit_s", "audit_s", d.audit_s, gt=0),
             api_key=self.env.get(ENV_API_KEY) or None,
             api_secret=self.env.get(ENV_API_SECRET) or None,
         )

@@ -34,6 +34,9 @@ class EngineConfig:
     metrics_port: int = 9464
     status_interval_s: Decimal = Decimal(5)
     client_id_prefix: str = "rt"
+    # Symbols whose positions are left to their exchange stops, unmanaged, once no [[pairs]]
+    # entry names them (else a removed pair drains: it protects its position until it closes).
+    abandon: tuple[str, ...] = ()
     synchronous: str = "FULL"
     log_format: str = "kv"
     paper_state_path: Path = Path("var/ratchet.paper.db")
@@ -45,6 +48,9 @@ class ExchangeConfig:
     testnet: bool = False
     live: bool = False
     ws_url: str | None = None
+    # Seconds between REST audits of the open orders, whether or not the user stream is up:
+    # what a silent stream did not say is found within this long.
+    audit_s: Decimal = Decimal(30)
     recv_window_ms: int = 5000
     timeout_s: Decimal = Decimal(10)
     api_key: str | None = field(default=None, repr=False)

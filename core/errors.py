@@ -4,11 +4,15 @@
 
     RatchetError
      ├─ ConfigError              refuse to start                       (exit 2)
+     │   └─ UnknownStops         open stops of our prefix the DB lacks (exit 2)
      ├─ InputError               bad CLI argument or input file        (exit 2)
      ├─ StoreError               the DB cannot be used as asked        (exit 2)
-     │   ├─ DatabaseLocked       another process holds the DB
      │   ├─ SchemaTooNew         written by a newer Ratchet; untouched
      │   └─ WrongPassword        SQLCipher key does not open the file
+     ├─ Unavailable              not now: a restart later may succeed  (exit 75)
+     │   ├─ DatabaseLocked       another live engine holds the DB
+     │   ├─ StoreUnavailable     read-only or full disk, an I/O error
+     │   └─ VenueUnreachable     the venue did not answer at boot
      ├─ VenueError
      │   ├─ RetryableVenueError  back off, then retry
      │   ├─ StatusUnknown        query before anything else
@@ -22,7 +26,10 @@
      │   └─ StorageFailed        the DB cannot commit (disk full, I/O)
      └─ InvariantViolation       crash the actor
 
-Every error carries a one-line message meant for a person; the CLI prints it as is.
+Every error carries a one-line message meant for a person; the CLI prints it as is. The exit
+code says whether a restart can help: 2 (bad input) needs a person to change something; 75
+(``EX_TEMPFAIL``) is the environment, so a service manager restarts it; 1 and 3 are restarted
+too (a crash-only engine reconciles at every boot).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_BAD_INPUT = 2
 EXIT_HALTED = 3
+EXIT_UNAVAILABLE = 75  # sysexits.h EX_TEMPFAIL: try again later
 
 
 class RatchetError(Exception):
@@ -57,8 +65,28 @@ class StoreError(RatchetError):
     exit_code = EXIT_BAD_INPUT
 
 
-class DatabaseLocked(StoreError):
-    """Another process holds the database's lock file."""
+class UnknownStops(ConfigError):
+    """Boot found open stops with our client id prefix that the DB does not know, protecting
+    coins the account holds: another engine on this key and prefix, or a DB older than the
+    venue. Nothing was changed."""
+
+
+class Unavailable(RatchetError):
+    """Something outside Ratchet is not available now; a restart later may succeed."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class DatabaseLocked(Unavailable):
+    """Another live process holds the database's lock file."""
+
+
+class StoreUnavailable(Unavailable):
+    """The DB's filesystem is read-only or full, or failed with an I/O error."""
+
+
+class VenueUnreachable(Unavailable):
+    """The venue did not answer at boot (connection refused, DNS, timeouts)."""
 
 
 class SchemaTooNew(StoreError):

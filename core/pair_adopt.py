@@ -49,7 +49,7 @@ class Holdings(Guarding):
 
     def use_balance(self, seen: BalanceSeen) -> None:
         p = self.position
-        if p.state is PositionState.FLAT and not self.state.halted:  # a halt stops adopting
+        if p.state is PositionState.FLAT and not self.state.halted and not self.state.draining:
             self.adopt(seen)
         elif p.state is PositionState.OPEN:
             self.check_holding(seen)

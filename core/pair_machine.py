@@ -50,6 +50,8 @@ from core.pair_state import (  # noqa: F401 - the machine's data, re-exported
     AdoptSkipped,
     Closed,
     Count,
+    Drained,
+    Draining,
     Effect,
     Event,
     GatewayRestarted,
@@ -77,6 +79,7 @@ def step(pair: Pair, state: PairState, event: Event) -> tuple[PairState, tuple[E
     run = _Step(pair, state)
     run.handle(event)
     run.drive()
+    run.say_drained()
     return run.state, tuple(run.effects)
 
 
@@ -94,6 +97,10 @@ class _Step(Holdings):
                 self.on_price(tick)
             case TimePassed(ts=ts):
                 self.on_time(ts)
+            case Draining(on=on):
+                self.set(draining=on, drained=False)
+                self.log("draining" if on else "trading again",
+                         note="protects its position, buys nothing" if on else "")
             case OrderUpdated(report=report, reply=reply, matched=matched):
                 if reply:
                     self.answered(report.client_order_id)
@@ -140,6 +147,7 @@ class _Step(Holdings):
         if p.state is PositionState.FLAT:
             retry_at = self.state.entry_retry_at
             if (not closed_now and not self.state.in_flight and not self.state.halted
+                    and not self.state.draining
                     and self.pair.settings.entry is EntryMode.ALWAYS
                     and (retry_at is None or tick.ts >= retry_at)):
                 self.enter(tick)
@@ -149,6 +157,14 @@ class _Step(Holdings):
             else:
                 self.trail(tick)
         self.balance_on_price(closed_now)
+
+    def say_drained(self) -> None:
+        """A draining pair that is flat and waits for nothing says so, once."""
+        s = self.state
+        if s.draining and not s.drained and not s.in_flight \
+                and self.position.state is PositionState.FLAT:
+            self.set(drained=True)
+            self.effects.append(Drained())
 
     def on_time(self, ts: Decimal) -> None:
         """The clock moved with no price: a triggered stop that has not filled in

@@ -97,7 +97,9 @@ class PairState:
     entries only: held coins are always protected. ``last_ts`` is the pair's clock: the latest
     price's time, or a later ``TimePassed``. ``guard``: the protection after a refusal;
     ``filters``: the symbol's filters read again after a filter refusal (None: the pair's);
-    ``adopt_skipped``: why held coins were not adopted (their stop would break a filter)."""
+    ``adopt_skipped``: why held coins were not adopted (their stop would break a filter).
+    ``draining``: the pair left the config; it keeps protecting its position and buys (or
+    adopts) nothing, and says ``Drained`` once flat."""
 
     position: Position
     orders: Mapping[str, Order] = field(default_factory=dict)
@@ -121,6 +123,8 @@ class PairState:
     guard: Guard = NO_GUARD
     filters: SymbolFilters | None = None
     adopt_skipped: str | None = None
+    draining: bool = False  # removed from the config: protect the position, buy nothing
+    drained: bool = False  # said so (``Drained``) once flat
 
     def replace(self, **changes: Any) -> PairState:
         return dataclasses.replace(self, **changes)
@@ -166,13 +170,21 @@ class GatewayRestarted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Draining:
+    """The pair left the config (``on``), or came back (not ``on``)."""
+
+    on: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TimePassed:
     """The clock (epoch seconds) with no price: timeouts and retries come due without trades."""
 
     ts: Decimal
 
 
-Event = (PriceSeen | Started | GatewayRestarted | TimePassed | OrderUpdated | StopReplaced
+Event = (PriceSeen | Started | GatewayRestarted | TimePassed | Draining | OrderUpdated
+         | StopReplaced
          | OrderRejected | OrderMissing | StraysCanceled | BalanceSeen | MarketReopened
          | FiltersRefreshed | CancelRefused)
 
@@ -228,6 +240,11 @@ class Closed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Drained:
+    """A draining pair is flat, with nothing in flight: it may be stopped."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AdoptSkipped:
     """Held coins are not adopted because their stop would break a filter (``reason``), or,
     with None, no longer skipped."""
@@ -235,4 +252,4 @@ class AdoptSkipped:
     reason: str | None
 
 
-Effect = Write | Send | Halt | Log | Count | StopMoved | Closed | AdoptSkipped
+Effect = Write | Send | Halt | Log | Count | StopMoved | Closed | AdoptSkipped | Drained

@@ -29,7 +29,11 @@ Every other non-final order row settles on its own: a ``PENDING_NEW`` intent the
 adopted (``AdoptIntent``), one it does not know failed (``FailIntent``); an acknowledged order
 that reached a final state is ``MarkOrder``-ed, except an entry buy or exit sell of a live
 position, which the position must take on (``AdoptIntent``). An open order with our prefix and no
-row (or with a row the DB holds as final) is an orphan (``CancelOrphan``).
+row (or with a row the DB holds as final) is an orphan (``CancelOrphan``), with one exception:
+an open stop with no row at all over coins the account holds is not ours to cancel (another
+engine on this key and prefix, or a DB older than the venue): ``UnknownStop``, and boot refuses;
+with ``adopt_orphans`` it is taken over instead (``AdoptOrphan``). Our prefix is ``prefix + "-"``:
+an engine with prefix ``rt`` never touches the orders of one with ``rtb``.
 
 When the base asset's total balance is below the qty of the symbol's positions that stay open,
 what is missing was sold outside Ratchet: the position keeps what is left (``ShrinkPosition``),
@@ -43,13 +47,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from core.money import floor_step
 from core.reconcile_actions import (  # noqa: F401 - the actions, re-exported
     ACTION_KINDS,
     Action,
     AdoptIntent,
+    AdoptOrphan,
     CancelOrphan,
     CloseUnbooked,
     FailIntent,
@@ -59,6 +63,7 @@ from core.reconcile_actions import (  # noqa: F401 - the actions, re-exported
     RecordStopFill,
     ReplaceStop,
     ShrinkPosition,
+    UnknownStop,
     summarize,
 )
 from core.stop_mode import native_delta
@@ -66,6 +71,7 @@ from core.trailing import fee, levels_at, trade_pnl
 from core.types import (
     Balance,
     Order,
+    OrderReport,
     OrderState,
     OrderType,
     PairSettings,
@@ -74,9 +80,6 @@ from core.types import (
     Side,
     SymbolFilters,
 )
-
-if TYPE_CHECKING:
-    from core.types import OrderReport
 
 ZERO = Decimal(0)
 
@@ -94,6 +97,8 @@ class LocalState:
     filters: Mapping[str, SymbolFilters]
     last_prices: Mapping[str, Decimal]
     prefix: str
+    adopt_orphans: bool = False  # take over unknown stops instead of refusing to boot
+    known_ids: frozenset[str] = frozenset()  # venue-open orders of ours the DB has rows for
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -377,5 +382,20 @@ class _Diff:
         known = {o.client_order_id for o in self.orders}
         for report in self.venue.open_orders:
             cid = report.client_order_id
-            if cid.startswith(self.local.prefix) and cid not in known:
+            if not cid.startswith(self.local.prefix + "-") or cid in known:
+                continue
+            if cid not in self.local.known_ids and self.protects_held_coins(report):
+                self.actions.append(
+                    AdoptOrphan(report, self.local.last_prices.get(report.symbol))
+                    if self.local.adopt_orphans else UnknownStop(report))
+            else:
                 self.actions.append(CancelOrphan(report))
+
+    def protects_held_coins(self, report: OrderReport) -> bool:
+        """A stop whose quantity the account holds (its base asset, locked by it)."""
+        if report.side is not Side.SELL or report.type is not OrderType.STOP_LOSS_LIMIT:
+            return False
+        filters = self.local.filters.get(report.symbol)
+        base = filters.base_asset if filters is not None else None
+        balance = self.venue.balances.get(base) if base is not None else None
+        return balance is not None and balance.total >= report.qty

@@ -112,6 +112,26 @@ class CancelOrphan(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class UnknownStop(Action):
+    """An open stop with our prefix that the DB has no row for, over coins the account holds:
+    another engine on this key and prefix, or a DB older than the venue. Boot refuses (nothing
+    is changed) unless told to take such stops over."""
+
+    kind: ClassVar[str] = "unknown_stop"
+    report: OrderReport
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptOrphan(Action):
+    """Take over an ``UnknownStop`` (``ratchet reconcile --adopt-orphans``): a position of its
+    quantity, entered at ``last_price`` (its cost is unknown), with it as its stop."""
+
+    kind: ClassVar[str] = "adopt_orphan"
+    report: OrderReport
+    last_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
 class ShrinkPosition(Action):
     """The account holds less than the position: ``gone`` was sold outside Ratchet, ``qty``
     is what is left, and the rest of the diff protects that (a stop for more is replaced)."""
@@ -145,7 +165,8 @@ class HaltPair(Action):
 
 ACTION_KINDS = tuple(
     cls.kind for cls in (KeepStop, AdoptIntent, FailIntent, RecordStopFill, ReplaceStop,
-                         MarkOrder, CancelOrphan, ShrinkPosition, CloseUnbooked, HaltPair)
+                         MarkOrder, CancelOrphan, UnknownStop, AdoptOrphan, ShrinkPosition,
+                         CloseUnbooked, HaltPair)
 )
 
 

@@ -10,6 +10,7 @@ file to WAL (after migrating, so that a migration which fails leaves a legacy fi
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import sqlite3
@@ -22,7 +23,7 @@ from urllib.parse import quote
 from peewee import Database, SqliteDatabase
 from peewee import DatabaseError as PeeweeDatabaseError
 
-from core.errors import DatabaseLocked, StoreError, WrongPassword
+from core.errors import DatabaseLocked, StoreError, StoreUnavailable, WrongPassword
 from persistence import migrations
 from persistence.migrations import SCHEMA_VERSION, check_not_newer
 
@@ -176,19 +177,23 @@ def acquire_lock(db_path: str | Path) -> DbLock:
     The lock file is kept after release: deleting it would let two processes lock two
     different files of the same name.
     """
-    db_path = Path(db_path)
+    given = Path(db_path)
+    # The lock belongs to the file itself, not to the name it was given: a symlink or a
+    # path through a linked directory locks the same lock file as the real path.
+    db_path = Path(os.path.realpath(given))
     lock_path = db_path.with_name(db_path.name + ".lock")
     try:
         _ensure_parent(db_path)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise StoreError(f"cannot lock database {db_path}: {exc.strerror}") from None
+        raise _os_failure(f"cannot lock database {given}", exc, db_path) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise DatabaseLocked(f"database {db_path} is in use by pid {holder}") from None
+        where = str(given) if db_path == given else f"{given} ({db_path})"
+        raise DatabaseLocked(f"database {where} is in use by pid {holder}") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return DbLock(db_path, lock_path, fd)
@@ -295,7 +300,9 @@ def _check_writable(path: Path, exists: bool) -> None:
     try:
         _ensure_parent(path)
     except OSError as exc:
-        raise StoreError(f"cannot create database {path}: {exc.strerror}") from None
+        raise _os_failure(f"cannot create database {path}", exc, path) from None
+    if _read_only_filesystem(path):
+        raise StoreUnavailable(f"database {path}: its filesystem is mounted read-only")
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise StoreError(
             f"database {path}: directory {path.parent} is not writable "
@@ -316,11 +323,32 @@ def _create_file(path: Path) -> None:
     except FileExistsError:
         return
     except OSError as exc:
-        raise StoreError(f"cannot create database {path}: {exc.strerror}") from None
+        raise _os_failure(f"cannot create database {path}", exc, path) from None
     try:
         os.fchmod(fd, 0o600)  # whatever the umask
     finally:
         os.close(fd)
+
+
+# The environment, not the input: a restart once the disk is repaired may succeed.
+_UNAVAILABLE_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EIO, errno.EDQUOT})
+
+
+def _os_failure(what: str, exc: OSError, path: Path) -> StoreError | StoreUnavailable:
+    """``StoreUnavailable`` for a read-only or full disk or an I/O error, else ``StoreError``."""
+    if exc.errno in _UNAVAILABLE_ERRNOS or _read_only_filesystem(path):
+        return StoreUnavailable(f"{what}: {exc.strerror}")
+    return StoreError(f"{what}: {exc.strerror}")
+
+
+def _read_only_filesystem(path: Path) -> bool:
+    """Whether the filesystem that holds (or would hold) ``path`` is mounted read-only."""
+    for candidate in (path, *path.parents):
+        try:
+            return bool(os.statvfs(candidate).f_flag & os.ST_RDONLY)
+        except OSError:
+            continue
+    return False
 
 
 def _reason(exc: BaseException) -> str:

@@ -236,6 +236,18 @@ class Repository:
             found.extend(Order.from_json(json.loads(value)) for (value,) in rows)
         return found
 
+    def known_order_ids(self, client_order_ids: Iterable[str]) -> frozenset[str]:
+        """Which of these client ids the DB has a row for, in any state."""
+        ids = list(dict.fromkeys(client_order_ids))
+        found: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start:start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = self.db.execute_sql(
+                f"SELECT order_id FROM orders WHERE order_id IN ({marks})", chunk).fetchall()
+            found.update(order_id for (order_id,) in rows)
+        return frozenset(found)
+
     def intents_written(self) -> dict[str, str]:
         """When each intent still ``PENDING_NEW`` was first written (ISO 8601, UTC): an order
         request whose answer was lost may still reach the venue until its recvWindow has

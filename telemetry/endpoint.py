@@ -1,8 +1,10 @@
 """The engine's HTTP endpoint: ``/metrics`` exactly as prometheus_client serves it, and
 ``/healthz`` beside it on the same port.
 
-``/healthz`` answers 200 only while the engine trades: boot reconciliation is done and every pair
-that is not halted has started (at least one pair trades). Otherwise it answers 503. The body is
+``/healthz`` answers 200 only while the engine trades: boot reconciliation is done, every pair
+that is not halted has started (at least one pair trades), and nothing the engine watches is
+failing silently (a ``concern``: a user-data stream judged silent, a stale feed). Otherwise it
+answers 503. The body is
 one line saying why, e.g. ``ok: reconciled, 3 pairs trading`` or ``starting: not reconciled
 yet``. Load balancers, Docker's ``HEALTHCHECK`` and systemd watchers need nothing more.
 
@@ -33,6 +35,7 @@ class EngineHealth:
         self._pairs = pairs
         self._phase = STARTING
         self._lock = threading.Lock()
+        self._concerns: dict[str, str] = {}
 
     def trading(self) -> None:
         with self._lock:
@@ -42,10 +45,18 @@ class EngineHealth:
         with self._lock:
             self._phase = STOPPING
 
+    def concern(self, name: str, reason: str | None) -> None:
+        """Raise (with ``reason``) or clear (None) a concern that makes the engine unhealthy."""
+        with self._lock:
+            if reason is None:
+                self._concerns.pop(name, None)
+            else:
+                self._concerns[name] = reason
+
     def check(self) -> tuple[bool, str]:
         """(healthy, one line)."""
         with self._lock:
-            phase = self._phase
+            phase, concerns = self._phase, sorted(self._concerns.values())
         if phase == STARTING:
             return False, "starting: not reconciled yet"
         if phase == STOPPING:
@@ -56,6 +67,8 @@ class EngineHealth:
         down = sorted(pm.symbol for pm in pairs if not pm.is_up and not pm.is_halted)
         if down:
             return False, f"degraded: {len(down)} pair(s) not trading: {', '.join(down[:5])}"
+        if concerns:
+            return False, "degraded: " + "; ".join(concerns)
         if not up:
             return False, "halted: no pair is trading" + (
                 f" ({len(halted)} halted)" if halted else "")

@@ -120,6 +120,12 @@ class Metrics:
         self.unreadable = Counter(PREFIX + "user_stream_unreadable_events",
                                   "User-data events that could not be read (each caught up "
                                   "over REST at once).", registry=r)
+        self.missed = Counter(PREFIX + "stream_missed_events",
+                              "Order changes the user-data stream did not report, found by the "
+                              "REST audit of the open orders.", registry=r)
+        self.stream_stale = Gauge(PREFIX + "user_stream_stale",
+                                  "1 while the user-data stream is judged silent (orders "
+                                  "changed without a word from it), else 0.", registry=r)
         self.banned_flag = Gauge(PREFIX + "exchange_banned",
                                  "1 while the exchange bans us (418), else 0.", registry=r)
         self.actor_restarts = Counter(PREFIX + "actor_restarts", "Actor restarts by actor.",
@@ -185,6 +191,15 @@ class Metrics:
 
     def unreadable_event(self) -> None:
         self.unreadable.inc()
+
+    def missed_events(self, n: int) -> None:
+        self.missed.inc(n)
+
+    def user_stream_stale(self, stale: bool) -> None:
+        self.stream_stale.set(1 if stale else 0)
+        self.health.concern("user_stream", "the user-data stream is silent (orders changed "
+                            "without a word from it): reconnecting, REST audits meanwhile"
+                            if stale else None)
 
     def banned(self, is_banned: bool) -> None:
         self.banned_flag.set(1 if is_banned else 0)

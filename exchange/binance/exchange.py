@@ -92,6 +92,7 @@ class BinanceExchange(RequestPath, Exchange):
         testnet: bool = False, timeout_s: Decimal = Decimal(10), recv_window_ms: int = 5000,
         symbols: Sequence[str] = (), clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None, ws_api_url: str | None = None, prefix: str = "rt",
+        audit_s: Decimal = Decimal(30),
     ) -> None:
         self._clock = clock
         self.landing_window_s = recv_window_ms / 1000 + LANDING_MARGIN_S
@@ -134,7 +135,9 @@ class BinanceExchange(RequestPath, Exchange):
             tracker=self._tracker, list_open=self._list_open, get_order=self.get_order,
             budget=self.meter.budget, clock=clock, stream_factory=self._user_stream,
             on_unreadable=metrics.unreadable_event if metrics is not None else None,
-            prefix=prefix,
+            prefix=prefix, audit_s=float(audit_s),  # seconds, not money
+            on_missed=metrics.missed_events if metrics is not None else None,
+            on_stale=metrics.user_stream_stale if metrics is not None else None,
         )
 
     def check_credentials(self) -> CredentialReport:

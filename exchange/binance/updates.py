@@ -14,6 +14,13 @@ Cadence of the REST fallback: one all-symbol openOrders (weight 80) at most ever
 order that left the book since the last look, GET order (weight 4) and, if it filled, myTrades
 (weight 20 on Binance). A poll is skipped while the last seen weight is above
 ``POLL_WEIGHT_CEILING`` (70 %) of the limit, so polling never crowds out order traffic.
+
+A stream that is up can still be silent (a proxy, a half-dead connection): the same poll runs
+as an audit every ``audit_s`` (default 30 s) whatever the stream does. What it finds that the
+stream did not say (a stop gone, a fill) is delivered as the event would have been, and
+counted (``missed_events``). An audit that finds changes while the stream has said nothing for
+longer than ``audit_s`` judges it stale: it is reconnected, and ``stale`` stays set until it
+speaks again.
 """
 
 from __future__ import annotations
@@ -48,8 +55,16 @@ class OrderUpdates:
         get_order: Callable[..., OrderReport], budget: Callable[[], RateBudget],
         clock: Callable[[], float], stream_factory: StreamFactory,
         on_unreadable: Callable[[], None] | None = None, prefix: str = "rt",
+        audit_s: float = 30.0, on_missed: Callable[[int], None] | None = None,
+        on_stale: Callable[[bool], None] | None = None,
     ) -> None:
         self._on_unreadable = on_unreadable
+        self._audit_s = audit_s
+        self._on_missed = on_missed
+        self._on_stale = on_stale
+        self._last_event = clock()
+        self.stale = False
+        self.missed = 0  # order changes the stream did not report, found by an audit
         self._ours = prefix + "-"
         self._tracker = tracker
         self._list_open = list_open
@@ -115,6 +130,9 @@ class OrderUpdates:
             waker()
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        self._last_event = self._clock()
+        if self.stale:
+            self._set_stale(False)
         if event.get("e") == enums.EVENT_ACCOUNT_POSITION:
             self._on_balances(event)
             return
@@ -159,9 +177,8 @@ class OrderUpdates:
     def poll_due(self) -> bool:
         if self._now:
             return True
-        if self.stream_up and not self._catch_up:
-            return False
-        if self._clock() - self._last_poll < POLL_INTERVAL_S:
+        every = self._audit_s if self.stream_up and not self._catch_up else POLL_INTERVAL_S
+        if self._clock() - self._last_poll < every:
             return False
         budget = self._budget()
         return budget.weight_used + WEIGHT_OPEN_ORDERS_ALL <= \
@@ -170,6 +187,7 @@ class OrderUpdates:
     def poll(self, *, force: bool = False) -> list[OrderReport]:
         if not force and not self.poll_due():
             return []
+        audit = self.stream_up and not self._catch_up and not self._now
         self._last_poll = self._clock()
         changed, gone = self._tracker.diff([r for r in self._list_open()
                                             if self.owns(r.client_order_id)])
@@ -185,4 +203,24 @@ class OrderUpdates:
                 log.info("poll: %s still unknown: %s", client_order_id, exc)
         for report in reports:
             self._deliver(report)
+        if audit and reports:
+            self._missed(len(reports))
         return reports
+
+    def _missed(self, n: int) -> None:
+        """An audit found ``n`` changes the stream did not report."""
+        self.missed += n
+        if self._on_missed is not None:
+            self._on_missed(n)
+        silent_s = self._clock() - self._last_event
+        log.warning("the user stream missed %d order change(s); silent for %.0f s", n,
+                    silent_s)
+        if silent_s > self._audit_s and self._stream is not None:
+            self._set_stale(True)
+            self.stop_stream()  # reconnect: a silent connection is not a live one
+            self.start_stream()
+
+    def _set_stale(self, stale: bool) -> None:
+        self.stale = stale
+        if self._on_stale is not None:
+            self._on_stale(stale)

@@ -14,6 +14,7 @@ import pytest
 from core import reconcile as rc
 from core.reconcile import (
     AdoptIntent,
+    AdoptOrphan,
     CancelOrphan,
     CloseUnbooked,
     FailIntent,
@@ -24,6 +25,7 @@ from core.reconcile import (
     RecordStopFill,
     ReplaceStop,
     ShrinkPosition,
+    UnknownStop,
     VenueState,
     orders_to_query,
     reconcile,
@@ -100,9 +102,14 @@ class Case:
     filters: dict[str, SymbolFilters] = field(default_factory=lambda: {SYM: FILTERS})
     expected: list[rc.Action] = field(default_factory=list)
 
+    adopt_orphans: bool = False
+
     def local(self) -> LocalState:
         return LocalState(positions=self.positions, orders=self.orders, settings=self.settings,
-                          filters=self.filters, last_prices=self.last_prices, prefix="rt")
+                          filters=self.filters, last_prices=self.last_prices, prefix="rt",
+                          adopt_orphans=self.adopt_orphans,
+                          known_ids=frozenset(o.client_order_id for o in self.orders
+                                              if o.state.is_final))
 
     def venue(self) -> VenueState:
         return VenueState(open_orders=self.open_orders, queried=self.queried,
@@ -214,11 +221,14 @@ def case_exit(sell_venue: OrderState | None, stop_open: bool = False) -> Case:
                 {"BTC": Balance(asset="BTC", free=D(1))}, expected=expected)
 
 
-def case_orphan(client_id: str, cancelled: bool) -> Case:
-    r = OrderReport(client_order_id=client_id, symbol=SYM, side=Side.SELL,
-                    type=OrderType.STOP_LOSS_LIMIT, state=OrderState.NEW, qty=D(1),
-                    stop_price=D(90), limit_price=D(89))
-    return Case(open_orders=(r,), expected=[CancelOrphan(r)] if cancelled else [])
+def case_orphan(client_id: str, expect: str, *, held: str = "1", adopt: bool = False,
+                type_: OrderType = OrderType.STOP_LOSS_LIMIT) -> Case:
+    r = OrderReport(client_order_id=client_id, symbol=SYM, side=Side.SELL, type=type_,
+                    state=OrderState.NEW, qty=D(1), stop_price=D(90), limit_price=D(89))
+    expected = {"cancel": [CancelOrphan(r)], "refuse": [UnknownStop(r)], "none": [],
+                "adopt": [AdoptOrphan(r, D(115))]}[expect]
+    return Case(open_orders=(r,), expected=expected, adopt_orphans=adopt,
+                balances={"BTC": Balance(asset="BTC", free=D(0), locked=D(held))})
 
 
 def case_wrong_stop(**report_changes: Any) -> Case:
@@ -326,8 +336,17 @@ CASES = [
     pytest.param(lambda: case_exit(None), id="exit-sell-missing-fails-and-stop-is-placed"),
     pytest.param(lambda: case_exit(OrderState.FILLED, stop_open=True),
                  id="exit-sell-filled-cancels-leftover-stop"),
-    pytest.param(lambda: case_orphan("rt-zzz-1", True), id="orphan-with-prefix-is-cancelled"),
-    pytest.param(lambda: case_orphan("web_123", False), id="foreign-order-is-left-alone"),
+    pytest.param(lambda: case_orphan("rt-zzz-1", "refuse"),
+                 id="unknown-stop-over-held-coins-refuses-boot"),
+    pytest.param(lambda: case_orphan("rt-zzz-1", "adopt", adopt=True),
+                 id="unknown-stop-taken-over-when-asked"),
+    pytest.param(lambda: case_orphan("rt-zzz-1", "cancel", held="0"),
+                 id="unknown-stop-over-no-coins-is-cancelled"),
+    pytest.param(lambda: case_orphan("rt-zzz-1", "cancel", type_=OrderType.LIMIT),
+                 id="orphan-that-is-not-a-stop-is-cancelled"),
+    pytest.param(lambda: case_orphan("web_123", "none"), id="foreign-order-is-left-alone"),
+    pytest.param(lambda: case_orphan("rtb-zzz-1", "none"),
+                 id="another-engines-longer-prefix-is-left-alone"),
     pytest.param(lambda: case_wrong_stop(stop_price=D(95)), id="open-stop-wrong-price-replaced"),
     pytest.param(lambda: case_wrong_stop(qty=D(2)), id="open-stop-wrong-qty-replaced"),
     pytest.param(case_second_open_stop, id="second-open-stop-is-cancelled"),
@@ -397,6 +416,7 @@ def rename(value: Any, n: int) -> Any:
 
 def test_all_cases_combined_give_each_case_its_own_actions():
     cases = [rename(param.values[0](), n) for n, param in enumerate(CASES)]
+    cases = [c for c in cases if not c.adopt_orphans]  # a flag of the whole boot
     combined = Case(
         positions=sum((c.positions for c in cases), ()),
         orders=sum((c.orders for c in cases), ()),

@@ -9,6 +9,7 @@ import pytest
 from core import reconcile as rc
 from core.reconcile import (
     AdoptIntent,
+    AdoptOrphan,
     CancelOrphan,
     CloseUnbooked,
     FailIntent,
@@ -19,6 +20,7 @@ from core.reconcile import (
     RecordStopFill,
     ReplaceStop,
     ShrinkPosition,
+    UnknownStop,
     orders_to_query,
     summarize,
 )
@@ -42,14 +44,14 @@ def test_summarize_counts_every_kind_with_zeros():
 
     assert summary == {"keep_stop": 0, "adopt_intent": 1, "fail_intent": 0,
                        "record_stop_fill": 0, "replace_stop": 0, "mark_order": 1,
-                       "cancel_orphan": 0, "shrink_position": 0, "close_unbooked": 0,
-                       "halt_pair": 0}
+                       "cancel_orphan": 0, "unknown_stop": 0, "adopt_orphan": 0,
+                       "shrink_position": 0, "close_unbooked": 0, "halt_pair": 0}
 
 
 def test_action_kinds_are_stable_and_distinct():
     kinds = [KeepStop.kind, AdoptIntent.kind, FailIntent.kind, RecordStopFill.kind,
-             ReplaceStop.kind, MarkOrder.kind, CancelOrphan.kind, ShrinkPosition.kind,
-             CloseUnbooked.kind, HaltPair.kind]
+             ReplaceStop.kind, MarkOrder.kind, CancelOrphan.kind, UnknownStop.kind,
+             AdoptOrphan.kind, ShrinkPosition.kind, CloseUnbooked.kind, HaltPair.kind]
 
     assert len(set(kinds)) == len(kinds) == len(rc.ACTION_KINDS)
     assert KeepStop(PID, "c").kind == "keep_stop"

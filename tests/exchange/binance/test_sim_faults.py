@@ -30,6 +30,12 @@ class Recorder:
     def unreadable_event(self) -> None:
         self.errors.append("unreadable")
 
+    def missed_events(self, n: int) -> None:
+        pass
+
+    def user_stream_stale(self, stale: bool) -> None:
+        pass
+
     def weight_used(self, n: int) -> None:
         self.weights.append(n)
 
