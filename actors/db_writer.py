@@ -51,6 +51,7 @@ from peewee import PeeweeException
 from actors.messages import (
     Flush,
     GetKv,
+    GetKvPrefix,
     GetRealizedPnl,
     KnownOrderIds,
     LoadState,
@@ -369,6 +370,9 @@ class DBWriter(pykka.ThreadingActor):
             case GetKv(key=key):
                 self._commit_lane()
                 return self._repo.kv_get(key)
+            case GetKvPrefix(prefix=prefix):
+                self._commit_lane()
+                return self._repo.kv_with_prefix(prefix)
             case KnownOrderIds(client_order_ids=ids):
                 self._commit_lane()
                 return self._repo.known_order_ids(ids)

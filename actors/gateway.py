@@ -43,10 +43,12 @@ from actors.messages import (
     CancelStrays,
     Crash,
     DrainMoves,
+    DropMove,
     FiltersRefreshed,
     GatewayFailed,
     Maintain,
     MarketReopened,
+    MoveDropped,
     OrderMissing,
     OrderUpdated,
     PlaceMarketOrder,
@@ -153,6 +155,11 @@ class Gateway(pykka.ThreadingActor):
             case DrainMoves():
                 self.drain_at = None
                 self._pump()
+            case DropMove(order=order):  # its stop is gone: withdraw it if not sent yet
+                move = self.moves.get(order.symbol)
+                if move is not None and move.new.client_order_id == order.client_order_id:
+                    del self.moves[order.symbol]
+                    self._tell(order.symbol, MoveDropped(order=order))
             case OrderUpdated(report=report):  # pushed by the venue (user-data stream)
                 self._tell(report.symbol, message)
             case BalancesUpdated(balances=balances):  # pushed by the venue (user-data stream)

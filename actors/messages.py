@@ -16,8 +16,10 @@ from core.commands import (  # noqa: F401
     CancelOrder,
     CancelRefused,
     CancelStrays,
+    DropMove,
     FiltersRefreshed,
     MarketReopened,
+    MoveDropped,
     OrderMissing,
     OrderRejected,
     OrderUpdated,
@@ -87,6 +89,13 @@ class GetRealizedPnl:
     ``symbol``, a dict of every symbol's (one query for a boot's worth of pairs)."""
 
     symbol: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetKvPrefix:
+    """Ask: every non-empty ``kv`` value whose key starts with ``prefix`` (a dict by key)."""
+
+    prefix: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -35,6 +35,7 @@ from core.commands import (
     CancelRefused,
     FiltersRefreshed,
     MarketReopened,
+    MoveDropped,
     OrderMissing,
     OrderRejected,
     OrderUpdated,
@@ -76,14 +77,14 @@ class PairActor(pykka.ThreadingActor):
         self, *, settings: PairSettings, filters: SymbolFilters, wiring: PairWiring,
         position: Position | None = None, orders: tuple[Order, ...] = (),
         realized: Decimal = Decimal(0), confirmed_open: frozenset[str] = frozenset(),
-        draining: bool = False,
+        draining: bool = False, halt: str | None = None,
     ) -> None:
         super().__init__()
         self.symbol = settings.symbol
         self.pair = machine.Pair(settings=settings, filters=filters, prefix=wiring.prefix,
                                  trailing_delta=native_delta(settings, filters))
         self.state = machine.initial_state(position, orders, symbol=self.symbol,
-                                           realized=realized)
+                                           realized=realized, halt=halt)
         self.draining = draining  # left the config: protect, buy nothing, say when flat
         self.confirmed_open = confirmed_open  # seen open by boot reconciliation just now
         self.w = wiring
@@ -133,7 +134,7 @@ class PairActor(pykka.ThreadingActor):
                     self.awaiting_idle = self.w.on_idle is not None
             case OrderUpdated() | StopReplaced() | OrderRejected() | OrderMissing() | \
                     StraysCanceled() | BalanceSeen() | MarketReopened() | FiltersRefreshed() | \
-                    CancelRefused() | machine.TimePassed() | machine.Draining():
+                    CancelRefused() | MoveDropped() | machine.TimePassed() | machine.Draining():
                 self._step(message)
             case UseGateway(gateway=gateway):
                 self.w.gateway = gateway
@@ -169,7 +170,7 @@ class PairActor(pykka.ThreadingActor):
                 self._durable(effect)
             case machine.Write():
                 self.w.db_writer.tell(Persist(positions=effect.positions, orders=effect.orders,
-                                              fills=effect.fills))
+                                              fills=effect.fills, kv=effect.kv))
             case machine.Send(command=command):
                 # A dead Gateway is being replaced: the command waits in flight, and the pair
                 # asks about it on UseGateway (an intent that never left is then missing).
@@ -207,7 +208,8 @@ class PairActor(pykka.ThreadingActor):
         """Write ahead: block until the DBWriter has committed these rows."""
         try:
             self.w.db_writer.ask(Persist(positions=write.positions, orders=write.orders,
-                                         fills=write.fills), timeout=self.w.durable_timeout_s)
+                                         fills=write.fills, kv=write.kv),
+                                 timeout=self.w.durable_timeout_s)
         except pykka.ActorDeadError:
             raise
         except Exception as exc:  # the intent is not on disk: nothing may be sent

@@ -28,9 +28,10 @@ from decimal import Decimal
 from typing import Any
 
 from actors.applier import Applier
-from actors.messages import GetRealizedPnl, KnownOrderIds, LoadState, Persist
+from actors.messages import GetKv, GetKvPrefix, GetRealizedPnl, KnownOrderIds, LoadState, Persist
 from core import reconcile as rc
 from core.errors import StorageFailed, UnknownOrder, UnknownStops, VenueError
+from core.pair_state import HALT_KEY, halt_key
 from core.types import Order, OrderReport, PairSettings, Position, PositionState, SymbolFilters
 from exchange import policy
 from exchange.base import Exchange
@@ -289,3 +290,13 @@ def load_pairs(db: Any) -> dict[str, StoredPair]:
             stored[p.symbol] = (p, tuple(orders.get(p.position_id, ())),
                                 realized.get(p.symbol, Decimal(0)))
     return stored
+
+
+def load_halts(db: Any) -> dict[str, str]:
+    """Every stored halt, by symbol (``core.pair_state.halt_record``)."""
+    stored = db.ask(GetKvPrefix(prefix=HALT_KEY), timeout=60)
+    return {key.removeprefix(HALT_KEY): value for key, value in stored.items()}
+
+
+def load_halt(db: Any, symbol: str) -> str | None:
+    return db.ask(GetKv(key=halt_key(symbol)), timeout=60) or None

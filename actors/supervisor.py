@@ -36,6 +36,7 @@ from actors.messages import (
     OrderUpdated,
     PairDrained,
     PairFailed,
+    Persist,
     ReloadConfig,
     RestartGateway,
     RestartPair,
@@ -47,7 +48,7 @@ from actors.pair import PairActor, PairWiring
 from actors.restarts import RESTART_WINDOW_S, Budget, PairHandle
 from core.adopt import check_adopting_pairs
 from core.errors import ConfigError, InvariantViolation
-from core.pair_state import Draining, TimePassed
+from core.pair_state import Draining, TimePassed, halt_in_force, halt_key
 from core.stop_mode import StopChoice, choose
 from core.types import PairSettings
 from exchange import policy
@@ -137,10 +138,11 @@ class Supervisor(pykka.ThreadingActor):
             _announce(symbol, choice)
         self._start_gateway()
         stored = recovery.load_pairs(self.db)  # one read for all, not two per pair
+        halts = recovery.load_halts(self.db)
         self._drain_unconfigured(stored)
         for symbol in self.pairs:
             self._start_pair(symbol, confirmed_open=self.report.open_at_venue,
-                             preloaded=stored.get(symbol))
+                             preloaded=stored.get(symbol), halt=halts.get(symbol, ""))
         self.exchange.start_streams()
         if self.start_feed:
             self.feed = self._start_feed()
@@ -212,20 +214,27 @@ class Supervisor(pykka.ThreadingActor):
     # --- pairs ------------------------------------------------------------------------------
 
     def _start_pair(self, symbol: str, confirmed_open: frozenset[str] = frozenset(),
-                    preloaded: recovery.StoredPair | None = None) -> None:
-        """Start (or restart) a pair from the DB (``preloaded``: its position, orders and P&L,
-        read once for all pairs at boot); it need not ask about ``confirmed_open``."""
+                    preloaded: recovery.StoredPair | None = None,
+                    halt: str | None = None) -> None:
+        """Start (or restart) a pair from the DB (``preloaded`` and ``halt``: its position,
+        orders and P&L, and its stored halt, read once for all pairs at boot); it need not ask
+        about ``confirmed_open``."""
         handle = self.pairs.get(symbol)
         if handle is None or handle.halted:
             return
         position, orders, realized = preloaded or recovery.load_pair(self.db, symbol)
+        record = recovery.load_halt(self.db, symbol) if halt is None else halt
+        reason = halt_in_force(record, handle.settings)
+        if record and reason is None:  # its settings changed since: the halt is lifted
+            log_event(log, "halt_lifted", symbol=symbol, note="the pair's settings changed")
+            self.db.tell(Persist(kv=((halt_key(symbol), ""),)))
         wiring = PairWiring(db_writer=self.db, gateway=self.gateway, slot=handle.slot,
                             prefix=self.prefix, supervisor=self.actor_ref, metrics=self.metrics,
                             on_trade=self.on_trade)
         handle.ref = PairActor.start(settings=handle.settings, filters=handle.filters,
                                      wiring=wiring, position=position, orders=orders,
                                      realized=realized, confirmed_open=confirmed_open,
-                                     draining=handle.draining)
+                                     draining=handle.draining, halt=reason)
         if self.feed is not None and not self.matches:
             self.feed.tell(SetTarget(symbol=symbol, target=self._feed_target(symbol)))
 

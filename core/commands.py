@@ -87,8 +87,17 @@ class ReadBalance:
     asset: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DropMove:
+    """Withdraw the stop move whose new stop is ``order``: the stop it would replace no longer
+    protects anything (filled, canceled). The Gateway answers ``MoveDropped`` if it had not
+    sent it yet; otherwise the venue's answer comes as usual."""
+
+    order: Order
+
+
 Command = (PlaceMarketOrder | PlaceStop | ReplaceStop | CancelOrder | QueryOrder | CancelStrays
-           | WatchMarket | RefreshFilters | ReadBalance)
+           | WatchMarket | RefreshFilters | ReadBalance | DropMove)
 
 # --- events (Gateway -> pair) -------------------------------------------------------------
 
@@ -179,5 +188,12 @@ class FiltersRefreshed:
     filters: SymbolFilters
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MoveDropped:
+    """The answer to ``DropMove``: the move was never sent; ``order`` is its new stop."""
+
+    order: Order
+
+
 VenueEvent = (OrderUpdated | StopReplaced | OrderRejected | OrderMissing | StraysCanceled
-              | BalanceSeen | MarketReopened | FiltersRefreshed | CancelRefused)
+              | BalanceSeen | MarketReopened | FiltersRefreshed | CancelRefused | MoveDropped)

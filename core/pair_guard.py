@@ -21,13 +21,13 @@ from core.commands import (
     WatchMarket,
 )
 from core.money import floor_step
+from core.pair_past import Past
 from core.pair_state import NO_GUARD, ZERO, Send, is_stop
-from core.pair_transitions import Transitions
 from core.refusals import Refusal, retry_delay_s
 from core.types import Order, PositionState, Side
 
 
-class Guarding(Transitions):
+class Guarding(Past):
 
     def refused_protection(self, order: Order, kind: Refusal, reason: str) -> None:
         """A stop for held coins, or a sale of them, was refused (its row is already written)."""

@@ -35,10 +35,12 @@ from core.commands import (
     CancelRefused,
     FiltersRefreshed,
     MarketReopened,
+    MoveDropped,
     OrderMissing,
     OrderRejected,
     OrderUpdated,
     PlaceMarketOrder,
+    QueryOrder,
     ReplaceStop,
     StopReplaced,
     StraysCanceled,
@@ -92,6 +94,11 @@ class _Step(Holdings):
         if self.state.balance is not None and not isinstance(
                 event, PriceSeen | BalanceSeen | TimePassed):
             self.set(balance=None)  # a venue event may have changed the balance kept
+        if self.late_entry(event):
+            return
+        if self.is_past(event):  # about an order of an earlier position: its history only
+            self.on_past(event)
+            return
         match event:
             case PriceSeen(tick=tick):
                 self.on_price(tick)
@@ -130,6 +137,11 @@ class _Step(Holdings):
             case CancelRefused(order=order):
                 self.answered(order.client_order_id)
                 self.watch_market()  # the order stands; drive asks again once it trades
+            case MoveDropped(order=order):  # the stop it would replace is gone: never sent
+                self.answered(order.client_order_id)
+                self.forget(order)
+                self.write(orders=(order.replace(state=OrderState.FAILED,
+                                                 reason="not sent: its stop was gone"),))
             case Started(confirmed_open=confirmed):
                 self.on_started(confirmed)
             case GatewayRestarted():
@@ -157,6 +169,28 @@ class _Step(Holdings):
             else:
                 self.trail(tick)
         self.balance_on_price(closed_now)
+
+    def late_entry(self, event) -> bool:
+        """An entry given up (its buy unknown to the venue) that filled after all, while the
+        pair is still flat: the coins were bought, so the position takes them on and protects
+        them (the landing window makes this rare)."""
+        p = self.position
+        if not (isinstance(event, OrderUpdated) and p.state is PositionState.FLAT
+                and p.exit_reason == "no_entry" and event.report.side is Side.BUY
+                and event.report.state is OrderState.FILLED
+                and event.report.client_order_id.startswith(
+                    f"{self.pair.prefix}-{p.position_id}-")):
+            return False
+        r = event.report
+        buy = Order(client_order_id=r.client_order_id, position_id=p.position_id,
+                    symbol=r.symbol, side=r.side, type=r.type, qty=r.qty,
+                    state=OrderState.PENDING_NEW)
+        self.log("late_entry_fill", "warning", client_order_id=r.client_order_id,
+                 action="take the coins on and protect them")
+        self.set(position=p.replace(state=PositionState.ENTERING, exit_reason=None))
+        self.answered(r.client_order_id)
+        self.on_entry_report(buy, self.with_all_executions(r))
+        return True
 
     def say_drained(self) -> None:
         """A draining pair that is flat and waits for nothing says so, once."""
@@ -285,6 +319,7 @@ class _Step(Holdings):
             self.close(order, report, reason="stop", matched=matched)
             return
         if report.state.is_final:  # canceled, expired or rejected: no longer protects
+            self.withdraw_move_of(order)
             self.forget(updated)
             self.set(exit_executions=(*self.state.exit_executions, *report.executions))
             self.write(orders=(updated,), fills=self.fills_of(updated, report))
@@ -388,4 +423,7 @@ class _Step(Holdings):
                      or (order.state.is_open and cid not in confirmed))
             if asked:
                 self.query(order)
+        for order in list(self.state.history.values()):  # an earlier position's, still out
+            if order.client_order_id in self.state.in_flight:
+                self.ask(QueryOrder(order=order), order.client_order_id)
 

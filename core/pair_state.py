@@ -4,6 +4,8 @@ gives (``core.pair_machine``). Frozen, keyword-only; money is Decimal."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -16,6 +18,7 @@ from core.commands import (
     Command,
     FiltersRefreshed,
     MarketReopened,
+    MoveDropped,
     OrderMissing,
     OrderRejected,
     OrderUpdated,
@@ -99,7 +102,8 @@ class PairState:
     ``filters``: the symbol's filters read again after a filter refusal (None: the pair's);
     ``adopt_skipped``: why held coins were not adopted (their stop would break a filter).
     ``draining``: the pair left the config; it keeps protecting its position and buys (or
-    adopts) nothing, and says ``Drained`` once flat."""
+    adopts) nothing, and says ``Drained`` once flat. ``history``: orders of earlier positions
+    still waiting for the venue's answer (``core.pair_past``)."""
 
     position: Position
     orders: Mapping[str, Order] = field(default_factory=dict)
@@ -125,6 +129,7 @@ class PairState:
     adopt_skipped: str | None = None
     draining: bool = False  # removed from the config: protect the position, buy nothing
     drained: bool = False  # said so (``Drained``) once flat
+    history: Mapping[str, Order] = field(default_factory=dict)  # earlier positions' orders
 
     def replace(self, **changes: Any) -> PairState:
         return dataclasses.replace(self, **changes)
@@ -140,13 +145,48 @@ class PairState:
         return any(is_stop(o) and o.state.is_open for o in self.orders.values())
 
 
+HALT_KEY = "halt:"  # kv: a pair halted for entries, with the settings it was halted under
+
+
+def halt_key(symbol: str) -> str:
+    return HALT_KEY + symbol
+
+
+def settings_fingerprint(settings: PairSettings) -> str:
+    """A short, stable digest of a pair's settings: a halt stays while they do not change."""
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+
+
+def halt_record(reason: str, settings: PairSettings) -> str:
+    return json.dumps({"reason": reason, "settings": settings_fingerprint(settings)},
+                      sort_keys=True)
+
+
+def halt_in_force(record: str | None, settings: PairSettings) -> str | None:
+    """The reason of a stored halt that still holds: the pair's settings are the ones it was
+    halted under. A halt survives every restart, however the process ended, until the pair's
+    configuration changes (the person's answer to it)."""
+    if not record:
+        return None
+    try:
+        data = json.loads(record)
+    except ValueError:
+        return None
+    if data.get("settings") != settings_fingerprint(settings):
+        return None
+    return str(data.get("reason") or "halted")
+
+
 def initial_state(position: Position | None, orders: tuple[Order, ...], *, symbol: str,
-                  realized: Decimal = ZERO) -> PairState:
-    """A pair's state rebuilt from the DB: its position and the orders not yet final."""
+                  realized: Decimal = ZERO, halt: str | None = None) -> PairState:
+    """A pair's state rebuilt from the DB: its position, the orders not yet final, and the
+    reason of a halt still in force (``halt_in_force``)."""
     position = position or logic.flat_position(symbol)
     tracked = {o.client_order_id: o for o in orders
                if not o.state.is_final and o.position_id == position.position_id}
-    return PairState(position=position, orders=tracked, halted=position.halted,
+    if halt is not None:
+        position = position.replace(halted=True, halt_reason=halt)
+    return PairState(position=position, orders=tracked, halted=halt is not None,
                      realized=realized)
 
 
@@ -186,7 +226,7 @@ class TimePassed:
 Event = (PriceSeen | Started | GatewayRestarted | TimePassed | Draining | OrderUpdated
          | StopReplaced
          | OrderRejected | OrderMissing | StraysCanceled | BalanceSeen | MarketReopened
-         | FiltersRefreshed | CancelRefused)
+         | FiltersRefreshed | CancelRefused | MoveDropped)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,6 +234,7 @@ class Write:
     positions: tuple[Position, ...] = ()
     orders: tuple[Order, ...] = ()
     fills: tuple[Fill, ...] = ()
+    kv: tuple[tuple[str, str], ...] = ()
     durable: bool = False  # on disk before the next effect runs (a write-ahead intent)
 
 

@@ -14,7 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 from core import pair_logic as logic
-from core.commands import CancelOrder, Command, PlaceMarketOrder, PlaceStop, QueryOrder
+from core.commands import (
+    CancelOrder,
+    Command,
+    DropMove,
+    PlaceMarketOrder,
+    PlaceStop,
+    QueryOrder,
+)
 from core.pair_state import (
     NO_GUARD,
     ZERO,
@@ -27,6 +34,8 @@ from core.pair_state import (
     PairState,
     Send,
     Write,
+    halt_key,
+    halt_record,
     is_sale,
     is_stop,
 )
@@ -99,7 +108,9 @@ class Transitions:
         bought nothing). Protection never halts (``core.refusals``)."""
         position = self.position.replace(halted=True, halt_reason=reason)
         self.set(position=position, halted=True)
-        self.write(positions=(position,))
+        # Durable, with the settings it holds under: the same after SIGTERM and kill -9.
+        self.write(durable=True, positions=(position,), kv=(
+            (halt_key(self.pair.settings.symbol), halt_record(reason, self.pair.settings)),))
         self.effects.append(Halt(reason=reason, entry=entry))
 
     # transitions
@@ -186,8 +197,10 @@ class Transitions:
                        and o.client_order_id not in self.state.in_flight)
         self.write(durable=True, positions=(closed.position,), orders=(closed.order, *unsent),
                    fills=closed.fills)
-        for stale in [o for o in self.state.orders.values() if o.side is Side.SELL]:
-            self.forget(stale)
+        self.retire(order)
+        self.set(orders={cid: o for cid, o in self.state.orders.items()
+                         if o.side is not Side.SELL},
+                 in_flight=self.state.in_flight - {order.client_order_id})
         self.set(position=closed.position, realized=self.state.realized + closed.position.pnl,
                  closed_on_this_price=matched,  # §3 step 2: re-enter on the next price
                  executions={}, exit_executions=(), guard=NO_GUARD, filters=None)
@@ -200,6 +213,27 @@ class Transitions:
 
     def query(self, order: Order) -> None:
         self.send(QueryOrder(order=order), order)
+
+    def retire(self, closing: Order | None = None) -> None:
+        """The position closes: its orders still waiting for the venue go to ``history`` (their
+        answers are then about a past position, ``core.pair_past``), staying in flight; a stop
+        move still queued in the Gateway is withdrawn (``DropMove``)."""
+        history = dict(self.state.history)
+        for order in self.state.orders.values():
+            if order is closing or order.client_order_id not in self.state.in_flight:
+                continue
+            history[order.client_order_id] = order
+            if order.replaces is not None and order.state is OrderState.PENDING_NEW:
+                self.effects.append(Send(command=DropMove(order=order)))
+        self.set(history=history)
+
+    def withdraw_move_of(self, stop: Order) -> None:
+        """The stop a move in flight would replace is final: withdraw the move, if the Gateway
+        still holds it (it answers ``MoveDropped``)."""
+        for order in self.state.orders.values():
+            if order.replaces == stop.client_order_id and \
+                    order.client_order_id in self.state.in_flight:
+                self.effects.append(Send(command=DropMove(order=order)))
 
     # standing goals
 

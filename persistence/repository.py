@@ -315,6 +315,13 @@ class Repository:
     def kv_get(self, key: str) -> str | None:
         return self._scalar(self._kv_by_key, key)
 
+    def kv_with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every non-empty ``kv`` value whose key starts with ``prefix``, by key."""
+        rows = self.db.execute_sql(
+            "SELECT key, value FROM kv WHERE substr(key, 1, ?) = ? AND value != ''",
+            (len(prefix), prefix)).fetchall()
+        return dict(rows)
+
     def kv_set(self, key: str, value: str) -> None:
         self._kv_set(key, value, utc_now())
 

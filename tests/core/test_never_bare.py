@@ -20,8 +20,10 @@ from core.commands import (
     CancelOrder,
     CancelRefused,
     CancelStrays,
+    DropMove,
     FiltersRefreshed,
     MarketReopened,
+    MoveDropped,
     OrderMissing,
     OrderUpdated,
     PlaceMarketOrder,
@@ -128,7 +130,18 @@ class World:
 
     def apply(self, event: Any) -> None:
         self.state, effects = step(PAIR, self.state, event)
-        self.pending += [e.command for e in effects if isinstance(e, Send)]
+        for command in [e.command for e in effects if isinstance(e, Send)]:
+            if isinstance(command, DropMove):  # the Gateway drops the move if it still has it
+                self.withdraw(command.order)
+            else:
+                self.pending.append(command)
+
+    def withdraw(self, order: Order) -> None:
+        queued = [c for c in self.pending if isinstance(c, ReplaceStop)
+                  and c.new.client_order_id == order.client_order_id]
+        if queued:
+            self.pending.remove(queued[0])
+            self.apply(MoveDropped(order=order))
 
     def held(self) -> D:
         p = self.state.position

@@ -21,7 +21,8 @@ def test_a_draining_pair_keeps_trailing_and_protecting_its_position():
                          OrderUpdated(report=report(stop(), OrderState.CANCELED)))
 
     assert state.draining and drained(effects) == 0
-    assert shape(effects) == ["write-ahead", "ReplaceStop"]  # the move; the fresh stop waits
+    # The move; once the stop it replaces is gone the move is withdrawn, and a fresh stop waits.
+    assert shape(effects) == ["write-ahead", "ReplaceStop", "DropMove"]
     assert state.position.state is PositionState.OPEN
 
 
