@@ -5,9 +5,16 @@ thread, reading as fast as the socket delivers and folding every trade into its 
 price and trade time in it (``trade_parse``), look the symbol's slot up, ``put_text`` (compare
 the price strings with the slot's high and low, under its lock). No Decimal, no ``str``, no
 log line, no metric: a read's messages are counted once, after the read, and the consumers
-whose slot went from empty to full are told then, once each. A read holds up to ``RECV_BYTES``;
-whatever the consumers do, the reader never waits for them, so a slow consumer costs merging
-in its slot and never a full buffer or a dropped connection.
+whose slot went from empty to full are told then, once each. Whatever the consumers do, the
+reader never waits for them, so a slow consumer costs merging in its slot and never a full
+buffer or a dropped connection.
+
+**A read takes all there is** (up to ``MAX_BATCH`` messages): after a ``recv`` that brought
+bytes, it receives again while more are waiting, then folds and tells. When every pair is busy
+(a burst that moves every symbol), a round of the pairs' decisions is what the reader waits
+for its interpreter lock, so taking one socket buffer (1 MiB) a round caps the rate at a buffer
+a round; taking everything queued lets one round absorb the burst, and each pair still gets one
+delivery a round (``make bench``: burst lag and reconnects at 1,500 pairs).
 
 **Streams.** A connection carries at most ``max_streams`` (Binance: 1024). The first
 ``SUBSCRIBE_BATCH`` streams go in the URL (``/stream?streams=a@aggTrade/...``), the rest in
@@ -56,6 +63,7 @@ BACKOFF_MAX_S = 30.0
 BACKOFF_RESET_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 SEEN_EVERY_S = 1.0  # how often the symbols that traded are reported (last-tick gauges)
+MAX_BATCH = 50_000  # messages folded before the consumers are told (a few tens of ms)
 
 STALE, SERVER_SHUTDOWN = "stale", "server_shutdown"  # Reconnect causes beside ws_client's
 
@@ -243,6 +251,8 @@ class MarketConnection:
         while not self._stopping.is_set():
             if client.receive(messages):
                 self.heard = client.last_rx
+                while len(messages) < MAX_BATCH and client.more():  # all there is, at once
+                    client.receive(messages)
             if messages:
                 self._fold(messages, parser, pending, seen)
                 messages.clear()
@@ -335,6 +345,8 @@ class MarketConnection:
             return
         if wanted == self.subscribed and not pending:
             self._settled = wanted
+            log.info("market data connection %s: all %d streams subscribed", self.label,
+                     len(wanted))
             return
         asked = {s for _, streams in pending.values() for s in streams}
         add = sorted(wanted - self.subscribed - asked)

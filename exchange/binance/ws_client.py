@@ -23,6 +23,7 @@ Every failure is a ``Reconnect`` carrying its cause (a bounded label for the met
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
 import time
@@ -156,6 +157,18 @@ class WsClient:
             raise Reconnect(NETWORK, f"send failed: {exc}") from None
 
     # --- receiving ----------------------------------------------------------------------------
+
+    def more(self) -> bool:
+        """Bytes are waiting: the next ``receive`` returns at once."""
+        sock = self._sock
+        if sock is None:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            return bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
 
     def receive(self, out: list[bytes]) -> int:
         """Read once (up to ``poll_s``) and append every complete text message to ``out``.
