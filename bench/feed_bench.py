@@ -10,7 +10,8 @@ generated stream (``bench.feed_generator``, a websocket server in its own proces
   put and the last-tick gauge), websockets' sans-I/O parser with the edge's trade parser,
   and the edge (into ``TickSlot``s). Each line
   carries ``cpu_us_per_msg`` (process CPU over the read) and its ratio to the bare reader's.
-- ``parse_ns``: the edge's trade parser on one message, beside ``json.loads``.
+- ``parse_ns``: the edge's trade parser on one aggTrade message, beside ``json.loads``; also
+  on a ``@trade`` message (``trade_message_ns``): the stream choice costs nothing per message.
 - ``sustained_msgs_per_s``, per pair count: the same flat stream into real PairActors
   (``bench.engine_fleet``: OPEN positions, DBWriter, Gateway), every message counted into
   the slots the pairs take (``lost`` must be 0); baseline: the bare reader's maximum above.
@@ -154,12 +155,19 @@ def readers(sizes: Sizes, gen: Generator) -> float:
     message = (b'{"stream":"p0001usdt@aggTrade","data":{"e":"aggTrade","E":1700000000000,'
                b'"s":"P0001USDT","a":1,"p":"100.01","q":"1.00000000","f":1,"l":1,'
                b'"T":1700000000000,"m":false,"M":true}}')
+    trade = (b'{"stream":"p0001usdt@trade","data":{"e":"trade","E":1700000000000,'
+             b'"s":"P0001USDT","t":1,"p":"100.01","q":"1.00000000","T":1700000000000,'
+             b'"m":false,"M":true}}')
     parser.slow(message)
+    trade_parser = TradeParser()
+    trade_parser.slow(trade)
     n = 100_000
     fast = min(timeit.repeat(lambda: parser.trade(message), number=n, repeat=3)) / n * 1e9
     slow = min(timeit.repeat(lambda: json.loads(message), number=n, repeat=3)) / n * 1e9
+    of_trade = min(timeit.repeat(lambda: trade_parser.trade(trade), number=n, repeat=3)) / n
     _emit(metric="parse_ns", value=fast, unit="ns", baseline=slow, better="lower",
-          baseline_is="json.loads of the same message")
+          baseline_is="json.loads of the same aggTrade message",
+          trade_message_ns=of_trade * 1e9, aggtrade_bytes=len(message), trade_bytes=len(trade))
     return bare.per_s
 
 
