@@ -121,8 +121,11 @@ class MarketDataEdge:
         self._stopping = threading.Event()
         self._started = False
         self._stale: dict[str, bool] = {}
+        self._stale_now: list[str] = []  # the stale connections' symbols, for the REST thread
         self._monitor = threading.Thread(target=self._watch, name="market-data-watch",
                                          daemon=True)
+        self._rest = threading.Thread(target=self._poll_rest, name="market-data-rest",
+                                      daemon=True)
 
     # --- lifetime -------------------------------------------------------------------------
 
@@ -136,14 +139,17 @@ class MarketDataEdge:
         for connection in starting:
             connection.start()
         self._monitor.start()
+        if self.rest_prices is not None:
+            self._rest.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stopping.set()
         with self._lock:
             running = list(self._running)
         close_all(running, timeout_s)
-        if self._monitor.is_alive():
-            self._monitor.join(timeout_s)
+        for thread in (self._monitor, self._rest):
+            if thread.is_alive():
+                thread.join(timeout_s)
 
     @property
     def connections(self) -> list[MarketConnection]:
@@ -209,8 +215,6 @@ class MarketDataEdge:
         return sorted(s for c in connections if c.stale(now) for s in c.symbols)
 
     def _watch(self) -> None:
-        last_poll = 0.0
-        failing = False
         while not self._stopping.wait(MONITOR_S):
             now = time.monotonic()
             with self._lock:
@@ -231,9 +235,16 @@ class MarketDataEdge:
                                 "by REST meanwhile" if is_stale else "streams again")
                 if is_stale:
                     stale.extend(connection.symbols)
-            if stale and self.rest_prices is not None and now - last_poll >= REST_EVERY_S:
-                last_poll = now
-                failing = self._poll(sorted(stale), failing)
+            self._stale_now = sorted(stale)
+
+    def _poll_rest(self) -> None:
+        """Every ``REST_EVERY_S`` while a connection is stale, its symbols' prices over REST
+        (on a thread of its own: a slow venue does not hold up the stale flags)."""
+        failing = False
+        while not self._stopping.wait(REST_EVERY_S):
+            symbols = self._stale_now
+            if symbols:
+                failing = self._poll(symbols, failing)
 
     def _poll(self, symbols: list[str], failing: bool) -> bool:
         """One REST read of ``symbols`` into their slots; True while reads keep failing."""

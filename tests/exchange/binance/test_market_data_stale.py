@@ -88,10 +88,13 @@ def test_a_silent_stream_is_noticed_polled_over_rest_and_healed(rig):
     proxy.release()
     wait_for(lambda: sample(metrics, "ratchet_feed_stale", connection="0") == 0
              and all(c.ready for c in edge.connections), timeout=30, what="healed")
-    polls_healed = sample(metrics, "ratchet_feed_rest_polls_total", result="ok")
     sim.price("ETHUSDT", "3001.75")
     wait_for(lambda: price_in_slot(sink, "ETHUSDT", "3001.75"), timeout=10,
              what="a trade through the proxy again")
+    polls_healed = sample(metrics, "ratchet_feed_rest_polls_total", result="ok")
+    sim.price("ETHUSDT", "3002.25")
+    wait_for(lambda: price_in_slot(sink, "ETHUSDT", "3002.25"), timeout=10,
+             what="another trade through the proxy")
 
     assert healthy_before[0] == 200
     assert stale_health[0] == 503
