@@ -106,7 +106,7 @@ def test_streams_are_split_across_connections_of_at_most_max_streams(server, edg
     wait_for(lambda: len(sink.told) == 5, timeout=10, what="a trade of every symbol")
 
     assert len(edge.connections) == 3
-    assert [len(c.streams) for c in server.open_connections()] == [2, 2, 1]
+    assert sorted(len(c.streams) for c in server.open_connections()) == [1, 2, 2]
     assert server.subscribed() == {f"s{i}usdt@aggTrade" for i in range(5)}
     assert [sink.take(s).price for s in symbols] == [D(f"{100 + i}.5") for i in range(5)]
 
