@@ -21,8 +21,7 @@ delivery a round (``make bench``: burst lag and reconnects at 1,500 pairs).
 SUBSCRIBE messages of ``SUBSCRIBE_BATCH`` streams; later changes (a config reload) are
 SUBSCRIBE and UNSUBSCRIBE messages too. Binance allows 5 incoming messages a second on a
 connection, pings, pongs and those messages alike: ``ControlPacer`` lets ``CONTROL_PER_S`` go
-out a second and counts the pings and pongs in, so a connection of 1,024 streams is complete
-after about 1.5 s.
+out a second and counts its pings in (a pong answers the server's ping at once).
 
 **Silence and reconnects.** After ``stale_s / 2`` without a frame the connection sends a
 ping: a quiet market answers with a pong. After ``stale_s`` without any frame it is stale: it
@@ -63,7 +62,7 @@ BACKOFF_MAX_S = 30.0
 BACKOFF_RESET_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 SEEN_EVERY_S = 1.0  # how often the symbols that traded are reported (last-tick gauges)
-MAX_BATCH = 50_000  # messages folded before the consumers are told (a few tens of ms)
+MAX_BATCH = 50_000  # messages read and folded before the consumers are told
 
 STALE, SERVER_SHUTDOWN = "stale", "server_shutdown"  # Reconnect causes beside ws_client's
 

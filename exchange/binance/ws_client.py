@@ -1,14 +1,15 @@
 """A websocket client for market streams: a blocking socket, read in large chunks.
 
-Why not python-binance's socket, or the ``websockets`` asyncio client. Measured on the same
-loopback stream (``make bench``, ``feed`` lines ``reader_*``): python-binance's
-``ReconnectingWebsocket`` JSON-decodes each message, formats a debug line for it and passes it
-through an ``asyncio.Queue`` of 100 (past that it drops the connection); the ``websockets``
-asyncio client with ``json.loads`` (the "bare reader") costs several times less, and its
-sans-I/O frame parser alone is most of what is left. Market-stream frames are simple
-(server to client: unmasked, no extension negotiated, text), so this client decodes them
-itself: one ``recv`` brings up to ``RECV_BYTES`` (hundreds of messages), and finding the frames
-in it is a few integer operations each.
+Why not python-binance's socket, or the ``websockets`` clients. ``make bench`` reads one
+loopback stream with each (``feed`` lines ``reader_msgs_per_s``, with their CPU a message):
+python-binance's ``ReconnectingWebsocket`` JSON-decodes each message, formats a debug line
+for it and passes it through an ``asyncio.Queue`` of 100 (past that it drops the connection),
+and costs several times the bare reader (the ``websockets`` asyncio client and
+``json.loads``); ``websockets``' sans-I/O frame parser is cheaper than the bare reader but
+still the larger part of a message's cost once the JSON is gone. Market-stream frames are
+simple (server to client: unmasked, no extension negotiated, text), so this client decodes
+them itself: one ``recv`` brings up to ``RECV_BYTES`` (thousands of messages), and finding the
+frames in it is a few integer operations each.
 
 ``websockets`` still does everything else: the opening handshake (``ClientProtocol`` builds
 the request and checks the answer, ``Sec-WebSocket-Accept`` included) and every frame we send
