@@ -3,7 +3,8 @@
 Kinds (DESIGN.md §2):
 - ``simulated``: a seeded random walk per symbol, one step per ``interval_ms``;
 - ``binance``: the venue's trade streams, from a source the edge injects (for Binance,
-  python-binance websockets, ``exchange.binance.market_data``);
+  ``exchange.binance.market_data.MarketDataEdge``: its threads fold each trade into the slot
+  themselves, through ``FeedSink``);
 - ``replay``: lock-step, driven from the edge by ``actors.replay.run_replay``.
 
 A slot keeps the last price and the highest and lowest since the last delivery, so a lagging
@@ -147,69 +148,81 @@ class SimulatedFeed(pykka.ThreadingActor):
         tell_if_alive(self.actor_ref, Step())
 
 
-#: Makes a market-data stream for some symbols that calls ``on_trade(symbol, price, ts)``;
-#: the stream has ``start()`` and ``stop()``. The edge builds it (for Binance,
-#: ``exchange.binance.market_data.BinanceMarketData``), so the Feed knows no venue.
-MarketData = Callable[[list[str], Callable[[str, Decimal, Decimal], None]], Any]
+#: Makes the venue's market-data edge: ``source(sink, feed_metrics)`` returns an object with
+#: ``set_symbols(symbols)``, ``start()`` and ``stop()`` that folds every trade into
+#: ``sink.slots`` (``TickSlot.put_text``) and calls ``sink.ready`` and ``sink.seen``. The CLI
+#: edge builds it (for Binance, ``exchange.binance.market_data.MarketDataEdge``), so the Feed
+#: knows no venue.
+MarketData = Callable[[Any, Any], Any]
+
+
+class FeedSink:
+    """The slots of the pairs, as the market-data edge sees them: by the symbol's bytes.
+
+    ``ready`` tells each consumer whose slot went from empty to full (once per delivery);
+    ``seen`` stamps the symbols that traded for the stale-feed alert. Both run on the edge's
+    threads. ``slots`` is replaced whole when the targets change, never edited in place.
+    """
+
+    def __init__(self, targets: dict[str, Target], metrics: Any = None) -> None:
+        self.metrics = metrics
+        self.slots: dict[bytes, TickSlot] = {}
+        self._targets: dict[bytes, tuple[str, pykka.ActorRef]] = {}
+        self.set_targets(targets)
+
+    def set_targets(self, targets: dict[str, Target]) -> None:
+        self._targets = {s.encode(): (s, t.consumer) for s, t in targets.items()}
+        self.slots = {s.encode(): t.slot for s, t in targets.items()}
+
+    def ready(self, symbols: list[bytes]) -> None:
+        targets = self._targets
+        for key in symbols:
+            found = targets.get(key)
+            if found is not None:
+                tell_if_alive(found[1], PriceReady(symbol=found[0]))
+
+    def seen(self, symbols) -> None:
+        if self.metrics is None:
+            return
+        for key in symbols:
+            self.metrics.feed_tick(key.decode())
 
 
 class StreamFeed(pykka.ThreadingActor):
-    """Venue market data (trade streams) into the pairs' slots.
+    """Venue market data into the pairs' slots.
 
-    The stream's thread delivers straight into the slots; the actor owns the stream's lifetime
-    and its symbol set (a config reload restarts the stream with the new set).
+    The edge's threads fold every trade straight into the slots and tell the pairs; the actor
+    owns the edge's lifetime and its symbol set (a config reload changes the subscriptions of
+    the connections that carry them, and nothing else).
     """
 
     def __init__(self, *, targets: dict[str, Target], source: MarketData,
                  metrics: Any = None) -> None:
         super().__init__()
         self.targets = dict(targets)
-        self.source = source
-        self.metrics = metrics
-        self.stream = None
+        self.sink = FeedSink(self.targets, metrics)
+        self.edge = source(self.sink, getattr(metrics, "feed", None))
 
     def on_start(self) -> None:
-        self._restart()
+        self.edge.set_symbols(sorted(self.targets))
+        self.edge.start()
 
     def on_stop(self) -> None:
-        if self.stream is not None:
-            self.stream.stop()
+        self.edge.stop()
 
     def on_receive(self, message):
         match message:
             case SetTarget(symbol=symbol, target=target):
-                changed = (target is None) == (symbol in self.targets)
                 if target is None:
                     self.targets.pop(symbol, None)
                 else:
                     self.targets[symbol] = target
-                if changed:
-                    self._restart()
+                if target is not None:  # the slot first, so its first trade has a home
+                    self.sink.set_targets(self.targets)
+                self.edge.set_symbols(sorted(self.targets))
+                self.sink.set_targets(self.targets)
             case _:
                 raise InvariantViolation(f"Feed got an unknown message {message!r}")
-
-    def _restart(self) -> None:
-        if self.stream is not None:
-            self.stream.stop()
-            self.stream = None
-        if not self.targets:
-            return
-        self.stream = self.source(sorted(self.targets), self._on_trade)
-        self.stream.start()
-
-    def _on_trade(self, symbol: str, price: Decimal, ts: Decimal) -> None:
-        target = self.targets.get(symbol)
-        if target is None:
-            return
-        deliver(target, price, ts, _iso(ts))
-        if self.metrics is not None:
-            self.metrics.feed_tick(symbol)
-
-
-def _iso(ts: Decimal) -> str:
-    seconds = int(ts)
-    millis = int((ts - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
 def start_feed(feed: Any, *, targets: dict[str, Target], starts: dict[str, Decimal],

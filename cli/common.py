@@ -75,15 +75,18 @@ def build_exchange(cfg: Config, *, metrics: Any = None) -> Exchange:
                            audit_s=ex.audit_s)
 
 
-def build_market_data(cfg: Config) -> Any:
-    """The Feed's market-data source for ``[feed] kind = "binance"``: python-binance trade
-    streams of the configured venue (or its sim)."""
-    from exchange.binance.market_data import BinanceMarketData, stream_url_for
+def build_market_data(cfg: Config, rest_prices: Any = None) -> Any:
+    """The Feed's market-data source for ``[feed] kind = "binance"``: the edge's trade streams
+    of the configured venue (or its sim); ``rest_prices`` (the exchange's ``last_prices``)
+    stands in while a connection is stale."""
+    from exchange.binance.market_data import MarketDataEdge, stream_url_for
 
     ex = cfg.exchange
     url = ex.ws_url or stream_url_for(ex.base_url)
+    stale_s = float(cfg.feed.feed_stale_s)  # a timer
 
-    def make(symbols: list[str], on_trade: Any) -> BinanceMarketData:
-        return BinanceMarketData(symbols, stream_url=url, on_trade=on_trade, testnet=ex.testnet)
+    def make(sink: Any, metrics: Any) -> MarketDataEdge:
+        return MarketDataEdge(sink, stream_url=url, testnet=ex.testnet, stale_s=stale_s,
+                              rest_prices=rest_prices, metrics=metrics)
 
     return make

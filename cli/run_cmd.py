@@ -143,7 +143,8 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
     # Each pair's settings differ from [defaults] only where its [[pairs]] entry says so; the
     # line names the pairs (the full settings of 1,000 pairs would be a 300 KB line at boot).
     log_event(log, "config", config=redacted(cfg, pair_settings=False))
-    market_data = build_market_data(cfg) if cfg.feed.kind.value == "binance" else None
+    market_data = build_market_data(cfg, rest_prices=exchange.last_prices) \
+        if cfg.feed.kind.value == "binance" else None
     supervisor = Supervisor.start(config=cfg, exchange=exchange, metrics=metrics,
                                   password=password, on_fatal=on_fatal,
                                   market_data=market_data)

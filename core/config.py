@@ -108,7 +108,7 @@ _TOP_KEYS = ("engine", "exchange", "feed", "paper", "defaults", "pairs")
 _FEED_OPTIONS = {
     FeedKind.SIMULATED: {"seed", "interval_ms", "volatility_pct", "drift_pct", "start_prices"},
     FeedKind.REPLAY: {"path", "speed"},
-    FeedKind.BINANCE: set(),
+    FeedKind.BINANCE: {"feed_stale_s"},
 }
 _PAIR_KEYS = tuple(f.name for f in fields(PairSettings) if f.name != "symbol")
 
@@ -223,6 +223,8 @@ class _Parser(Reader):
             start_prices=self.start_prices(t.get("start_prices")),
             path=self.path(t, "feed.path", "path", None),
             speed=self.decimal(t, "feed.speed", "speed", d.speed, ge=0),
+            feed_stale_s=self.decimal(t, "feed.feed_stale_s", "feed_stale_s", d.feed_stale_s,
+                                      gt=0),
         )
 
     def start_prices(self, value: Any) -> Mapping[str, Decimal]:

@@ -61,7 +61,8 @@ class ExchangeConfig:
 class FeedConfig:
     """Market data. ``simulated`` uses seed/interval_ms/volatility_pct/drift_pct/start_prices;
     ``replay`` uses path/speed (``ratchet replay`` passes its CSV on the command line, so
-    ``path`` may be absent); ``binance`` takes no options here."""
+    ``path`` may be absent); ``binance`` uses feed_stale_s: a market-stream connection silent
+    that many seconds reconnects, with prices polled over REST meanwhile."""
 
     kind: FeedKind = FeedKind.SIMULATED
     seed: int = 7
@@ -71,6 +72,7 @@ class FeedConfig:
     start_prices: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
     path: Path | None = None
     speed: Decimal = Decimal(0)
+    feed_stale_s: Decimal = Decimal(10)
 
     def start_price(self, symbol: str) -> Decimal:
         return self.start_prices.get(symbol, DEFAULT_START_PRICE)

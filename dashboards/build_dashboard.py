@@ -169,6 +169,32 @@ def _overview(layout: _Layout) -> None:
     ], w=8)
 
 
+def _market_data(layout: _Layout) -> None:
+    layout.row("Market data")
+    layout.panel("timeseries", "Market data: messages per second, merged in bursts", [
+        (f"sum(rate(ratchet_feed_messages_received_total[{RATE}]))", "received"),
+        (f"sum(rate(ratchet_feed_messages_merged_total[{RATE}]))", "merged (consumer lags)"),
+        (f"sum(rate(ratchet_feed_deliveries_total[{RATE}]))", "delivered to the pairs"),
+        (f"sum(rate(ratchet_feed_rest_prices_total[{RATE}]))", "REST prices"),
+    ], w=12, unit="cps", description=(
+        "A burst shows as received rising while delivered stays near what the pairs take: the "
+        "rest is merged into the pairs' slots (last, highest, lowest), never queued or "
+        "dropped. Reconnects stay at 0."))
+    layout.panel("timeseries", "Market data lag p99 by connection", [
+        (_quantile("0.99", "ratchet_feed_lag_seconds", "connection"), "connection {{connection}}"),
+    ], w=12, unit="s", description="Trade time to the moment the edge folded it, per socket "
+                                   "read; includes the clock offset to the venue.")
+    layout.panel("timeseries", "Market data reconnects (last 10 min) by cause", [
+        ("sum by (cause) (increase(ratchet_feed_reconnects_total[10m]))", "{{cause}}"),
+    ], w=12, description="server_shutdown is a switch to a new connection before the "
+                         "venue's cut, without a gap.")
+    layout.panel("timeseries", "Market data connections", [
+        ("sum(ratchet_feed_connection_up)", "up"),
+        ("sum(ratchet_feed_stale)", "stale (prices by REST)"),
+    ], w=12, description="A connection carries up to 1,024 streams; stale: silent for "
+                         "[feed] feed_stale_s.")
+
+
 def _per_pair(layout: _Layout) -> None:
     layout.row("Pair $symbol", repeat="symbol")
     layout.panel("timeseries", "$symbol price, highest and stop", [
@@ -201,6 +227,7 @@ def build() -> dict[str, Any]:
     """The dashboard as a dict, ready for ``json.dumps``."""
     layout = _Layout()
     _overview(layout)
+    _market_data(layout)
     _per_pair(layout)
     return {
         "uid": "ratchet",

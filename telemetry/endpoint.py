@@ -2,11 +2,12 @@
 ``/healthz`` beside it on the same port.
 
 ``/healthz`` answers 200 only while the engine trades: boot reconciliation is done, every pair
-that is not halted has started (at least one pair trades), and nothing the engine watches is
-failing silently (a ``concern``: a user-data stream judged silent, a stale feed). Otherwise it
-answers 503. The body is
-one line saying why, e.g. ``ok: reconciled, 3 pairs trading`` or ``starting: not reconciled
-yet``. Load balancers, Docker's ``HEALTHCHECK`` and systemd watchers need nothing more.
+that is not halted has started (at least one pair trades), no market-data connection is stale
+(silent for ``[feed] feed_stale_s``), and nothing else the engine watches is failing silently
+(a ``concern``: a user-data stream judged silent). Otherwise it answers 503. The body is one
+line saying why, e.g. ``ok: reconciled, 3 pairs trading``, ``starting: not reconciled yet`` or
+``degraded: market data stale on connection 0 (1024 symbols), prices by REST meanwhile``.
+Load balancers, Docker's ``HEALTHCHECK`` and systemd watchers need nothing more.
 
 Every other path goes to prometheus_client's own WSGI app (``make_wsgi_app``), so ``/metrics``,
 its content negotiation and compression are unchanged.
@@ -31,8 +32,10 @@ class EngineHealth:
     ``stopping()`` when shutdown begins. Pair states come from the metrics (``pair_up``,
     ``pair_halted``), which the pairs and the Supervisor already keep."""
 
-    def __init__(self, pairs: Callable[[], Iterable]) -> None:
+    def __init__(self, pairs: Callable[[], Iterable],
+                 stale_feeds: Callable[[], list[tuple[str, int]]] = list) -> None:
         self._pairs = pairs
+        self._stale_feeds = stale_feeds  # (connection, symbols) of each stale connection
         self._phase = STARTING
         self._lock = threading.Lock()
         self._concerns: dict[str, str] = {}
@@ -67,6 +70,11 @@ class EngineHealth:
         down = sorted(pm.symbol for pm in pairs if not pm.is_up and not pm.is_halted)
         if down:
             return False, f"degraded: {len(down)} pair(s) not trading: {', '.join(down[:5])}"
+        stale = self._stale_feeds()
+        if stale:
+            names = ", ".join(f"{label} ({symbols} symbols)" for label, symbols in stale[:5])
+            return False, (f"degraded: market data stale on connection(s) {names}, prices "
+                           "by REST meanwhile")
         if concerns:
             return False, "degraded: " + "; ".join(concerns)
         if not up:

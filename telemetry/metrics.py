@@ -46,6 +46,7 @@ from prometheus_client import (
 
 from core import __version__
 from telemetry import endpoint as http_endpoint
+from telemetry.feed_metrics import FeedMetrics
 from telemetry.labels import (  # noqa: F401 - part of this module's API
     MAX_LABEL_LENGTH,
     MAX_LABEL_VALUES,
@@ -80,8 +81,10 @@ class Metrics:
         self._pairs: dict[str, PairMetrics] = {}
         self._lock = threading.Lock()
         self._define()
+        #: The market-data edge's series (``telemetry.feed_metrics``).
+        self.feed = FeedMetrics(self.registry)
         #: What ``/healthz`` answers; the CLI edge calls ``trading()`` and ``stopping()``.
-        self.health = http_endpoint.EngineHealth(self.pairs)
+        self.health = http_endpoint.EngineHealth(self.pairs, self.feed.stale_connections)
         self._order_type = LabelGuard(16)
         self._order_result = LabelGuard(16)
         self._requests = ChildCache(self.exchange_request_seconds, (LabelGuard(),))

@@ -61,6 +61,8 @@ def _exposed_names() -> set[str]:
     metrics.db_commit(0.001, 2)
     metrics.actor_restart("pair")
     metrics.reconcile({"keep": 1}, 0.1)
+    metrics.feed.connection("0").batch(10, 9, 2, 0.01)
+    metrics.feed.stale("0", False)
     families = text_string_to_metric_families(metrics.render().decode())
     return {sample.name for family in families for sample in family.samples}
 
