@@ -11,6 +11,8 @@ DATA ?= data/btc-1m.csv.gz
 SIM_PORT ?= 8765
 PROM_PORT ?= 9090
 AM_PORT ?= 9093
+# Test files run side by side: most of the suite waits on real engines and sims, not the CPU.
+TEST_JOBS ?= 3
 
 .PHONY: help install run test lint bench chaos replay-demo sweep-demo sim run-sim prometheus \
 	alertmanager promtool dashboards clean
@@ -31,7 +33,7 @@ run: $(STAMP) ## Trade in paper mode on the simulated feed with ratchet.toml (no
 	$(BIN)/ratchet run -c $(CONFIG) $(RUN_ARGS)
 
 test: $(STAMP) ## Run the whole test suite (unit, property, actor, crash, promtool, amtool, Prometheus, alerts end to end)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile tests
 
 lint: $(STAMP) ## Check style with ruff
 	$(BIN)/ruff check .

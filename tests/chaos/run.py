@@ -32,7 +32,7 @@ TICK = Decimal("0.01")  # the sim's PRICE_FILTER tickSize for every symbol
 PREFIX = "rt"
 
 
-def cycles_from_env(default: int = 20) -> int:
+def cycles_from_env(default: int = 8) -> int:
     return int(os.environ.get("RATCHET_CHAOS_CYCLES", default))
 
 

@@ -2,8 +2,9 @@
 random moments and restarted, every invariant checked after every restart
 (``tests/chaos/invariants.py``), and the realized P&L checked against the sim's own fills.
 
-``RATCHET_CHAOS_CYCLES`` (default 20; ``make chaos`` sets 100) is the number of SIGKILLs; the
-SIGTERM run does a quarter as many (at least 5).
+``RATCHET_CHAOS_CYCLES`` (default 8 in ``make test``; ``make chaos`` sets 100) is the number of
+SIGKILLs; the SIGTERM run does a quarter as many (at least 3), the late-landing run a fifth (at
+least 2).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from tests.chaos.run import ChaosRun, cycles_from_env
 
 pytestmark = pytest.mark.chaos
 CYCLES = cycles_from_env()
-TERM_CYCLES = max(5, CYCLES // 4)
-LATE_CYCLES = max(3, CYCLES // 5)
+TERM_CYCLES = max(3, CYCLES // 4)
+LATE_CYCLES = max(2, CYCLES // 5)
 # An order whose outcome was unknown may land until its recvWindow (5 s) and a margin (2 s)
 # have passed; only then is "no such order" believed. A restart settles within that and more.
 LATE_SETTLE_S = 20.0

@@ -63,9 +63,8 @@ def test_the_algo_cap_as_the_live_venue_codes_it_cancels_our_strays(sim_dir):
         try:
             engine.wait_for(lambda: metric(config, "ratchet_pair_up", symbol=A) == 1,
                             what="the pair up")
-            sim.price(A, "100")
-            for n in range(5):  # stray stops of ours (a lost move, say) fill the cap (5)
-                sim.control("POST", "/sim/order", {
+            for n in range(5):  # stray stops of ours (a lost move, say) fill the cap (5),
+                sim.control("POST", "/sim/order", {  # before the first price: before the buy
                     "symbol": A, "side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.1",
                     "stopPrice": "80", "price": "79", "newClientOrderId": f"rt-lost-{n}"})
             sim.reset_requests()

@@ -122,8 +122,10 @@ def test_a_lost_user_stream_makes_polling_due(tmp_path):
         ex.start_user_stream()
         assert ex.wait_user_stream(5)
         ex.poll_orders(force=True)  # the catch-up after connecting
-        shift[0] += 60
+        shift[0] += 20  # past the 5 s cadence of polling, inside the 30 s audit period
         due_while_up = ex.poll_due()
+        shift[0] += 11
+        audit_due = ex.poll_due()  # the audit runs whatever the stream says
         own.stop()
         deadline = time.monotonic() + 10
         while ex.user_stream_up and time.monotonic() < deadline:
@@ -133,7 +135,7 @@ def test_a_lost_user_stream_makes_polling_due(tmp_path):
         ex.close()
         own.stop()
 
-    assert not due_while_up
+    assert not due_while_up and audit_due
     assert not ex.user_stream_up and due_when_down
 
 
