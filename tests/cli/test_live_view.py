@@ -32,7 +32,8 @@ def run_in_pty(config: Path, *args: str, seconds: float = 6) -> tuple[int, str]:
     proc = subprocess.Popen(
         [*engine.RATCHET, "run", "-c", str(config), "--duration", str(seconds), *args],
         cwd=config.parent, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
-        env={**os.environ, "PYTHONPATH": str(engine.REPO), "TERM": "xterm-256color"})
+        env={**{k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")},
+             "PYTHONPATH": str(engine.REPO), "TERM": "xterm-256color"})  # the pty's size
     os.close(slave)
     output = bytearray()
     deadline = time.monotonic() + seconds + 60
