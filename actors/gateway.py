@@ -14,8 +14,11 @@ means comes from ``exchange.policy``:
   ``ReadBalance``) are asked again with backoff until they have an answer (``ReadAgain``); a
   market is watched from 1 s, doubling to 60 s, until it trades.
 
-Under the order budget it keeps only the latest wanted stop move per symbol and sends the one
-with the widest gap first (``move_order="fifo"`` sends them in arrival order, for comparison).
+Which command goes next is the order scheduler's (``exchange.scheduler``, pure): queries and
+cancels at once; under the ORDERS budget, protection of held coins first, then stop moves (the
+latest per symbol, the widest gap first), then entries, each of which leaves only with room for
+its first stop. ``priority="fifo"`` is the Gateway as it was before the classes, for
+comparison: stops, sales and buys first come first served, moves by the budget.
 When the venue matches in-process (the paper exchange), prices pass through here first, so the
 venue matches them before the pair decides (§3, step 1). If it dies, ``on_failure`` tells the
 Supervisor, which starts a new one. Pairs that adopt coins are told their base asset's balance
@@ -27,7 +30,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -72,6 +74,7 @@ from core.types import Balance, Order, OrderReport, OrderState, ReplaceReport, S
 from exchange import policy, venue_ops
 from exchange.base import Exchange
 from exchange.policy import Verdict
+from exchange.scheduler import Kind, OrderScheduler
 from telemetry.logs import log_event
 
 log = logging.getLogger("ratchet.gateway")
@@ -92,7 +95,8 @@ class Gateway(pykka.ThreadingActor):
         self, exchange: Exchange, *, metrics: Any = None, matches_prices: bool = False,
         clock: Callable[[], float] = time.monotonic, order_headroom: float = 0.9,
         closing: threading.Event | None = None, supervisor: pykka.ActorRef | None = None,
-        move_order: str = "widest",
+        move_order: str = "widest", priority: str = "classes",
+        wall: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.closing = closing or threading.Event()  # set by the Supervisor before stop()
@@ -100,14 +104,13 @@ class Gateway(pykka.ThreadingActor):
         self.metrics = metrics
         self.matches_prices = matches_prices
         self.clock = clock
-        self.order_headroom = order_headroom
+        self.wall = wall  # the venue's windows are on the clock, not the monotonic one
         self.supervisor = supervisor
-        self.widest_first = move_order == "widest"
+        self.scheduler = OrderScheduler(headroom=order_headroom,
+                                        widest_first=move_order == "widest",
+                                        classes=priority == "classes")
         self.routes: dict[str, tuple[pykka.ActorRef, TickSlot]] = {}
         self.price_slots: dict[str, TickSlot] = {}
-        self.queue: deque[Any] = deque()  # commands, first come first served
-        self.moves: dict[str, ReplaceStop] = {}  # the latest wanted stop move per symbol
-        self.paused_until = 0.0  # a ban or a rate limit: nothing is sent before
         self.drain_at: float | None = None
         self.stopped = False
         self.adopters = Adopters()  # pairs told their base asset's balance (entry = adopt)
@@ -131,9 +134,9 @@ class Gateway(pykka.ThreadingActor):
         if self.closing.is_set():
             # Shutting down, every intent on disk: skip the backlog (stop() is not stuck behind
             # it) but for a stop, or the sale that follows a canceled one: they protect.
-            for command in [c for c in (*self.queue, message) if _protects(c)]:
+            waiting = self.scheduler.drain_protective()
+            for command in [*waiting, *([message] if _protects(message) else [])]:
                 self._run(command)
-            self.queue.clear()
             return None
         match message:
             case PriceReady(symbol=symbol):
@@ -142,23 +145,18 @@ class Gateway(pykka.ThreadingActor):
                 # An intent whose request may still be on its way (a restart, a lost Gateway):
                 # "no such order" is believed only once it can no longer land.
                 landing_by = self.clock() + self.exchange.landing_window_s
-                self.queue.append(Settle(command=message, landing_by=landing_by))
+                self.scheduler.add(Settle(command=message, landing_by=landing_by), self.wall())
                 self._pump()
             case PlaceMarketOrder() | PlaceStop() | CancelOrder() | QueryOrder() | CancelStrays() \
-                    | Settle() | WatchMarket() | RefreshFilters() | ReadBalance() | ReadAgain():
-                self.queue.append(message)
-                self._pump()
-            case ReplaceStop(new=new):
-                self.moves.pop(new.symbol, None)  # re-inserted last: FIFO order of arrival
-                self.moves[new.symbol] = message
+                    | Settle() | WatchMarket() | RefreshFilters() | ReadBalance() | ReadAgain() \
+                    | ReplaceStop():
+                self.scheduler.add(message, self.wall())
                 self._pump()
             case DrainMoves():
                 self.drain_at = None
                 self._pump()
             case DropMove(order=order):  # its stop is gone: withdraw it if not sent yet
-                move = self.moves.get(order.symbol)
-                if move is not None and move.new.client_order_id == order.client_order_id:
-                    del self.moves[order.symbol]
+                if self.scheduler.drop_move(order.client_order_id, order.symbol) is not None:
                     self._tell(order.symbol, MoveDropped(order=order))
             case OrderUpdated(report=report):  # pushed by the venue (user-data stream)
                 self._tell(report.symbol, message)
@@ -174,7 +172,7 @@ class Gateway(pykka.ThreadingActor):
                 self.routes.pop(symbol, None)
                 self.adopters.forget(symbol)
             case Sync():
-                return len(self.moves) + len(self.queue)
+                return len(self.scheduler)
             case Crash(reason=reason):
                 raise InvariantViolation(f"Gateway: {reason}")
             case _:
@@ -204,28 +202,20 @@ class Gateway(pykka.ThreadingActor):
     # --- sending ------------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        """Send what may be sent now: queued commands first, then moves within the budget."""
-        while self.queue or self.moves:
-            if self.closing.is_set():
-                return
-            wait = self.paused_until - self.clock()
-            if wait > 0:
-                self._drain_in(wait)
-                return
-            if self.queue:
-                self._run(self.queue.popleft())
-            elif self._order_budget_left():
-                self._run(self._next_move())
-            else:
-                self._drain_in(1.0)
-                return
-
-    def _next_move(self) -> ReplaceStop:
-        if self.widest_first:
-            symbol = max(self.moves, key=lambda s: self.moves[s].gap)
-        else:
-            symbol = next(iter(self.moves))
-        return self.moves.pop(symbol)
+        """Send what the scheduler releases now; then wake when it may release more."""
+        while not self.closing.is_set():
+            budget = self.exchange.rate_budget()
+            released = self.scheduler.next(self.wall(), orders_used=budget.orders_used,
+                                           orders_limit=budget.orders_limit)
+            if released is None:
+                break
+            if released.kind is Kind.PROTECT and self.metrics is not None:
+                self.metrics.protection_wait(released.waited_s)
+            self._run(released.command)
+        now = self.wall()
+        wake = self.scheduler.wake_at(now)
+        if wake is not None and not self.closing.is_set():
+            self._drain_in(max(wake - now, 0.0))
 
     def _run(self, command: Any) -> None:
         if isinstance(command, Settle):
@@ -285,14 +275,12 @@ class Gateway(pykka.ThreadingActor):
         decision = policy.decide(exc, attempt)
         if decision.verdict in (Verdict.BANNED, Verdict.RETRY):
             # Nothing happened on the venue: the same request again once the pause is over.
-            self.paused_until = max(self.paused_until, self.clock() + decision.delay_s)
+            now = self.wall()
+            self.scheduler.pause(now + decision.delay_s)
             if decision.verdict is Verdict.BANNED:
                 log_event(log, "exchange_banned", level=logging.ERROR,
                           retry_after_s=decision.delay_s)
-            if isinstance(command, ReplaceStop):
-                self.moves.setdefault(command.new.symbol, command)
-            else:
-                self.queue.appendleft(command)
+            self.scheduler.again(command, now)
             return
         if isinstance(command, PairRead | ReadAgain):  # a read: ask again, later
             read = command.command if isinstance(command, ReadAgain) else command
@@ -330,14 +318,12 @@ class Gateway(pykka.ThreadingActor):
         self._schedule(policy.backoff_s(next_attempt), Settle(
             command=settle, attempt=next_attempt, landing_by=landing_by))
 
-    def _order_budget_left(self) -> bool:
-        budget = self.exchange.rate_budget()
-        return budget.orders_used < budget.orders_limit * self.order_headroom
-
     def _maintain(self) -> None:
         try:
             self.exchange.maintain()
-            if self.adopters.scan_due(self.clock(), self.paused_until):
+            now = self.clock()
+            pause_left = max(self.scheduler.paused_until - self.wall(), 0.0)
+            if self.adopters.scan_due(now, now + pause_left):
                 self._tell_balances(self.exchange.balances().values(), every=True)
         except VenueError as exc:  # a failed poll is simply due again next time
             log_event(log, "maintain_failed", level=logging.WARNING, error=str(exc))

@@ -182,7 +182,8 @@ class Supervisor(pykka.ThreadingActor):
     def _start_gateway(self) -> None:
         self.gateway = gateway = Gateway.start(
             self.exchange, metrics=self.metrics, matches_prices=self.matches,
-            closing=self.closing, supervisor=self.actor_ref)
+            closing=self.closing, supervisor=self.actor_ref,
+            priority=self.config.engine.order_priority)
         self.exchange.set_listener(
             lambda report: tell_if_alive(gateway, OrderUpdated(report=report)))
         self.exchange.set_balance_listener(

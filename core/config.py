@@ -160,6 +160,8 @@ class _Parser(Reader):
         return EngineConfig(
             mode=Mode(self.choice(t, "engine.mode", "mode", [m.value for m in Mode], d.mode)),
             abandon=tuple(abandon),
+            order_priority=self.choice(t, "engine.order_priority", "order_priority",
+                                       ["classes", "fifo"], d.order_priority),
             db_path=db_path,
             metrics_host=self.string(t, "engine.metrics_host", "metrics_host", d.metrics_host,
                                      nonempty=True),

@@ -37,6 +37,9 @@ class EngineConfig:
     # Symbols whose positions are left to their exchange stops, unmanaged, once no [[pairs]]
     # entry names them (else a removed pair drains: it protects its position until it closes).
     abandon: tuple[str, ...] = ()
+    # How the Gateway orders commands under the ORDERS budget: "classes" (protection, then
+    # moves, then entries) or "fifo" (as before the classes; for comparison benchmarks).
+    order_priority: str = "classes"
     synchronous: str = "FULL"
     log_format: str = "kv"
     paper_state_path: Path = Path("var/ratchet.paper.db")

@@ -8,13 +8,18 @@ Commands come in four classes, served strictly in this order:
 1. ``FREE``: what costs no ORDERS budget (queries, cancels, the reads a refusal asks for, the
    cancel of stray stops; settling an unknown outcome): sent at once, in arrival order.
 2. ``PROTECT``: protective orders for coins held with no stop (a first stop, a stop placed
-   again, a resize) and exits at market. They wait only for the window to reopen; their wait is
+   again, a resize after a partial sale, a top-up's larger stop for coins just adopted) and
+   exits at market. They wait only for the window to reopen; their wait is
    reported with each release (``ratchet_protection_wait_seconds``).
 3. ``MOVE``: stop moves, only the latest per symbol, the widest gap first (or first come first
    served, for comparison).
 4. ``ENTRY``: market buys. One leaves only while the window can also cover its first stop: each
    entry released reserves one order until its stop arrives (or the window ends), so buying
    never makes a bare position by itself.
+
+With ``classes=False`` it behaves as the Gateway did before the classes, for comparison
+(``bench/budget_bench.py``): protective orders and entries in one first-come queue sent whatever
+the budget, and moves as above.
 
 The budget is the venue's fixed ORDERS window (10 s on Binance): at most ``headroom`` of its
 limit is used, counting both what the venue last reported and what was released here in the
@@ -56,6 +61,8 @@ class Kind(IntEnum):
 def kind_of(command: Any) -> Kind:
     """The class of a command (a Gateway's own ``Settle``/``ReadAgain`` wrappers are FREE)."""
     match command:
+        case ReplaceStop(old=old, new=new) if new.qty > old.qty:
+            return Kind.PROTECT  # a top-up: the added coins have no stop until it goes
         case ReplaceStop():
             return Kind.MOVE
         case PlaceMarketOrder(order=order) if order.side is Side.BUY:
@@ -88,6 +95,7 @@ class OrderScheduler:
     headroom: float = 0.9
     window_s: float = 10.0
     widest_first: bool = True
+    classes: bool = True
     free: deque = field(default_factory=deque)
     protect: deque = field(default_factory=deque)
     moves: dict = field(default_factory=dict)  # symbol -> _Waiting (the latest move)
@@ -95,7 +103,7 @@ class OrderScheduler:
     paused_until: float = 0.0
     _window: int = -1
     _sent: int = 0  # orders released in the current window
-    _reserved: dict = field(default_factory=dict)  # symbol -> window of an entry's stop
+    _reserved: dict = field(default_factory=dict)  # entry's client id -> (symbol, window)
 
     # --- arrivals -------------------------------------------------------------------------
 
@@ -108,9 +116,8 @@ class OrderScheduler:
             self.moves[symbol] = waiting
             return
         if kind is Kind.PROTECT and isinstance(command, PlaceStop):
-            self._reserved.pop(command.order.symbol, None)  # the entry's stop came
-        {Kind.FREE: self.free, Kind.PROTECT: self.protect, Kind.ENTRY: self.entries}[kind] \
-            .append(waiting)
+            self._unreserve(command.order.symbol)  # the entry's stop came
+        self._queue_of(kind).append(waiting)
 
     def again(self, command: Any, now: float) -> None:
         """A command the venue refused for a rate limit: first of its class, next time."""
@@ -120,8 +127,12 @@ class OrderScheduler:
             return
         if kind is Kind.ENTRY or kind is Kind.PROTECT:
             self._sent = max(self._sent - 1, 0)  # it was counted, and not taken
-        {Kind.FREE: self.free, Kind.PROTECT: self.protect, Kind.ENTRY: self.entries}[kind] \
-            .appendleft(_Waiting(command, now))
+        self._queue_of(kind).appendleft(_Waiting(command, now))
+
+    def _queue_of(self, kind: Kind) -> deque:
+        if not self.classes and kind is not Kind.MOVE:
+            return self.free  # the one first-come queue, whatever the budget
+        return {Kind.FREE: self.free, Kind.PROTECT: self.protect, Kind.ENTRY: self.entries}[kind]
 
     def drop_move(self, new_client_order_id: str, symbol: str) -> Any | None:
         """Withdraw a move not yet released; returns it (None: already released)."""
@@ -144,8 +155,12 @@ class OrderScheduler:
         if now < self.paused_until:
             return None
         if self.free:
-            return self._release(self.free.popleft(), Kind.FREE, now)
+            waiting = self.free.popleft()
+            return self._release(waiting, kind_of(waiting.command), now)
         left = self._left(now, orders_used, orders_limit)
+        if not self.classes:
+            return self._release(self._next_move(), Kind.MOVE, now) \
+                if self.moves and left >= 1 else None
         if self.protect and left >= 1:
             return self._release(self.protect.popleft(), Kind.PROTECT, now)
         if self.protect:
@@ -157,7 +172,8 @@ class OrderScheduler:
             return None
         if self.entries and left - reserved >= 2:  # the buy, and room for its stop
             waiting = self.entries.popleft()
-            self._reserved[waiting.command.order.symbol] = self._window
+            order = waiting.command.order
+            self._reserved[order.client_order_id] = (order.symbol, self._window)
             return self._release(waiting, Kind.ENTRY, now)
         return None
 
@@ -194,8 +210,15 @@ class OrderScheduler:
 
     def _reservations(self, now: float) -> int:
         self._roll(now)
-        self._reserved = {s: w for s, w in self._reserved.items() if w == self._window}
+        self._reserved = {cid: (s, w) for cid, (s, w) in self._reserved.items()
+                          if w == self._window}
         return len(self._reserved)
+
+    def _unreserve(self, symbol: str) -> None:
+        for cid, (reserved_for, _) in list(self._reserved.items()):
+            if reserved_for == symbol:
+                del self._reserved[cid]
+                return
 
     def _next_move(self) -> _Waiting:
         if self.widest_first:

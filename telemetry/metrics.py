@@ -64,6 +64,9 @@ from telemetry.pair_metrics import (  # noqa: F401 - part of this module's API
 
 #: Rows per DB commit group; the DBWriter caps a group at about 1,000.
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+# Seconds a protective order waits for the ORDERS window: 0 when the budget allows, up to a
+# window (10 s) and more under a ban.
+PROTECTION_BUCKETS = (0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 60, 120)
 
 #: Actor kinds the Supervisor restarts (``actor_restarts_total{actor}``), exposed at 0 from boot.
 RESTARTED_ACTORS = ("pair", "gateway")
@@ -123,6 +126,10 @@ class Metrics:
         self.unreadable = Counter(PREFIX + "user_stream_unreadable_events",
                                   "User-data events that could not be read (each caught up "
                                   "over REST at once).", registry=r)
+        self.protection_wait_seconds = Histogram(
+            PREFIX + "protection_wait_seconds",
+            "How long a protective order (a stop for held coins, an exit) waited in the "
+            "Gateway for the order budget.", buckets=PROTECTION_BUCKETS, registry=r)
         self.missed = Counter(PREFIX + "stream_missed_events",
                               "Order changes the user-data stream did not report, found by the "
                               "REST audit of the open orders.", registry=r)
@@ -194,6 +201,9 @@ class Metrics:
 
     def unreadable_event(self) -> None:
         self.unreadable.inc()
+
+    def protection_wait(self, seconds: float) -> None:
+        self.protection_wait_seconds.observe(seconds)
 
     def missed_events(self, n: int) -> None:
         self.missed.inc(n)

@@ -29,8 +29,8 @@ def sale(symbol: str) -> PlaceMarketOrder:
     return PlaceMarketOrder(order=order(symbol, Side.SELL, OrderType.MARKET, 3))
 
 
-def entry(symbol: str) -> PlaceMarketOrder:
-    return PlaceMarketOrder(order=order(symbol, Side.BUY, OrderType.MARKET))
+def entry(symbol: str, seq: int = 1) -> PlaceMarketOrder:
+    return PlaceMarketOrder(order=order(symbol, Side.BUY, OrderType.MARKET, seq))
 
 
 def move(symbol: str, gap: str) -> ReplaceStop:
@@ -139,7 +139,8 @@ def test_in_any_arrival_order_no_class_overtakes_a_higher_one(arrivals, used):
     for n, (kind, sym) in enumerate(arrivals):
         symbol = f"S{sym}"
         command = {"protect": stop(symbol), "move": move(symbol, str(n)),
-                   "entry": entry(symbol), "free": QueryOrder(order=stop(symbol).order)}[kind]
+                   "entry": entry(symbol, 100 + n),
+                   "free": QueryOrder(order=stop(symbol).order)}[kind]
         s.add(command, now=0.0)
 
     released = drain(s, now=1.0, used=used)
@@ -150,3 +151,14 @@ def test_in_any_arrival_order_no_class_overtakes_a_higher_one(arrivals, used):
     assert len(orders) <= max(0, 9 - used)
     if Kind.ENTRY in kinds:  # each buy left room for its stop
         assert used + len(orders) + kinds.count(Kind.ENTRY) <= 9
+
+
+def test_without_classes_stops_and_buys_go_first_come_whatever_the_budget():
+    s = OrderScheduler(classes=False)
+    for command in (entry("E1"), stop("P1"), move("M1", "5"), entry("E2")):
+        s.add(command, now=0.0)
+
+    released = drain(s, now=0.0, used=9)  # the budget is spent
+
+    assert [r.command for r in released] == [entry("E1"), stop("P1"), entry("E2")]
+    assert len(s) == 1  # the move waits for the budget, as before the classes
