@@ -76,9 +76,10 @@ def order_limit_key(limit: RateLimitDTO) -> str:
 class RateMeter:
     """The last-seen usage of the venue's limits. Thread-safe.
 
-    A count is only as fresh as the last response that carried it. Once a whole interval has
-    passed since then, the window it counted has ended, so it reads as 0: otherwise a budget
-    spent to its ceiling would never be seen to refill (no order is sent, no header comes).
+    A count is only as fresh as the last response that carried it. Once the venue's window it
+    was read in has ended, it reads as 0: otherwise a budget spent to its ceiling would never be
+    seen to refill (no order is sent, no header comes). ``clock`` is the wall clock: the
+    venue's windows are fixed on it.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -127,9 +128,12 @@ class RateMeter:
         return weight
 
     def _fresh(self, key: str, count: int, now: float) -> int:
-        """``count`` while its window may still be running, else 0."""
+        """``count`` while the venue's window it was read in still runs, else 0. Binance's
+        windows are fixed (a 10 s window is ``floor(epoch / 10)``): a count read at 9.9 s is
+        gone at 10.0 s, not at 19.9 s."""
         seen = self._seen.get(key)
-        return count if seen is None or now - seen < _interval_seconds(key) else 0
+        interval = _interval_seconds(key)
+        return count if seen is None or now // interval == seen // interval else 0
 
     def budget(self) -> RateBudget:
         now = self._clock()

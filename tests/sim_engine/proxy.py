@@ -49,6 +49,11 @@ class Proxy:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
+    def count(self, kind: str) -> int:
+        """Open connections of ``kind``."""
+        with self.lock:
+            return sum(1 for link in self.links if link.kind == kind and not link.closed)
+
     def silence(self, kind: str) -> int:
         """Drop what the server sends on the open connections of ``kind``; they stay open.
         Returns how many were silenced."""

@@ -23,7 +23,9 @@ DEFAULTS = {"trail_pct": "0.5", "min_move_pct": "0.05", "limit_offset_pct": "0.3
 
 def each_open_position_has_its_stop(db, sim):
     """Every open position is OPEN with its stop open on the sim, the only open order of ours
-    for its symbol; no other order of ours is open."""
+    for its symbol; no other order of ours is open. Returns that view with the DB's order rows
+    read right after it: time moves on without prices, so a triggered stop may time out later
+    (an exit at market), and the checks below are about this moment."""
     positions = h.open_positions(db)
     on_sim = h.open_on_sim(sim)
     if any(p.state is not PositionState.OPEN or p.stop_order_id not in on_sim
@@ -31,7 +33,10 @@ def each_open_position_has_its_stop(db, sim):
         return None
     if set(on_sim) != {p.stop_order_id for p in positions.values()}:
         return None
-    return positions, on_sim
+    rows = h.db_orders(db)
+    if any(rows[p.stop_order_id].state is not OrderState.NEW for p in positions.values()):
+        return None
+    return positions, on_sim, rows
 
 
 def test_fault_run_never_crashes_loses_no_order_and_leaves_every_position_protected(sim_dir):
@@ -57,7 +62,7 @@ def test_fault_run_never_crashes_loses_no_order_and_leaves_every_position_protec
         try:
             engine.wait_for(lambda: read_report(db) != report_before, timeout=60,
                             what="the boot reconcile report")
-            positions, on_sim = engine.wait_for(
+            positions, on_sim, rows_then = engine.wait_for(
                 lambda: each_open_position_has_its_stop(db, sim), timeout=60,
                 what="every open position protected")
         finally:
@@ -88,5 +93,5 @@ def test_fault_run_never_crashes_loses_no_order_and_leaves_every_position_protec
     for p in positions.values():
         stop = by_id[p.stop_order_id]
         assert stop["type"] == "STOP_LOSS_LIMIT" and Decimal(stop["origQty"]) == p.qty
-        assert db_rows[p.stop_order_id].state is OrderState.NEW
+        assert rows_then[p.stop_order_id].state is OrderState.NEW
     assert len(on_sim) == len(positions)

@@ -20,18 +20,19 @@ SETTINGS = {"trail_pct": "5", "limit_offset_pct": "0.5", "quote_per_trade": "50"
             "stop_fill_timeout_s": "600"}
 
 
-def bare_positions(sim) -> set[str]:
-    """Positions (by the position part of their client ids) whose BUY filled on the sim and
-    that have neither an open stop nor a sale there: coins held with no stop."""
-    bought, covered = set(), set()
-    for o in h.ours(sim.orders()):
+def bare_seconds(sim) -> dict[str, float]:
+    """Per position bought again, how long its coins had no stop, on the sim's own clock: from
+    its BUY's fill to its first SELL order (the stop, or a sale), or to now if none yet."""
+    orders = h.ours(sim.orders())
+    now_ms = sim.info()["server_time"]
+    bought = {o["clientOrderId"].split("-")[1]: o["updateTime"] for o in orders
+              if o["side"] == "BUY" and o["status"] == "FILLED"}
+    covered: dict[str, int] = {}
+    for o in orders:
         pid = o["clientOrderId"].split("-")[1]
-        if o["side"] == "BUY" and o["status"] == "FILLED":
-            bought.add(pid)
-        elif o["side"] == "SELL" and (o["status"] in ("NEW", "PARTIALLY_FILLED")
-                                      or o["status"] == "FILLED"):
-            covered.add(pid)
-    return bought - covered
+        if o["side"] == "SELL" and pid in bought and o["time"] >= bought[pid]:
+            covered[pid] = min(covered.get(pid, o["time"]), o["time"])
+    return {pid: (covered.get(pid, now_ms) - at) / 1000 for pid, at in bought.items()}
 
 
 def test_a_mass_stop_out_and_re_entry_never_leaves_coins_bare_past_a_window(sim_dir):
@@ -46,23 +47,14 @@ def test_a_mass_stop_out_and_re_entry_never_leaves_coins_bare_past_a_window(sim_
         h.settled(db, sim, fleet.symbols, timeout=60)
         for symbol in fleet.symbols:  # every stop (95 / 94.52) fills at once at 94.8
             sim.price(symbol, "94.8")
-        bare_since: dict[str, float] = {}
-        longest = 0.0
         started = time.monotonic()
         while time.monotonic() - started < WATCH_S:
             for symbol in fleet.symbols:  # prices keep coming: the pairs buy again
                 sim.price(symbol, "94.8")
-            now = time.monotonic()
-            bare = bare_positions(sim)
-            for pid in bare:
-                bare_since.setdefault(pid, now)
-            for pid in list(bare_since):
-                if pid not in bare:
-                    longest = max(longest, now - bare_since.pop(pid))
-            longest = max([longest, *(now - t for t in bare_since.values())])
             time.sleep(0.5)
-        rebought = {o["clientOrderId"].split("-")[1] for o in h.ours(sim.orders())
-                    if o["side"] == "BUY" and o["status"] == "FILLED"}
+        bare = bare_seconds(sim)
+        longest = max(bare.values(), default=0.0)
+        rebought = set(bare)
         limited = sum(metric(config, "ratchet_exchange_errors_total", code=code) or 0
                       for code in ("429", "-1015", "-1003"))
         waited = metric(config, "ratchet_protection_wait_seconds_count")

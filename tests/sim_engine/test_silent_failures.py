@@ -32,6 +32,11 @@ def healthz(config) -> int:
         return 0
 
 
+def user_stream_through(proxy: Proxy, sim) -> bool:
+    """The engine's user-data stream is connected, through the proxy, and subscribed."""
+    return proxy.count("user") >= 1 and sim.info()["ws"]["user"] >= 1
+
+
 def behind_a_proxy(sim_dir):
     sim = h.start_sim(sim_dir, "--symbols", A, *h.UNLIMITED)
     sim.pause()
@@ -47,6 +52,7 @@ def test_a_silent_user_stream_is_caught_by_the_audit_and_the_stop_placed_again(s
         proc = h.start_engine(config)
         try:
             held = drive(sim, {A: "100"}, lambda: h.protected(db, sim, [A]), what="protected")[A]
+            engine.wait_for(lambda: user_stream_through(proxy, sim), what="the user stream up")
             assert proxy.silence("user") == 1
             time.sleep(AUDIT_S + 0.5)  # silent longer than an audit period
             sim.control("POST", "/sim/cancel", {"symbol": A,
@@ -79,6 +85,7 @@ def test_a_cut_user_stream_falls_back_to_rest_at_once(sim_dir):
         proc = h.start_engine(config)
         try:
             held = drive(sim, {A: "100"}, lambda: h.protected(db, sim, [A]), what="protected")[A]
+            engine.wait_for(lambda: user_stream_through(proxy, sim), what="the user stream up")
             sim.control("POST", "/sim/cancel", {"symbol": A,
                                                 "origClientOrderId": held.stop_order_id})
             assert proxy.cut("user") >= 1  # the cancel's event may be lost with it
