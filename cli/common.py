@@ -8,6 +8,8 @@ restart it in a loop.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,26 @@ def check_settings(cfg: Config) -> Config:
 def load_checked(path: str | Path, **kwargs: Any) -> Config:
     """``load_config`` and the CLI's own checks (``check_settings``)."""
     return check_settings(load_config(path, **kwargs))
+
+
+def venue_url(cfg: Config) -> str:
+    """The REST address binance mode talks to, for messages that must name it."""
+    if cfg.exchange.base_url:
+        return cfg.exchange.base_url
+    return f"https://{TESTNET_HOST}" if cfg.exchange.testnet else "https://api.binance.com"
+
+
+@contextmanager
+def naming_the_venue(cfg: Config) -> Iterator[None]:
+    """A venue that does not answer (connection refused, a timeout, 5xx) is one line naming
+    its URL, exit 75 (``VenueUnreachable``: a later try may work)."""
+    from core.errors import RetryableVenueError, StatusUnknown, VenueUnreachable
+
+    try:
+        yield
+    except (StatusUnknown, RetryableVenueError) as exc:
+        raise VenueUnreachable(f"the venue at {venue_url(cfg)} did not answer: {exc}") \
+            from None
 
 
 def build_exchange(cfg: Config, *, metrics: Any = None) -> Exchange:

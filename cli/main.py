@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from core import __version__
-from core.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, RatchetError
+from core.errors import EXIT_BAD_INPUT, RatchetError
 
 # Modules that add subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
@@ -53,6 +53,7 @@ COMMAND_OF = {"run": "cli.run_cmd", "replay": "cli.replay_cmd", "status": "cli.s
               "preflight": "cli.preflight_cmd", "history": "cli.history_cmd",
               "sweep": "cli.sweep_cmd"}
 CONFIG_FLAGS = ("-c", "--config")
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -90,8 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RatchetError as exc:
         sys.stderr.write(f"ratchet: {exc}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        return EXIT_RUNTIME
+    except KeyboardInterrupt:  # run and replay handle Ctrl-C themselves; any other command
+        sys.stderr.write("ratchet: interrupted (Ctrl-C)\n")
+        return EXIT_INTERRUPTED
     return int(code or 0)
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from cli.common import build_exchange, check_live_safety, load_checked
+from cli.common import build_exchange, check_live_safety, load_checked, venue_url
 from cli.main import add_config_arg
 from cli.numbers import SymbolFormat, money, to_places
 from cli.plan import PairInputs, plan_lines, render
@@ -113,12 +113,6 @@ def preflight(args: argparse.Namespace) -> int:
     print(f"preflight: nothing blocks the first run{f' ({warnings} to read: !)' if warnings else ''}"
           f"; `ratchet run -c {cfg.source}` will do the plan above", flush=True)
     return 0
-
-
-def venue_url(cfg: Config) -> str:
-    if cfg.exchange.base_url:
-        return cfg.exchange.base_url
-    return "https://testnet.binance.vision" if cfg.exchange.testnet else "https://api.binance.com"
 
 
 def _checks(cfg: Config, exchange: Any, report: Report, url: str) -> int:

@@ -31,7 +31,7 @@ from typing import Any
 
 from actors.replay import ReplayResult, run_replay
 from cli.common import load_checked
-from cli.main import add_config_arg
+from cli.main import EXIT_INTERRUPTED, add_config_arg
 from cli.numbers import SymbolFormat
 from core.config import Config
 from core.errors import BelowMinNotional, EntryRefused, InputError
@@ -42,7 +42,6 @@ from core.types import PairSettings
 from telemetry.logs import configure_logging
 
 PROGRESS_MIN_PRICES = 20_000
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -37,7 +37,13 @@ from typing import TYPE_CHECKING
 import pykka
 import pykka.debug
 
-from cli.common import build_exchange, build_market_data, check_live_safety, load_checked
+from cli.common import (
+    build_exchange,
+    build_market_data,
+    check_live_safety,
+    load_checked,
+    venue_url,
+)
 from cli.main import add_config_arg
 from cli.numbers import PLAIN, SymbolFormat, money
 from core.config import redacted
@@ -172,7 +178,7 @@ def _run_locked(cfg, args, password, stop: threading.Event, reload: threading.Ev
             try:
                 warnings = connected.result()
             except (StatusUnknown, RetryableVenueError) as exc:  # a restart later may help
-                raise VenueUnreachable(f"the venue at {_venue_url(cfg)} did not answer: "
+                raise VenueUnreachable(f"the venue at {venue_url(cfg)} did not answer: "
                                        f"{exc}") from None
         for warning in warnings:
             log_event(log, "exchange_warning", level=logging.WARNING, warning=warning)
@@ -314,12 +320,6 @@ def _print_plan(cfg, exchange) -> None:
         plan_for_run(cfg, exchange, lambda text: print(text, flush=True))
     except Exception as exc:  # noqa: BLE001 - the plan informs; boot decides and says why
         log_event(log, "plan_unavailable", level=logging.WARNING, error=str(exc))
-
-
-def _venue_url(cfg) -> str:
-    if cfg.exchange.base_url:
-        return cfg.exchange.base_url
-    return "https://testnet.binance.vision" if cfg.exchange.testnet else "https://api.binance.com"
 
 
 def _reload(supervisor: pykka.ActorRef, path: str) -> None:

@@ -264,16 +264,25 @@ def _engine_values(cfg) -> dict[str, dict[str, Decimal]]:
 
 
 def reconcile(args: argparse.Namespace) -> int:
-    import pykka  # the venue and the actors: for reconcile, not for status
+    from cli.common import build_exchange, check_live_safety, load_checked
 
-    from actors import recovery
-    from actors.db_writer import DBWriter
-    from cli.common import build_exchange, check_live_safety
-
-    cfg = load_config(args.config)
+    cfg = load_checked(args.config)
     check_live_safety(cfg, live_flag=args.live)
     exchange = build_exchange(cfg)
     try:
+        return _reconcile(cfg, exchange, args)
+    finally:
+        exchange.close()
+
+
+def _reconcile(cfg, exchange, args) -> int:
+    import pykka
+
+    from actors import recovery
+    from actors.db_writer import DBWriter
+    from cli.common import naming_the_venue
+
+    with naming_the_venue(cfg):
         settings = {p.symbol: p for p in cfg.pairs}
         filters = {s: exchange.symbol_filters(s) for s in settings}
         if args.dry_run:
@@ -291,8 +300,6 @@ def reconcile(args: argparse.Namespace) -> int:
                 pykka.ActorRegistry.stop_all(timeout=30)
         print(report.to_json())
         return 0
-    finally:
-        exchange.close()
 
 
 def _dry_run(cfg, exchange, settings, filters, *, adopt_orphans: bool = False) -> int:
