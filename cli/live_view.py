@@ -202,6 +202,8 @@ class LiveView:
         if new is None or new == old:
             return  # not published yet: next refresh
         self._moves_seen[pm.symbol] = moves
+        if old is None or new < old:
+            return  # the position closed and another opened since: its level is not a move
         more = f" ({moves - seen} moves)" if moves - seen > 1 else ""
         self.tap.add(EventRow(time=clock_of(at), symbol=pm.symbol,
                               text=f"stop {number.price(old)} → {number.price(new)}{more}"))
