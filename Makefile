@@ -42,8 +42,8 @@ test: $(STAMP) ## Run the whole test suite (unit, property, actor, crash, promto
 lint: $(STAMP) ## Check style with ruff
 	$(BIN)/ruff check .
 
-bench: $(STAMP) ## Run the benchmarks; each figure prints as one JSON line
-	$(BIN)/python -m bench
+bench: $(STAMP) ## Run the benchmarks (one JSON line a figure) and write docs/performance.md
+	$(BIN)/python -m bench.report $(BENCH)
 
 chaos: $(STAMP) ## Long kill -9 chaos run against the sim exchange (100+ kills)
 	RATCHET_CHAOS_CYCLES=100 $(BIN)/python -m pytest -q tests/chaos
