@@ -80,16 +80,18 @@ def plan_lines(inputs: Sequence[PairInputs],
 def plan_pair(pair: PairInputs) -> PlanLine:
     s, f, price = pair.settings, pair.filters, pair.price
     symbol = s.symbol
+    p = pair.position
+    if p is not None:  # the filters may not be read: a restart needs none for this line
+        number = _format(f) if f is not None else SymbolFormat(quote=p.quote_asset or "")
+        base = f.base_asset if f is not None else ""
+        stop = f" under its stop at {number.price(p.stop)}" if p.stop is not None else ""
+        return PlanLine(symbol=symbol, action=KEEP, quote=number.quote,
+                        text=f"keep the open position of {number.qty(p.qty)} {base}".rstrip()
+                             + f"{stop} (reconciliation checks it with the venue first)")
     if f is None:
         return PlanLine(symbol=symbol, action=NOTHING,
                         text="nothing: the venue does not list this symbol (boot refuses it)")
     number = _format(f)
-    p = pair.position
-    if p is not None:
-        stop = f" under its stop at {number.price(p.stop)}" if p.stop is not None else ""
-        return PlanLine(symbol=symbol, action=KEEP, quote=f.quote_asset,
-                        text=f"keep the open position of {number.qty(p.qty)} {f.base_asset}"
-                             f"{stop} (reconciliation checks it with the venue first)")
     if s.entry is EntryMode.NONE:
         return PlanLine(symbol=symbol, action=NOTHING, quote=f.quote_asset,
                         text='nothing: entry = "none" (no buy, no adoption)')

@@ -397,12 +397,18 @@ def pair_inputs(s: PairSettings, f: SymbolFilters | None, price: Decimal | None,
 def plan_for_run(cfg: Config, exchange: Any, out: Callable[[str], None]) -> None:
     """``ratchet run`` in binance mode: the same plan, from the venue ``exchange`` the engine
     is about to trade on (its filters, the balances, the last prices, the DB)."""
+    if not cfg.pairs:
+        return
     from cli.plan import RUN_LINES
 
-    filters = {s: exchange.symbol_filters(s) for s in cfg.symbols}
-    balances = {a: b.free for a, b in exchange.balances().items()}
-    prices = _prices(exchange, list(cfg.symbols))
     positions = open_positions(cfg)
+    # A restart whose every pair holds a position reads nothing from the venue: each is kept,
+    # and reconciliation is about to check them. Only the pairs that are flat need the
+    # filters, the balances and the prices.
+    flat = [s.symbol for s in cfg.pairs if s.symbol not in positions]
+    filters = {s: exchange.symbol_filters(s) for s in flat}
+    balances = {a: b.free for a, b in exchange.balances().items()} if flat else {}
+    prices = _prices(exchange, flat)
     inputs = [pair_inputs(s, filters.get(s.symbol), prices.get(s.symbol), balances,
                           positions.get(s.symbol)) for s in cfg.pairs]
     quotes = {f.quote_asset for f in filters.values()}
