@@ -109,7 +109,8 @@ def render(records: list[dict[str, Any]], *, previous: str = "") -> str:
            "Run one group with `python -m bench.report db` (the other sections stay as they",
            "were); `RATCHET_BENCH_QUICK=1` runs reduced sizes for a smoke test.", ""]
     if host is not None:
-        out += ["Machine of the last run: " + machine_note(host), ""]
+        out += ["Machine of the last run: " + machine_note(host) + ". Each section names the "
+                "machine and the load of the run it comes from.", ""]
     names = [*SECTIONS, *sorted(set(figures) - set(SECTIONS))]
     for name in names:
         if name in figures:
@@ -138,7 +139,7 @@ def _table(name: str, rows: list[dict[str, Any]], host: dict[str, Any] | None) -
     title = SECTIONS.get(name, name)
     out = [f"## `{name}`: {title}", "",
            f"`python -m bench.report {name}`" + (
-               f"; measured on {host.get('cores')} cores" if host else "") + ".", "",
+               f"; measured on: {machine_note(host)}" if host else "") + ".", "",
            "| metric | value | baseline | ratio | better | details |",
            "|---|---|---|---|---|---|"]
     for r in rows:
