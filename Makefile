@@ -14,12 +14,18 @@ AM_PORT ?= 9093
 # Test files run side by side: most of the suite waits on real engines and sims, not the CPU.
 TEST_JOBS ?= 3
 
-.PHONY: help install run test lint bench chaos replay-demo sweep-demo sim run-sim prometheus \
-	alertmanager promtool dashboards clean
+.PHONY: help install run test lint bench chaos replay-demo sweep-demo sim run-sim preflight-sim \
+	prometheus alertmanager promtool dashboards clean clean-state
 
+# `make help` prints each target's text with the variables filled in (`$(SIM_PORT)` reads 8765).
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
-		awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+		SIM_PORT='$(SIM_PORT)' PROM_PORT='$(PROM_PORT)' AM_PORT='$(AM_PORT)' CONFIG='$(CONFIG)' \
+		DATA='$(DATA)' awk 'BEGIN {FS = ":.*## "}; { t = $$2; \
+		while (match(t, /\$$\([A-Z_]+\)/)) { \
+			t = substr(t, 1, RSTART - 1) ENVIRON[substr(t, RSTART + 2, RLENGTH - 3)] \
+				substr(t, RSTART + RLENGTH) }; \
+		printf "  \033[36m%-14s\033[0m %s\n", $$1, t }'
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +44,8 @@ test: $(STAMP) ## Run the whole test suite (unit, property, actor, crash, promto
 lint: $(STAMP) ## Check style with ruff
 	$(BIN)/ruff check .
 
-bench: $(STAMP) ## Run the benchmarks; each figure prints as one JSON line
-	$(BIN)/python -m bench
+bench: $(STAMP) ## Run the benchmarks (one JSON line a figure) and write docs/performance.md
+	$(BIN)/python -m bench.report $(BENCH)
 
 chaos: $(STAMP) ## Long kill -9 chaos run against the sim exchange (100+ kills)
 	RATCHET_CHAOS_CYCLES=100 $(BIN)/python -m pytest -q tests/chaos
@@ -57,6 +63,10 @@ sweep-demo: $(STAMP) ## Sweep the whole BTC file over 20 settings on every CPU; 
 
 sim: $(STAMP) ## Start the Binance-compatible sim exchange on 127.0.0.1:$(SIM_PORT)
 	$(BIN)/ratchet sim-exchange --port $(SIM_PORT) --state var/sim-state.db
+
+preflight-sim: $(STAMP) ## Check the account and print the first run's plan against `make sim`
+	RATCHET_API_KEY=$${RATCHET_API_KEY:-sim-key} RATCHET_API_SECRET=$${RATCHET_API_SECRET:-sim-secret} \
+		$(BIN)/ratchet preflight -c examples/sim.toml
 
 run-sim: $(STAMP) ## Run the engine against `make sim` (binance mode, loopback only)
 	RATCHET_API_KEY=$${RATCHET_API_KEY:-sim-key} RATCHET_API_SECRET=$${RATCHET_API_SECRET:-sim-secret} \
@@ -83,5 +93,11 @@ promtool: ## Check the Prometheus config, alert rules and Alertmanager config; r
 dashboards: $(STAMP) ## Regenerate the Grafana dashboard JSON from dashboards/build_dashboard.py
 	$(BIN)/python dashboards/build_dashboard.py
 
-clean: ## Remove the venv, caches and local state under var/ and out/
-	rm -rf $(VENV) var out .pytest_cache .ruff_cache .hypothesis
+clean: ## Remove the venv, caches and out/ (never var/: the trading DB lives there)
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis
+
+clean-state: ## Delete var/: the trading DB, the paper book, the sim's state and the logs (asks first)
+	@if [ -d var ]; then \
+		read -r -p "delete var/ (the trading DB and its history)? [y/N] " answer; \
+		[ "$$answer" = y ] && rm -rf var && echo "var/ deleted" || echo "var/ kept"; \
+	else echo "no var/"; fi

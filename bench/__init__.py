@@ -2,19 +2,48 @@
 
 Each figure is one JSON object a line with at least ``bench``, ``metric``, ``value``, ``unit``,
 ``baseline`` and ``ratio`` (value / baseline), measured side by side in the same run. ``emit``
-prints one.
+prints one. ``machine()`` describes the machine the figures come from (CPU, cores, memory,
+Python, the load average); ``bench/report.py`` (``make bench``) prints it, runs the benchmarks
+and writes docs/performance.md from their lines.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def machine() -> dict[str, Any]:
+    """The machine the figures come from: what a reader needs to weigh them."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor()
+    memory_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gib = round(int(line.split()[1]) / 1024 / 1024, 1)  # display
+                break
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    return {"bench": "machine", "cpu": cpu or "unknown", "cores": os.cpu_count(),
+            "memory_gib": memory_gib, "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}",
+            "load_1m": round(load[0], 2) if load[0] is not None else None,  # display
+            "quick": bool(os.environ.get("RATCHET_BENCH_QUICK"))}
 
 
 def emit(*, bench: str, metric: str, value: float, unit: str, baseline: float | None,

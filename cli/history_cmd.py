@@ -101,12 +101,24 @@ def history(args: argparse.Namespace) -> int:
     limit = weight_limit(client, symbol)
     client.session.hooks["response"].append(WeightGuard(limit).hook)
     total = max(0, (last_open - start) // interval_ms + 1)
+    created = not out.exists()
     written, last = download(client, symbol, args.interval, interval_ms, start, last_open, out,
                              total, resumed_after)
+    if written == 0 and resumed_after is None:
+        if created:
+            out.unlink(missing_ok=True)  # only the header: leave no file behind
+        raise InputError(f"history: no {args.interval} klines of {symbol} from {iso(start)} to "
+                         f"{iso(last_open + interval_ms)} (UTC) at {base_url(args)}: choose "
+                         "another --start/--end (before the symbol was listed?)")
     where = f"resumed after {resumed_after}" if resumed_after is not None else "new file"
     print(f"history: {symbol} {args.interval}: wrote {written} klines to {out} ({where}; "
           f"last open time {last if last is not None else resumed_after})")
     return 0
+
+
+def iso(ms: int) -> str:
+    """Epoch milliseconds as UTC, to the minute: ``2024-01-01 00:00``."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")  # display
 
 
 def parse_time(text: str, what: str) -> int:

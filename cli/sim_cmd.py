@@ -62,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fee-asset", metavar="ASSET",
                    help="pay fees in ASSET (BNB) while its balance lasts, at the ASSET<quote> "
                         "price, which must be a listed symbol (e.g. BNBUSDT)")
+    p.add_argument("--can-withdraw", action="store_true",
+                   help="the API key may withdraw (apiRestrictions enableWithdrawals: true, "
+                        "account canWithdraw: true), as a key made without care would")
     p.add_argument("--weight-1m", type=int, default=6000, help="REQUEST_WEIGHT per minute")
     p.add_argument("--orders-10s", type=int, default=100, help="ORDERS per 10 seconds")
     p.add_argument("--orders-1d", type=int, default=200_000, help="ORDERS per day")
@@ -110,7 +113,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     return SimConfig(
         port=args.port, symbols=symbols, prices=args.prices,
         speed=args.speed, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
-        late_rate=args.late_rate,
+        late_rate=args.late_rate, can_withdraw=args.can_withdraw,
         state=args.state, api_key=args.api_key or env_key,
         api_secret=args.api_secret or env_secret,
         balances=balances or {"USDT": Decimal("100000")}, seed=args.seed,

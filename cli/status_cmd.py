@@ -3,7 +3,11 @@
 ``status`` reads the DB through its own read-only connection, which WAL allows while the
 engine writes, and prints the pairs table of ``ratchet run``'s live view once (cli/table.py);
 the price, the distance to the stop and the unrealized P&L come from the running engine's
-``/metrics`` when it answers on ``[engine] metrics_host:metrics_port``, else they show ``-``.
+``/metrics`` on ``[engine] metrics_host:metrics_port``, but only when that engine's ``/status``
+names this very DB (resolved path): another engine on the port (a sim run beside a paper
+config) is never mixed in, and the title line says which case it is. Prices and quantities
+read to each symbol's tick and step (the running engine's, or paper mode's config), P&L in the
+quote asset with its code.
 ``--json`` prints the DB's state exactly as before. ``reconcile --dry-run`` prints what boot reconciliation would do and changes
 nothing; without ``--dry-run`` it carries the actions out (the engine must not be running).
 """
@@ -13,13 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.error
 import urllib.request
+from dataclasses import fields
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from cli.main import add_config_arg
+from cli.numbers import PLAIN, SymbolFormat, money
 from cli.table import ESTIMATE_NOTE, PairRow, pairs_table
 from core.config import load_config
 from core.errors import ConfigError, StoreError
@@ -101,38 +109,110 @@ def status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(state, indent=2, sort_keys=True))
         return 0
-    live = _engine_values(cfg)
-    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
-    title = (f"ratchet status: {cfg.engine.db_path}, client id prefix "
-             f"{cfg.engine.client_id_prefix}-" +
-             (", prices from the running engine" if live else ", engine not answering: no prices"))
-    console.print(title, soft_wrap=True)
-    rows = _rows(cfg, state, last_events, live)
-    console.print(pairs_table(rows))
+    engine, note = running_engine(cfg)
+    live = _engine_values(cfg) if engine is not None else {}
+    if engine is not None and (running_engine(cfg)[0] or {}).get("instance") != \
+            engine.get("instance"):  # another engine took the port meanwhile
+        engine, live, note = None, {}, "the engine changed while reading: the DB alone"
+    tty = sys.stdout.isatty()
+    console = Console(width=None if tty else 200, highlight=False)
+    console.print(f"ratchet status: {cfg.engine.db_path}, client id prefix "
+                  f"{cfg.engine.client_id_prefix}-, {note}", soft_wrap=True)
+    formats = _formats(cfg, state, engine)
+    rows = _rows(cfg, state, last_events, live, formats)
+    console.print(pairs_table(rows, width=console.width if tty else None))
     if any(r.stop_estimated for r in rows):
         console.print(ESTIMATE_NOTE, soft_wrap=True)
     console.print(f"open orders: {len(state['open_orders'])}")
     for o in state["open_orders"]:
+        number = formats.get(o["symbol"], PLAIN)
         trigger = (f"trailingDelta={o['trailing_delta']}" if o.get("trailing_delta") is not None
-                   else f"stop={o['stop_price']}")
+                   else f"stop={_price(number, o['stop_price'])}")
         print(f"  {o['symbol']:<10} {o['client_order_id']:<24} {o['type']:<16} {o['state']:<12}"
-              f" {trigger} limit={o['limit_price']} qty={o['qty']}")
+              f" {trigger} limit={_price(number, o['limit_price'])} "
+              f"qty={number.qty(None if o['qty'] is None else Decimal(o['qty']))}")
     for symbol, pnl in state["realized_pnl"].items():
-        print(f"realized {symbol:<10} {pnl} {state['quote_assets'][symbol]}")
+        number = formats.get(symbol, PLAIN)
+        print(f"realized {symbol:<10} "
+              f"{money(Decimal(pnl), state['quote_assets'][symbol], _money_places(number))}")
     for quote, pnl in state["realized_pnl_by_quote"].items():
-        print(f"realized total {pnl} {quote}")
+        print(f"realized total {money(Decimal(pnl), quote)}")
     for symbol, reason in state["halted"].items():
         print(f"halted {symbol:<10} {reason}")
     for symbol, qty in state["sold_outside"].items():
-        print(f"sold outside Ratchet {symbol:<10} {qty}")
+        print(f"sold outside Ratchet {symbol:<10} {formats.get(symbol, PLAIN).qty(Decimal(qty))}")
     for symbol in sorted(s for s, v in live.items() if v.get("adopt_skipped")):
         print(f"adopt skipped {symbol:<10} the held coins' stop would break a filter: left "
               "alone (the log says which)")
     return 0
 
 
+def running_engine(cfg) -> tuple[dict | None, str]:
+    """(the ``/status`` document of the engine on ``[engine] metrics_host:metrics_port``
+    when it serves this config's DB, else None; a few words saying which case it is)."""
+    where = f"{cfg.engine.metrics_host}:{cfg.engine.metrics_port}"
+    try:
+        with urllib.request.urlopen(f"{_base(cfg)}/status", timeout=0.5) as response:
+            doc = json.loads(response.read().decode())
+    except urllib.error.HTTPError:
+        return None, f"something else answers on {where} (no engine status): the DB alone"
+    except (OSError, ValueError):
+        return None, "engine not running: the DB alone, no prices"
+    ours = str(cfg.engine.db_path.resolve())
+    if not isinstance(doc, dict) or doc.get("db_path") != ours:
+        other = doc.get("db_path") if isinstance(doc, dict) else "?"
+        return None, (f"the engine on {where} serves {other}, not this DB: the DB alone, "
+                      "no prices")
+    return doc, f"prices from the running engine (pid {doc.get('pid')})"
+
+
+def _base(cfg) -> str:
+    host = cfg.engine.metrics_host
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else (
+        f"[{host}]" if ":" in host else host)
+    return f"http://{host}:{cfg.engine.metrics_port}"
+
+
+def _formats(cfg, state: dict, engine: dict | None) -> dict[str, SymbolFormat]:
+    """Each shown symbol's tick, step and quote: the running engine's (it read the venue),
+    else paper mode's config, else the quote alone (numbers as few places as they need)."""
+    symbols = {*cfg.symbols, *state["quote_assets"],
+               *(p["symbol"] for p in state["positions"]),
+               *(o["symbol"] for o in state["open_orders"])}
+    known = (engine or {}).get("symbols") or {}
+    formats = {}
+    for symbol in symbols:
+        quote = state["quote_assets"].get(symbol, "")
+        given = known.get(symbol)
+        if given:
+            formats[symbol] = SymbolFormat(tick=Decimal(given["tick"]) if given["tick"] else None,
+                                           step=Decimal(given["step"]) if given["step"] else None,
+                                           quote=given.get("quote") or quote)
+        elif cfg.engine.mode.value == "paper":
+            try:
+                f = paper_filters(cfg.settings_for(symbol))
+                formats[symbol] = SymbolFormat(tick=f.tick, step=f.step, quote=f.quote_asset)
+            except ConfigError:
+                formats[symbol] = SymbolFormat(quote=quote)
+        else:
+            formats[symbol] = SymbolFormat(quote=quote)
+    return formats
+
+
+def _price(number: SymbolFormat, text: str | None) -> str:
+    return number.price(None if text is None else Decimal(text))
+
+
+def _money_places(number: SymbolFormat) -> int:
+    from cli.numbers import MONEY_PLACES, places_of
+
+    return max(MONEY_PLACES, places_of(number.tick) or 0)
+
+
 def _rows(cfg, state: dict, last_events: dict[str, str],
-          live: dict[str, dict[str, Decimal]]) -> list[PairRow]:
+          live: dict[str, dict[str, Decimal]],
+          formats: dict[str, SymbolFormat] | None = None) -> list[PairRow]:
+    formats = formats or {}
     positions = {p["symbol"]: p for p in state["positions"]}
     symbols = dict.fromkeys([*cfg.symbols, *sorted(positions), *state["realized_pnl"]])
     rows = []
@@ -156,7 +236,7 @@ def _rows(cfg, state: dict, last_events: dict[str, str],
                             realized=None if realized is None else Decimal(realized),
                             state=pstate, last_event=last_events.get(symbol, ""),
                             adopted=p is not None and p.get("entry_kind") == "adopted",
-                            stop_estimated=estimated))
+                            stop_estimated=estimated, fmt=formats.get(symbol, PLAIN)))
     return rows
 
 
@@ -164,12 +244,8 @@ def _engine_values(cfg) -> dict[str, dict[str, Decimal]]:
     """symbol -> {"price", "unrealized", "highest", "stop"} from the running engine's /metrics
     (highest and stop are used for a native stop's estimate), or {} when it does
     not answer within half a second. Prometheus samples are floats: for display only."""
-    host = cfg.engine.metrics_host
-    host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else (
-        f"[{host}]" if ":" in host else host)
     try:
-        with urllib.request.urlopen(f"http://{host}:{cfg.engine.metrics_port}/metrics",
-                                    timeout=0.5) as response:
+        with urllib.request.urlopen(f"{_base(cfg)}/metrics", timeout=0.5) as response:
             text = response.read().decode()
         families = list(text_string_to_metric_families(text))
     except (OSError, ValueError):
@@ -188,16 +264,25 @@ def _engine_values(cfg) -> dict[str, dict[str, Decimal]]:
 
 
 def reconcile(args: argparse.Namespace) -> int:
-    import pykka  # the venue and the actors: for reconcile, not for status
+    from cli.common import build_exchange, check_live_safety, load_checked
 
-    from actors import recovery
-    from actors.db_writer import DBWriter
-    from cli.common import build_exchange, check_live_safety
-
-    cfg = load_config(args.config)
+    cfg = load_checked(args.config)
     check_live_safety(cfg, live_flag=args.live)
     exchange = build_exchange(cfg)
     try:
+        return _reconcile(cfg, exchange, args)
+    finally:
+        exchange.close()
+
+
+def _reconcile(cfg, exchange, args) -> int:
+    import pykka
+
+    from actors import recovery
+    from actors.db_writer import DBWriter
+    from cli.common import naming_the_venue
+
+    with naming_the_venue(cfg):
         settings = {p.symbol: p for p in cfg.pairs}
         filters = {s: exchange.symbol_filters(s) for s in settings}
         if args.dry_run:
@@ -215,8 +300,6 @@ def reconcile(args: argparse.Namespace) -> int:
                 pykka.ActorRegistry.stop_all(timeout=30)
         print(report.to_json())
         return 0
-    finally:
-        exchange.close()
 
 
 def _dry_run(cfg, exchange, settings, filters, *, adopt_orphans: bool = False) -> int:
@@ -237,7 +320,29 @@ def _dry_run(cfg, exchange, settings, filters, *, adopt_orphans: bool = False) -
     finally:
         db.close()
     for action in the_plan.actions:
-        print(f"{action.kind}: {action}")
+        print(describe_action(action))
     print(f"{len(the_plan.actions)} actions; {the_plan.queried} orders queried; "
           f"nothing changed (dry run)")
     return 0
+
+
+def describe_action(action: Any) -> str:
+    """One reconcile action as a line a person reads: ``replace_stop: position_id=... stop=98.1
+    limit=97.6 ...``; an order reads as its symbol, client id, type and state."""
+    parts = []
+    for f in fields(action):
+        value = getattr(action, f.name)
+        if value is None:
+            continue
+        parts.append(f"{f.name}={_plain(value)}")
+    return f"{action.kind}: {' '.join(parts)}"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if hasattr(value, "client_order_id"):  # an Order or an OrderReport
+        words = [getattr(value, "symbol", ""), value.client_order_id,
+                 _plain(getattr(value, "type", "")), _plain(getattr(value, "state", ""))]
+        return "(" + " ".join(w for w in words if w) + ")"
+    return str(getattr(value, "value", value))

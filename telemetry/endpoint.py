@@ -9,21 +9,33 @@ line saying why, e.g. ``ok: reconciled, 3 pairs trading``, ``starting: not recon
 ``degraded: market data stale on connection 0 (1024 symbols), prices by REST meanwhile``.
 Load balancers, Docker's ``HEALTHCHECK`` and systemd watchers need nothing more.
 
+``/status`` says which engine answers: a JSON object with its DB path (resolved), an instance
+id (new at every start), its pid, mode, client id prefix and config file, and each symbol's
+tick, step and quote asset. ``ratchet status`` uses a running engine's prices only when that
+engine serves the DB it reads (two engines on one host may share a port over time: a paper
+run, then a sim run), and prints numbers to the engine's tick and step.
+
 Every other path goes to prometheus_client's own WSGI app (``make_wsgi_app``), so ``/metrics``,
 its content negotiation and compression are unchanged.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import threading
-from collections.abc import Callable, Iterable
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
 HEALTHZ = "/healthz"
+STATUS = "/status"
 STARTING, TRADING, STOPPING = "starting", "trading", "stopping"
 
 
@@ -84,18 +96,56 @@ class EngineHealth:
         return True, line + (f", {len(halted)} halted" if halted else "")
 
 
-def app(registry: CollectorRegistry, health: EngineHealth) -> Callable:
-    """The WSGI app: ``/healthz`` here, everything else prometheus_client's."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineIdentity:
+    """Which engine this is, for ``/status``. ``symbols`` answers each symbol's number format
+    as strings (``{"tick": "0.01", "step": "0.00001", "quote": "USDT"}``) at request time."""
+
+    db_path: str
+    mode: str = ""
+    prefix: str = ""
+    config: str = ""
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex)
+    pid: int = field(default_factory=os.getpid)
+    started_at: float = field(default_factory=time.time)
+    symbols: Callable[[], Mapping[str, Mapping[str, str]]] = dict
+
+    def document(self, health: EngineHealth) -> dict:
+        healthy, line = health.check()
+        try:
+            symbols = {s: dict(v) for s, v in self.symbols().items()}
+        except Exception:  # noqa: BLE001 - the identity matters more than the formats
+            symbols = {}
+        return {"db_path": self.db_path, "instance": self.instance, "pid": self.pid,
+                "mode": self.mode, "client_id_prefix": self.prefix, "config": self.config,
+                "started_at": self.started_at, "healthy": healthy, "health": line,
+                "symbols": symbols}
+
+
+def app(registry: CollectorRegistry, health: EngineHealth,
+        identity: Callable[[], EngineIdentity | None] = lambda: None) -> Callable:
+    """The WSGI app: ``/healthz`` and ``/status`` here, everything else prometheus_client's."""
     metrics_app = make_wsgi_app(registry)
 
     def ratchet_app(environ, start_response):
-        if environ.get("PATH_INFO") != HEALTHZ:
+        path = environ.get("PATH_INFO")
+        if path == STATUS:
+            engine = identity()
+            if engine is None:
+                body = b"no engine identity\n"
+                status, kind = "404 Not Found", "text/plain; charset=utf-8"
+            else:
+                body = (json.dumps(engine.document(health), sort_keys=True) + "\n").encode()
+                status, kind = "200 OK", "application/json"
+        elif path == HEALTHZ:
+            healthy, line = health.check()
+            body = (line + "\n").encode()
+            status = "200 OK" if healthy else "503 Service Unavailable"
+            kind = "text/plain; charset=utf-8"
+        else:
             return metrics_app(environ, start_response)
-        healthy, line = health.check()
-        body = (line + "\n").encode()
-        start_response("200 OK" if healthy else "503 Service Unavailable",
-                       [("Content-Type", "text/plain; charset=utf-8"),
-                        ("Content-Length", str(len(body))), ("Cache-Control", "no-store")])
+        start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body))),
+                                ("Cache-Control", "no-store")])
         return [body] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
 
     return ratchet_app

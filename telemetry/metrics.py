@@ -88,6 +88,8 @@ class Metrics:
         self.feed = FeedMetrics(self.registry)
         #: What ``/healthz`` answers; the CLI edge calls ``trading()`` and ``stopping()``.
         self.health = http_endpoint.EngineHealth(self.pairs, self.feed.stale_connections)
+        #: Which engine this is (``/status``); the CLI edge sets it before serving.
+        self.identity: http_endpoint.EngineIdentity | None = None
         self._order_type = LabelGuard(16)
         self._order_result = LabelGuard(16)
         self._requests = ChildCache(self.exchange_request_seconds, (LabelGuard(),))
@@ -254,7 +256,7 @@ class Metrics:
         daemon thread; port 0 picks a free port, then readable as ``self.port``."""
         if self._server is not None:
             raise RuntimeError(f"metrics already served on port {self.port}")
-        app = http_endpoint.app(self.registry, self.health)
+        app = http_endpoint.app(self.registry, self.health, lambda: self.identity)
         self._server, self._thread = http_endpoint.serve(host, port, app)
         self.port = self._server.server_port
 

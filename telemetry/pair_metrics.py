@@ -40,7 +40,7 @@ class PairMetrics:
     __slots__ = ("symbol", "quote", "_metrics", "state", "realized_pnl", "is_up", "is_halted",
                  "is_unprotected", "is_estimate", "is_adopt_skipped", "last_tick",
                  "latency_counts", "latency_sum", "_stop_moves", "_orders", "_order_keys",
-                 "_lock")
+                 "_lock", "moves", "last_move")
 
     def __init__(self, metrics: Metrics, symbol: str) -> None:
         self.symbol = symbol
@@ -61,6 +61,10 @@ class PairMetrics:
         self._orders: dict[tuple[str, str], Counter] = {}
         self._order_keys: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        #: Stop moves so far, and the last one as (old stop, new stop or None, unix time):
+        #: what the live view shows as ``stop OLD → NEW``.
+        self.moves = 0
+        self.last_move: tuple[Decimal | None, Decimal | None, float] | None = None
 
     def tick(self, price: Decimal | None, highest: Decimal | None, stop: Decimal | None,
              qty: Decimal | None, unrealized_pnl: Decimal | None) -> None:
@@ -76,8 +80,12 @@ class PairMetrics:
         """Cumulative realized P&L of the pair (a gauge: it can fall)."""
         self.realized_pnl = total
 
-    def stop_moved(self) -> None:
+    def stop_moved(self, old: Decimal | None = None, new: Decimal | None = None) -> None:
+        """The stop moved up from ``old`` to ``new``. Without them, ``old`` is the stop last
+        published by ``tick`` (a move is confirmed between ticks) and ``new`` the next one."""
         self._stop_moves.inc()
+        self.last_move = (old if old is not None else self.state[2], new, time.time())
+        self.moves += 1
 
     def up(self, running: bool) -> None:
         self.is_up = running

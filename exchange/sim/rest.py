@@ -58,8 +58,9 @@ class SimHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address, *, api: Api, control: Control, faults: Faults,
                  limiter: RateLimiter, keys: dict[str, str], hub: WsHub, ws_api,
-                 late: LateOrders) -> None:
+                 late: LateOrders, can_withdraw: bool = False) -> None:
         super().__init__(address, SimHandler)
+        self.can_withdraw = can_withdraw
         self.api, self.control, self.faults, self.limiter = api, control, faults, limiter
         self.late = late
         self.keys, self.hub, self.ws_api = keys, hub, ws_api
@@ -202,7 +203,8 @@ class SimHandler(BaseHTTPRequestHandler):
         """``GET /sapi/v1/account/apiRestrictions``: what the key may do."""
         return {
             "ipRestrict": False, "createTime": 1700000000000, "enableReading": True,
-            "enableSpotAndMarginTrading": True, "enableWithdrawals": False,
+            "enableSpotAndMarginTrading": True,
+            "enableWithdrawals": self.server.can_withdraw,
             "enableInternalTransfer": False, "enableMargin": False, "enableFutures": False,
             "permitsUniversalTransfer": False, "enableVanillaOptions": False,
             "enableFixApiTrade": False, "enableFixReadOnly": False,

@@ -73,6 +73,8 @@ class SimConfig:
     ws_pong_timeout_s: float = 60.0
     ws_max_age_s: float = 86_400.0
     ws_shutdown_notice_s: float = 5.0
+    # the API key's permissions, as apiRestrictions and account report them
+    can_withdraw: bool = False
     # False: no price path of its own; prices come only from ``venue.on_price`` (an in-process
     # driver, e.g. bench/budget_bench.py) or ``POST /sim/price``.
     price_path: bool = True
@@ -116,7 +118,7 @@ class SimServer:
         self.http = SimHTTPServer(
             (HOST, config.port), api=self.api, control=self.control, faults=self.faults,
             limiter=self.limiter, keys=self.keys, hub=self.hub, ws_api=self._ws_api,
-            late=self.late,
+            late=self.late, can_withdraw=config.can_withdraw,
         )
         self.port = self.http.server_address[1]
         self.url = f"http://{HOST}:{self.port}"

@@ -203,11 +203,11 @@ ENV_CASES = [
                  id="env-disk-full-at-start"),
     pytest.param(run_with(toml(db="adir"), "adir",
                           setup=lambda d: (d / "adir").mkdir()), id="env-db-path-is-a-directory"),
-    pytest.param(run_with(binance('base_url = "https://api.example.com"'), "--live", HALT,
+    pytest.param(run_with(binance('base_url = "https://api.example.com"'), "--live", BAD,
                           env=KEYS), id="env-remote-url-no-live-flags"),
     pytest.param(run_with(binance('base_url = "https://api.example.com"\nlive = true'),
-                          "--live", HALT, env=KEYS), id="env-remote-url-live-config-only"),
-    pytest.param(Case((*RUN, "--live"), HALT, "live = true", env=KEYS,
+                          "--live", BAD, env=KEYS), id="env-remote-url-live-config-only"),
+    pytest.param(Case((*RUN, "--live"), BAD, "live = true", env=KEYS,
                       files={"ratchet.toml": binance()}), id="env-real-binance-live-flag-only"),
 ]
 

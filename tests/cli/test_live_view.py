@@ -25,10 +25,12 @@ HEADER = ("symbol", "price", "highest", "stop", "to stop %", "position", "unreal
           "realized", "state", "last event")
 
 
-def run_in_pty(config: Path, *args: str, seconds: float = 6) -> tuple[int, str]:
-    """``ratchet run --duration`` with stdin, stdout and stderr on one pty of 45x200 cells."""
+def run_in_pty(config: Path, *args: str, seconds: float = 6,
+               columns: int = 200) -> tuple[int, str]:
+    """``ratchet run --duration`` with stdin, stdout and stderr on one pty of 45 rows and
+    ``columns`` cells."""
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 200, 0, 0))
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 45, columns, 0, 0))
     proc = subprocess.Popen(
         [*engine.RATCHET, "run", "-c", str(config), "--duration", str(seconds), *args],
         cwd=config.parent, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
@@ -113,3 +115,43 @@ def test_log_file_flag_chooses_where_the_live_view_logs_go(tmp_path):
     assert code == 0, screen[-2000:]
     assert target.read_text().startswith("ts=")
     assert not (tmp_path / "ratchet.log").exists()
+
+
+NUMBER = re.compile(r"^~?-?\d+\.\d+$")
+
+
+def test_the_table_fits_80_columns_with_every_value_whole(tmp_path):
+    """At 80 columns the narrow layout: whole columns dropped, never a cell cut; prices to
+    the tick (0.01), quantities to the step (0.00001), P&L with its quote asset; a stop move
+    is one event, old → new."""
+    config = _config(tmp_path)
+
+    code, screen = run_in_pty(config, seconds=10, columns=80)
+
+    assert code == 0, screen[-2000:]
+    lines = screen.splitlines()
+    drawn = [line for line in lines if not line.startswith("ratchet:")]  # plain, wrapped text
+    assert all(len(line.rstrip()) <= 80 for line in drawn), max(drawn, key=len)
+    assert "…" not in screen  # rich's ellipsis: nothing was cut
+    header = next(line.split() for line in reversed(lines)
+                  if line.split()[:2] == ["symbol", "price"])
+    assert header == ["symbol", "price", "stop", "to", "stop", "%", "position", "P&L", "state"]
+    rows = {}
+    for line in lines:
+        cells = line.split()
+        if cells and cells[0] in SYMBOLS:
+            rows[cells[0]] = cells
+    assert set(rows) == set(SYMBOLS), screen[-3000:]
+    for cells in rows.values():
+        price, stop, distance, qty = cells[1:5]
+        assert re.fullmatch(r"\d+\.\d{2}", price), cells
+        assert stop == "-" or re.fullmatch(r"~?\d+\.\d{2}", stop), cells
+        assert distance == "-" or NUMBER.match(distance), cells
+        assert qty == "-" or re.fullmatch(r"\d+\.\d{5}", qty), cells
+        if cells[5] != "-":
+            assert NUMBER.match(cells[5]) and cells[6] == "USDT", cells
+    moves = re.findall(r"stop (\d+\.\d{2}) → (\d+\.\d{2})", screen)
+    assert moves and all(float(new) > float(old) for old, new in moves)  # display
+    assert "STOP_LOSS_LIMIT NEW" in screen
+    closing = [line for line in lines if line.startswith("ratchet: stopped;")]
+    assert closing and "realized P&L" in closing[-1] and closing[-1].rstrip().endswith("USDT")

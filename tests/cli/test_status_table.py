@@ -59,10 +59,48 @@ def test_status_prints_the_pairs_table_with_prices_while_the_engine_runs(tmp_pat
         assert cells[1] == "-"  # the engine is gone: no price
     assert all(Decimal(cells[1]) > 0 and cells[4] != "-" for cells in live.values())
     assert "prices from the running engine" in running.stdout
-    assert "engine not answering" in stopped.stdout
+    assert "engine not running" in stopped.stdout
     # --json keeps every key it had; quote assets and halts came with issue 9, coins sold
     # outside Ratchet with issue 24.
     assert set(json.loads(as_json.stdout)) == {"positions", "open_orders", "realized_pnl",
                                                "realized_pnl_total", "quote_assets",
                                                "realized_pnl_by_quote", "halted",
                                                "fees_by_asset", "sold_outside"}
+
+
+def test_status_never_shows_another_engines_prices_against_this_db(tmp_path):
+    """A paper config whose engine is stopped, and another engine (its own DB) on the same
+    metrics port: ``status`` says the port's engine serves another DB and shows no price."""
+    ours_dir, theirs_dir = tmp_path / "ours", tmp_path / "theirs"
+    ours_dir.mkdir()
+    theirs_dir.mkdir()
+    ours = engine.write_config(ours_dir, {s: {} for s in SYMBOLS}, defaults='trail_pct = "5"')
+    proc = h.start_engine(ours)
+    try:
+        engine.wait_for(lambda: len(engine.read(ours_dir / "ratchet.db", lambda r: r.list_orders(
+            state=OrderState.NEW))) == 2, timeout=60, what="our two stops")
+    finally:
+        h.stop_engine(proc)
+    port = next(line for line in ours.read_text().splitlines()
+                if line.startswith("metrics_port")).split("=")[1].strip()
+    theirs = engine.write_config(theirs_dir, {s: {} for s in SYMBOLS},
+                                 defaults='trail_pct = "5"', feed='volatility_pct = "0.05"')
+    theirs.write_text(theirs.read_text().replace(
+        next(line for line in theirs.read_text().splitlines()
+             if line.startswith("metrics_port")), f"metrics_port = {port}"))
+    other = h.start_engine(theirs)
+    try:
+        engine.wait_for(lambda: len(engine.read(theirs_dir / "ratchet.db", lambda r: r.list_orders(
+            state=OrderState.NEW))) == 2, timeout=60, what="their two stops")
+        mixed = ratchet(ours, "status")
+        own = ratchet(theirs, "status")
+    finally:
+        h.stop_engine(other)
+
+    assert mixed.returncode == own.returncode == 0, mixed.stderr + own.stderr
+    title = mixed.stdout.splitlines()[0]
+    assert "not this DB" in title and str(theirs_dir / "ratchet.db") in title
+    assert set(rows(mixed.stdout)) == set(SYMBOLS)
+    assert all(cells[1] == "-" and cells[6] == "-" for cells in rows(mixed.stdout).values())
+    assert "prices from the running engine" in own.stdout.splitlines()[0]
+    assert all(cells[1] != "-" for cells in rows(own.stdout).values())

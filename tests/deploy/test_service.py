@@ -14,9 +14,12 @@ import re
 import subprocess
 from pathlib import Path
 
+from cli.common import check_live_safety
 from core.config import load_config
 from tests.conftest import REPO
 from tests.dashboards.alert_stack import require
+from tests.exchange.binance.simproc import KEY, SECRET, Sim
+from tests.integration import engine
 
 UNIT = REPO / "deploy" / "ratchet.service"
 INSTALLED_RATCHET = "/opt/ratchet/.venv/bin/ratchet"
@@ -87,4 +90,38 @@ def test_the_service_config_keeps_its_state_in_the_state_directory():
     assert exec_start[1:4] == ["run", "-c", "/etc/ratchet/ratchet.toml"]
     assert cfg.engine.db_path == Path("/var/lib/ratchet/ratchet.db")
     assert cfg.exchange.live is False  # real money stays a deliberate edit
+    assert cfg.exchange.testnet is True  # so it starts as shipped, without a restart loop
     assert "api_key" not in config.read_text() and "api_secret" not in config.read_text()
+
+
+def test_the_shipped_config_and_the_units_flags_agree():
+    """The unit passes --live; the shipped config is the testnet: the live-money rule lets it
+    start, so the unit does not restart it in a loop."""
+    exec_start = _directives(UNIT.read_text())["ExecStart"][0].split()
+    cfg = load_config(REPO / "deploy" / "ratchet.toml", need_keys=False)
+
+    check_live_safety(cfg, live_flag="--live" in exec_start)  # no refusal
+
+
+def test_the_shipped_config_trades_with_the_units_flags(tmp_path):
+    """The shipped file, its venue pointed at the sim and its DB at a temp directory, run with
+    the unit's exact arguments: it trades and stops with exit 0."""
+    sim = Sim(tmp_path)
+    try:
+        text = (REPO / "deploy" / "ratchet.toml").read_text()
+        text = text.replace("/var/lib/ratchet/ratchet.db", str(tmp_path / "ratchet.db"))
+        text = text.replace("metrics_port = 9464", f"metrics_port = {engine.free_port()}")
+        text = text.replace("testnet = true", f'testnet = false\nbase_url = "{sim.url}"')
+        config = tmp_path / "ratchet.toml"
+        config.write_text(text)
+        args = _directives(UNIT.read_text())["ExecStart"][0].split()[1:]
+        args[args.index("/etc/ratchet/ratchet.toml")] = str(config)
+        done = subprocess.run([*engine.RATCHET, *args, "--duration", "3"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120,
+                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
+                                   "RATCHET_API_KEY": KEY, "RATCHET_API_SECRET": SECRET})
+    finally:
+        sim.stop()
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the plan" in done.stdout and "ratchet: stopped;" in done.stdout

@@ -141,4 +141,4 @@ def test_dry_run_plans_what_boot_then_does_with_defaults_for_a_pair_no_longer_co
     assert len(planned) == 1 and held["BBBUSDT"].position_id in planned[0]
     expected = floor_tick(max(held["BBBUSDT"].highest, last) * Decimal("0.92"), Decimal("0.01"))
     assert [o.stop_price for o in placed] == [expected]
-    assert f"stop=Decimal('{expected}')" in planned[0]
+    assert f" stop={expected} " in planned[0] and "Decimal(" not in plan.stdout
