@@ -187,9 +187,9 @@ class PairActor(pykka.ThreadingActor):
             case machine.Count(order_type=order_type, result=result):
                 if self.metrics:
                     self.metrics.order(order_type, result)
-            case machine.StopMoved():
+            case machine.StopMoved(old=old, new=new):
                 if self.metrics:
-                    self.metrics.stop_moved()
+                    self.metrics.stop_moved(old, new)
             case machine.Closed(position=position):
                 if self.w.on_trade is not None:
                     self.w.on_trade(position)

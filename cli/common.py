@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from core.config import Config, Mode, load_config
+from core.config import Config, Mode
 from core.errors import ConfigError
-from core.types import PairSettings
 from exchange.base import Exchange
 
 TESTNET_HOST = "testnet.binance.vision"
@@ -64,32 +62,6 @@ def check_live_safety(cfg: Config, *, live_flag: bool) -> None:
         missing += [] if live_flag else ["--live on the command line"]
         raise ConfigError(f"refusing to trade real money on {target}: it needs "
                           f"{' and '.join(missing)} (or testnet = true to try it first)")
-
-
-def settings_problem(settings: PairSettings) -> str | None:
-    """What in a pair's §3 settings cannot work as meant, or None. ``min_move_pct`` at or
-    above ``trail_pct`` would let the stop lag further behind the highest price than the
-    trail itself: the trail would not be what it says."""
-    if settings.min_move_pct >= settings.trail_pct:
-        return (f"({settings.min_move_pct}) must be below trail_pct ({settings.trail_pct}): "
-                "the stop would lag further than the trail")
-    return None
-
-
-def check_settings(cfg: Config) -> Config:
-    """The CLI's own checks of a read config, each one line naming the key."""
-    where = [("defaults", cfg.defaults)] if cfg.defaults is not None else []
-    where += [(f"pairs[{i}]", p) for i, p in enumerate(cfg.pairs)]
-    for name, settings in where:
-        problem = settings_problem(settings)
-        if problem is not None:
-            raise ConfigError(f"{cfg.source}: {name}.min_move_pct {problem}")
-    return cfg
-
-
-def load_checked(path: str | Path, **kwargs: Any) -> Config:
-    """``load_config`` and the CLI's own checks (``check_settings``)."""
-    return check_settings(load_config(path, **kwargs))
 
 
 def venue_url(cfg: Config) -> str:

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from cli.common import build_exchange, check_live_safety, load_checked, venue_url
+from cli.common import build_exchange, check_live_safety, venue_url
 from cli.main import add_config_arg
 from cli.numbers import SymbolFormat, money, to_places
 from cli.plan import PairInputs, plan_lines, render
-from core.config import Config, Mode
+from core.config import Config, Mode, load_config
 from core.errors import (
     EXIT_BAD_INPUT,
     EXIT_UNAVAILABLE,
@@ -90,7 +90,7 @@ class Report:
 
 
 def preflight(args: argparse.Namespace) -> int:
-    cfg = load_checked(args.config)
+    cfg = load_config(args.config)
     if cfg.engine.mode is not Mode.BINANCE:
         raise InputError(f"preflight checks a binance-mode account; {cfg.source} has "
                          f'[engine] mode = "{cfg.engine.mode.value}" (paper mode needs no '

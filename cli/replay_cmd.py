@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from actors.replay import ReplayResult, run_replay
-from cli.common import load_checked
 from cli.main import EXIT_INTERRUPTED, add_config_arg
 from cli.numbers import SymbolFormat
-from core.config import Config
+from core.config import Config, load_config
 from core.errors import BelowMinNotional, EntryRefused, InputError
 from core.prices import PricePoint, read_prices
 from core.stop_mode import choose
@@ -61,7 +60,7 @@ def config_for(config_path: str) -> Config | None:
     path = Path(config_path)
     if not path.exists() and config_path == "ratchet.toml":
         return None
-    return load_checked(path, need_keys=False, need_pairs=False)
+    return load_config(path, need_keys=False, need_pairs=False)
 
 
 def settings_for(config_path: str, symbol: str, cfg: Config | None = None) -> PairSettings:

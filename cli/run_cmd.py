@@ -41,12 +41,11 @@ from cli.common import (
     build_exchange,
     build_market_data,
     check_live_safety,
-    load_checked,
     venue_url,
 )
 from cli.main import add_config_arg
 from cli.numbers import PLAIN, SymbolFormat, money
-from core.config import redacted
+from core.config import load_config, redacted
 from core.errors import (
     InputError,
     RatchetError,
@@ -99,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     reload = threading.Event()
     _install_signals(stop, reload)
-    cfg = load_checked(args.config)
+    cfg = load_config(args.config)
     tap = _configure_logs(args, cfg)
     check_live_safety(cfg, live_flag=args.live)
     password = db_password_from_env()
@@ -324,7 +323,7 @@ def _print_plan(cfg, exchange) -> None:
 
 def _reload(supervisor: pykka.ActorRef, path: str) -> None:
     try:
-        cfg = load_checked(path)
+        cfg = load_config(path)
     except RatchetError as exc:  # a bad reload keeps the running config
         log_event(log, "config_reload_refused", level=logging.ERROR, error=str(exc))
         return

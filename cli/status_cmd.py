@@ -264,9 +264,9 @@ def _engine_values(cfg) -> dict[str, dict[str, Decimal]]:
 
 
 def reconcile(args: argparse.Namespace) -> int:
-    from cli.common import build_exchange, check_live_safety, load_checked
+    from cli.common import build_exchange, check_live_safety
 
-    cfg = load_checked(args.config)
+    cfg = load_config(args.config)
     check_live_safety(cfg, live_flag=args.live)
     exchange = build_exchange(cfg)
     try:

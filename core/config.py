@@ -357,6 +357,11 @@ class _Parser(Reader):
             raise self.fail(f"{where}.min_trailing_delta",
                             f"({merged.min_trailing_delta}) must not exceed max_trailing_delta "
                             f"({merged.max_trailing_delta})")
+        if merged.min_move_pct >= merged.trail_pct:
+            # The stop would lag further behind the highest price than the trail itself.
+            raise self.fail(f"{where}.min_move_pct",
+                            f"({merged.min_move_pct}) must be below trail_pct "
+                            f"({merged.trail_pct}): the stop would lag further than the trail")
         return merged
 
 # Binance mode: TRAILING_DELTA comes from exchangeInfo at boot; the config checks the rest.

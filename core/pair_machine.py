@@ -261,9 +261,11 @@ class _Step(Holdings):
         order = self.state.orders.get(report.client_order_id)
         if order is None:
             return  # an order this pair no longer tracks (superseded, or a closed position)
+        known = len(self.state.executions.get(report.client_order_id, {}))
         report = self.with_all_executions(report)
-        self.log("order", client_order_id=report.client_order_id, state=report.state,
-                 type=report.type)
+        if report.state is not order.state or len(report.executions) > known:
+            self.log("order", client_order_id=report.client_order_id, state=report.state,
+                     type=report.type)
         if order.side is Side.BUY:
             self.on_entry_report(order, report)
         elif is_sale(order):
@@ -336,8 +338,9 @@ class _Step(Holdings):
             previous = self.state.orders.get(order.replaces)
             self.count(updated, "replaced")
             if previous is None or not self.replaced_by(previous, updated):
+                old_stop = self.position.stop
                 self.set(position=logic.stop_moved(self.position, updated))
-                self.effects.append(StopMoved())
+                self.effects.append(StopMoved(old=old_stop, new=self.position.stop))
             if previous is not None:
                 self.query(previous)
         elif order.state is OrderState.PENDING_NEW and updated.state.is_open:
@@ -360,14 +363,18 @@ class _Step(Holdings):
             self.forget(old)
             self.track(new)
             resized = self.replaced_by(msg.old, new)
+            old_stop = self.position.stop
             if not resized:
                 self.set(position=logic.stop_moved(self.position, new))
             self.write(positions=(self.position,), orders=(old, new))
-            self.log("order", client_order_id=new.client_order_id, state=new.state,
-                     type=new.type)
             self.count(new, "replaced")
-            if not resized:
-                self.effects.append(StopMoved())
+            if resized:
+                self.log("order", client_order_id=new.client_order_id, state=new.state,
+                         type=new.type)
+            else:
+                self.log("stop_moved", client_order_id=new.client_order_id,
+                         old_stop=old_stop, new_stop=self.position.stop)
+                self.effects.append(StopMoved(old=old_stop, new=self.position.stop))
             return
         failed = msg.new.replace(state=OrderState.FAILED, reason=r.new_error or r.cancel_error)
         self.forget(failed)

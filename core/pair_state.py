@@ -270,7 +270,10 @@ class Count:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StopMoved:
-    pass
+    """The stop moved up from ``old`` to ``new`` (stop prices)."""
+
+    old: Decimal | None
+    new: Decimal | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

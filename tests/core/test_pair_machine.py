@@ -30,6 +30,7 @@ from core.pair_machine import (
     Closed,
     Count,
     GatewayRestarted,
+    Log,
     Pair,
     PairState,
     PriceSeen,
@@ -174,6 +175,10 @@ CASES = [
                       PositionState.FLAT, ["write-ahead", "closed"],
                       lambda s, e: s.position.pnl == D(-1) - D("0.1") - D("0.1")),
                  id="open-stop-filled-closes"),
+    pytest.param(Case(opened(), (OrderUpdated(report=report(stop(), OrderState.NEW)),),
+                      PositionState.OPEN, [],
+                      lambda s, e: not any(isinstance(x, Log) for x in e)),
+                 id="open-stop-reported-again-unchanged-logs-nothing"),
     pytest.param(Case(opened(), (OrderUpdated(report=report(stop(), OrderState.CANCELED)),),
                       PositionState.OPEN, ["write-ahead", "PlaceStop"],
                       lambda s, e: sends(e)[0].order.stop_price == D(99)),
@@ -185,8 +190,10 @@ CASES = [
     pytest.param(Case(opened(in_flight=frozenset({cid(3)}), seq=3),
                       (replaced(canceled=True, placed=True),), PositionState.OPEN, [],
                       lambda s, e: (s.position.stop, s.position.stop_moves) == (D(108), 1)
-                      and any(isinstance(x, StopMoved) for x in e)),
-                 id="open-move-done"),
+                      and [(x.old, x.new) for x in e if isinstance(x, StopMoved)]
+                      == [(D(99), D(108))]
+                      and [x.event for x in e if isinstance(x, Log)] == ["stop_moved"]),
+                 id="open-move-done-logs-the-move-once"),
     pytest.param(Case(opened(in_flight=frozenset({cid(3)}), seq=3),
                       (replaced(canceled=True, placed=False),), PositionState.OPEN,
                       ["write-ahead", "PlaceStop"]),
