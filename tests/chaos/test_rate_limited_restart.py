@@ -37,7 +37,7 @@ def test_boot_reconciliation_rides_out_the_order_rate_limit(tmp_path, chaos_repo
         run.close()
     chaos_report(run.summary("order rate limit at boot", result,
                              cycles="1 restart with 3 stops to re-place at 2 orders per 10 s"))
-    assert "'replace_stop': 3" in run.engine.output()
+    assert "reconciled: 3 replace stop" in run.engine.output()
     assert result["exit_code"] == 0
     assert result["problems"] == []
     assert result["db_pnl"] == result["sim_pnl"]
